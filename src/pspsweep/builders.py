@@ -1,0 +1,219 @@
+"""Config -> plain data: the cell model, the embedding and the conductances of a run.
+
+This is the first stage of the pipeline. It reads files through ``pspsweep.io`` and the
+demo generator and returns :class:`~pspsweep.cellmodel.CellSpec` and
+:class:`~pspsweep.embedding.Embedding`; it never touches NEURON.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from pspsweep.cellmodel import (
+    DISTRIBUTION_CONTROL_KEYS,
+    CellSpec,
+    DiameterScaling,
+    Discretization,
+    LabelBiophysics,
+    MechanismSpec,
+    SimSettings,
+)
+from pspsweep.config import NetworkConfig, NeuronConfig, RunConfig
+from pspsweep.demo import demo_sections, demo_synapses
+from pspsweep.embedding import Embedding, ReceptorSpec
+from pspsweep.errors import PspSweepError
+
+#: receptor mechanisms pspsweep ships, and whether they are excitatory
+RECEPTOR_MECHANISMS = {"glutamate_syn": True, "gaba_syn": False}
+
+#: the folders of .mod files shipped inside the package
+SHIPPED_MECHANISMS = ("synapses", "l5pt")
+
+
+def launch_dir() -> Path:
+    """The directory the command was started from (relative input paths resolve here)."""
+    return Path(os.environ.get("PSPSWEEP_LAUNCH_DIR", os.getcwd()))
+
+
+def resolve_path(path: str, what: str) -> Path:
+    """An existing input file, relative paths taken from the launch directory.
+
+    Raises:
+        PspSweepError: when the file does not exist, naming the config key ``what``.
+    """
+    p = Path(path).expanduser()
+    if not p.is_absolute():
+        p = launch_dir() / p
+    if not p.is_file():
+        raise PspSweepError(f"{what}: file not found: {p}")
+    return p
+
+
+def mechanism_dirs(names: list[str]) -> tuple[str, ...]:
+    """Absolute folders for shipped mechanism names (``synapses``, ``l5pt``) or paths."""
+    shipped = Path(__file__).parent / "simulation" / "mod"
+    out = []
+    for name in names:
+        if name in SHIPPED_MECHANISMS:
+            out.append(str(shipped / name))
+            continue
+        p = Path(name).expanduser()
+        p = p if p.is_absolute() else launch_dir() / p
+        if not p.is_dir():
+            raise PspSweepError(f"neuron.mechanism_dirs: {name!r} is neither a shipped set "
+                                f"({', '.join(SHIPPED_MECHANISMS)}) nor a folder")
+        out.append(str(p))
+    return tuple(dict.fromkeys(out))
+
+
+def mechanism_spec(label: str, name: str, entry: dict[str, Any]) -> MechanismSpec:
+    """One mechanism entry of the neuron config -> MechanismSpec (controls split off)."""
+    entry = dict(entry)
+    spatial = str(entry.pop("spatial", "uniform"))
+    if spatial not in DISTRIBUTION_CONTROL_KEYS:
+        raise PspSweepError(
+            f"neuron.biophysics.{label}.mechanisms.{name}: unknown spatial distribution {spatial!r}; "
+            f"valid: {', '.join(DISTRIBUTION_CONTROL_KEYS)}"
+        )
+    controls = set(DISTRIBUTION_CONTROL_KEYS[spatial])
+    distribution = {k: v for k, v in entry.items() if k in controls}
+    params = {k: v for k, v in entry.items() if k not in controls}
+    return MechanismSpec(name=name, params=params, spatial=spatial, distribution=distribution)
+
+
+def _native_cell_spec(cfg: NeuronConfig) -> CellSpec:
+    morph = cfg.morphology
+    if morph.kind == "demo":
+        sections = demo_sections(morph.demo)
+    elif morph.kind == "hoc":
+        from pspsweep.io.isf_hoc import read_hoc
+
+        sections = read_hoc(resolve_path(morph.path or "", "neuron.morphology.path"))
+    else:
+        from pspsweep.simulation.swc import read_swc
+
+        sections = read_swc(resolve_path(morph.path or "", "neuron.morphology.path"))
+    if morph.synthetic_axon:
+        from pspsweep.io.isf_axon import synthetic_axon
+
+        sections = sections + synthetic_axon(sections)
+    labels = {s.label for s in sections}
+    biophysics = []
+    for label, lc in cfg.biophysics.items():
+        if label not in labels:
+            raise PspSweepError(f"neuron.biophysics.{label}: no section has this label; labels are {sorted(labels)}")
+        mechs = tuple(mechanism_spec(label, n, dict(e or {})) for n, e in lc.mechanisms.items())
+        biophysics.append(LabelBiophysics(label, lc.Ra, lc.cm, dict(lc.ions), mechs))
+    d = cfg.discretization
+    return CellSpec(
+        name=cfg.name,
+        sections=sections,
+        biophysics=tuple(biophysics),
+        discretization=Discretization(d.rule, d.f, d.max_seg_length, d.nseg),
+    )
+
+
+def cell_spec_from_config(cfg: NeuronConfig) -> CellSpec:
+    """Build the cell description named by the ``neuron`` config group.
+
+    Raises:
+        PspSweepError: on missing files, unknown labels or mechanisms settings.
+    """
+    if cfg.param_file:
+        from pspsweep.io.isf_param import param_to_cellspec, read_param_file
+
+        path = resolve_path(cfg.param_file, "neuron.param_file")
+        spec = param_to_cellspec(read_param_file(path), path)
+    else:
+        spec = _native_cell_spec(cfg)
+    if cfg.discretization.rule not in ("isf_dlambda", "fixed"):
+        raise PspSweepError(f"neuron.discretization.rule={cfg.discretization.rule!r} is not one of: isf_dlambda, fixed")
+    sim = spec.sim
+    sim = SimSettings(
+        v_init=sim.v_init if cfg.sim.v_init is None else cfg.sim.v_init,
+        dt=sim.dt if cfg.sim.dt is None else cfg.sim.dt,
+        celsius=sim.celsius if cfg.sim.celsius is None else cfg.sim.celsius,
+    )
+    scalings = spec.diameter_scalings + tuple(
+        DiameterScaling(s.factor, tuple(s.labels), s.max_distance_um, s.max_sections) for s in cfg.diameter_scaling
+    )
+    dirs = mechanism_dirs(list(cfg.mechanism_dirs) + ["synapses"])
+    return replace(spec, sim=sim, diameter_scalings=scalings, mechanism_dirs=dirs)
+
+
+def receptor_from_config(name: str, receptor: str, parameters: dict[str, Any]) -> ReceptorSpec:
+    """ReceptorSpec of one cell type; the mechanism decides excitatory vs inhibitory."""
+    if receptor not in RECEPTOR_MECHANISMS:
+        raise PspSweepError(
+            f"network.celltypes.{name}.receptor={receptor!r}; valid: {', '.join(RECEPTOR_MECHANISMS)}"
+        )
+    return ReceptorSpec(receptor, RECEPTOR_MECHANISMS[receptor], dict(parameters))
+
+
+def embedding_from_config(cfg: NetworkConfig, cell: CellSpec) -> Embedding:
+    """Build the synapse embedding named by the ``network`` config group.
+
+    Raises:
+        PspSweepError: on missing files, malformed lines or synapses on missing sections.
+    """
+    if cfg.kind == "demo":
+        if not cfg.celltypes:
+            raise PspSweepError("network.celltypes is empty: the demo network needs at least one cell type")
+        table = demo_synapses(cell.sections, dict(cfg.celltypes), cfg.seed)
+        receptors = {n: receptor_from_config(n, c.receptor, dict(c.parameters)) for n, c in cfg.celltypes.items()}
+        return Embedding(table, receptors)
+    from pspsweep.io import isf_embedding as isf
+
+    if not cfg.syn_file or not cfg.con_file:
+        raise PspSweepError("network=isf needs network.syn_file=PATH and network.con_file=PATH")
+    exc, inh = {
+        "isf_head": (isf.ISF_HEAD_EXCITATORY, isf.ISF_HEAD_INHIBITORY),
+        "isf_legacy": (isf.ISF_LEGACY_EXCITATORY, isf.ISF_LEGACY_INHIBITORY),
+    }[cfg.classification]
+    emb = isf.read_embedding(resolve_path(cfg.syn_file, "network.syn_file"),
+                             resolve_path(cfg.con_file, "network.con_file"), receptors={})
+    receptors: dict[str, ReceptorSpec] = {}
+    for name in emb.celltypes:
+        excitatory = isf.classify_celltype(name, exc, inh)
+        if excitatory is not None:
+            receptors[name] = isf.isf_receptor(excitatory)
+    # explicit per-type settings in the config override the ISF templates
+    for name, c in cfg.celltypes.items():
+        receptors[name] = receptor_from_config(name, c.receptor, dict(c.parameters))
+    synapses = isf.snap_to_points(emb.synapses, cell.sections) if cfg.snap_to_points else emb.synapses
+    return Embedding(synapses, receptors)
+
+
+def receptor_of(embedding: Embedding, celltype: str, classification: str) -> ReceptorSpec:
+    """The receptor of a cell type, or an error saying how to give one."""
+    try:
+        return embedding.receptors[celltype]
+    except KeyError:
+        raise PspSweepError(
+            f"cell type {celltype!r} is neither excitatory nor inhibitory under "
+            f"network.classification={classification}; choose another classification or set "
+            f"network.celltypes.{celltype}.receptor=glutamate_syn|gaba_syn"
+        ) from None
+
+
+def conductances(run: RunConfig, receptor: ReceptorSpec) -> dict[str, float]:
+    """The conductances (nS) of one run: gAMPA/gNMDA for excitatory, gGABA for inhibitory.
+
+    ``run.g`` fills any of them that is not given explicitly.
+
+    Raises:
+        PspSweepError: when a needed conductance is neither given nor implied by ``g``.
+    """
+    names = ("gAMPA", "gNMDA") if receptor.excitatory else ("gGABA",)
+    out = {}
+    for name in names:
+        value = getattr(run, name)
+        if value is None:
+            value = run.g
+        if value is None:
+            raise PspSweepError(f"run.{name} is not set and run.g is null: give one of them")
+        out[name] = float(value)
+    return out

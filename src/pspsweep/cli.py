@@ -1,0 +1,195 @@
+"""Command-line entry points: the only place that touches Hydra's main machinery.
+
+``pspsweep`` composes the config (``conf/``), checks it against the typed schemas of
+:mod:`pspsweep.config`, and runs one sweep per job, tracked in MLflow. Any user error
+(bad override, missing file, unknown cell type, impossible times) ends the command with
+one line on stderr and exit code 2; ``--traceback`` (or ``PSPSWEEP_VERBOSE=1``) shows
+the Python traceback as well.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import os
+import sys
+import traceback
+from pathlib import Path
+from typing import Callable, TextIO
+
+import hydra
+from hydra.core.config_store import ConfigStore
+from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
+from omegaconf import DictConfig, OmegaConf
+
+from pspsweep import tracking
+from pspsweep.config import PspSweepConfig
+from pspsweep.errors import PspSweepError
+from pspsweep.hydra_callbacks import fail_active_parent, tracking_uri
+
+log = logging.getLogger("pspsweep")
+
+ConfigStore.instance().store(name="pspsweep_schema", node=PspSweepConfig)
+
+#: exit codes
+EXIT_USER_ERROR = 2
+EXIT_INTERNAL_ERROR = 1
+EXIT_INTERRUPTED = 130
+
+
+def _run_name(cfg: PspSweepConfig, weights: dict[str, float]) -> str:
+    g = " ".join(f"{k}={v:g}" for k, v in weights.items())
+    return f"{cfg.run.celltype} {cfg.run.mode.value} {g}"
+
+
+def run_job(cfg: DictConfig) -> dict[str, float]:
+    """One Hydra job: prepare, simulate, analyse, track. Returns the run's metrics."""
+    from pspsweep.pipeline import prepare, provenance_tags, run_sweep
+
+    typed: PspSweepConfig = OmegaConf.to_object(cfg)  # type: ignore[assignment]
+    prep = prepare(typed)  # every input check happens before a run is recorded
+    hc = HydraConfig.get()
+    out_dir = Path(hc.runtime.output_dir)
+    tracker: tracking.Tracker = tracking.NullTracker()
+    uri = tracking_uri(cfg)
+    if typed.tracking.enabled:
+        parent = None
+        if hc.mode == RunMode.MULTIRUN:
+            parent = tracking.read_parent_run_id(Path(hc.sweep.dir))
+        tracker = tracking.MlflowTracker(uri, typed.tracking.experiment, _run_name(typed, prep.weights),
+                                         parent_run_id=parent)
+    try:
+        tracker.log_params(tracking.flatten(OmegaConf.to_container(cfg, resolve=True, enum_to_str=True)))
+        tracker.set_tags({**provenance_tags(typed, prep), "tracking.uri": uri, "output.dir": str(out_dir.resolve())})
+        result = run_sweep(typed, prep, tracker, out_dir, progress=typed.executor.progress)
+        hydra_dir = out_dir / hc.output_subdir if hc.output_subdir else None
+        if hydra_dir and hydra_dir.is_dir():
+            tracker.log_artifacts(hydra_dir, ".hydra")
+    except KeyboardInterrupt:
+        tracker.end("KILLED")
+        raise
+    except BaseException:
+        tracker.end("FAILED")
+        raise
+    tracker.end("FINISHED")
+    stats = result.metrics
+    print(
+        f"pspsweep: {prep.celltype}: {int(stats['n_units'])} units, "
+        f"{int(stats.get('n_responding', 0))} responding, mean amplitude {stats.get('amp_mean', float('nan')):.4g} mV\n"
+        f"  results: {out_dir.resolve()}"
+        + (f"\n  MLflow run {tracker.run_id} in {uri}\n  open the UI with: mlflow ui --backend-store-uri {uri}"
+           if tracker.run_id else "")
+    )
+    return stats
+
+
+@hydra.main(version_base="1.3", config_path="conf", config_name="config")
+def _hydra_main(cfg: DictConfig) -> dict[str, float]:
+    return run_job(cfg)
+
+
+def one_line(exc: BaseException) -> str:
+    """A single readable line for an exception from Hydra, OmegaConf or pspsweep."""
+    parts = [str(exc).strip()]
+    cause = exc.__cause__ or exc.__context__
+    # Hydra wraps OmegaConf's validation errors; their msg and full_key say what is wrong
+    if cause is not None and not isinstance(exc, PspSweepError):
+        msg = getattr(cause, "msg", None) or str(cause)
+        parts.append(str(msg).strip())
+        key = getattr(cause, "full_key", None)
+        if key:
+            parts.append(f"(key: {key})")
+    text = ": ".join(p for p in parts[:2] if p) + (" " + parts[2] if len(parts) > 2 else "")
+    return " ".join(text.split())
+
+
+class _DropHydraJobErrorLine(io.TextIOBase):
+    """stderr without Hydra's "Error executing job with overrides" line.
+
+    Hydra writes that line straight to stderr before re-raising a job's exception; the
+    exception itself is reported by :func:`_entry` in one line, so the extra line goes.
+    """
+
+    def __init__(self, stream: TextIO) -> None:
+        self._stream = stream
+
+    def write(self, text: str) -> int:
+        if text.startswith("Error executing job with overrides:"):
+            return len(text)
+        return self._stream.write(text)
+
+    def flush(self) -> None:
+        self._stream.flush()
+
+    def isatty(self) -> bool:
+        return self._stream.isatty()
+
+    def fileno(self) -> int:
+        return self._stream.fileno()
+
+    @property
+    def encoding(self) -> str:  # type: ignore[override]
+        return self._stream.encoding
+
+
+def _entry(fn: Callable[[], object]) -> None:
+    """Run ``fn`` with pspsweep's error policy (one line, exit code, no traceback)."""
+    verbose = "--traceback" in sys.argv or os.environ.get("PSPSWEEP_VERBOSE") == "1"
+    sys.argv = [a for a in sys.argv if a != "--traceback"]
+    # relative inputs and the default MLflow store resolve against where the user started
+    os.environ.setdefault("PSPSWEEP_LAUNCH_DIR", os.getcwd())
+    # make Hydra raise instead of printing its own multi-line report
+    os.environ["HYDRA_FULL_ERROR"] = "1"
+    real_stderr = sys.stderr
+    sys.stderr = _DropHydraJobErrorLine(real_stderr)
+    try:
+        fn()
+    except SystemExit:
+        raise
+    except KeyboardInterrupt:
+        fail_active_parent()
+        print("pspsweep: interrupted", file=sys.stderr)
+        sys.exit(EXIT_INTERRUPTED)
+    except BaseException as exc:  # noqa: BLE001 - the policy is to report every error in one line
+        fail_active_parent()
+        if verbose:
+            traceback.print_exc()
+        user_error = isinstance(exc, PspSweepError) or _is_config_error(exc)
+        prefix = "error" if user_error else f"internal error ({type(exc).__name__})"
+        hint = "" if user_error or verbose else " [run with --traceback for details]"
+        print(f"pspsweep: {prefix}: {one_line(exc)}{hint}", file=sys.stderr)
+        sys.exit(EXIT_USER_ERROR if user_error else EXIT_INTERNAL_ERROR)
+    finally:
+        sys.stderr = real_stderr
+
+
+def _is_config_error(exc: BaseException) -> bool:
+    from hydra.errors import HydraException
+    from omegaconf.errors import OmegaConfBaseException
+
+    return isinstance(exc, (HydraException, OmegaConfBaseException))
+
+
+def main() -> None:
+    """``pspsweep [overrides]`` and ``pspsweep -m [sweep overrides]``."""
+    _entry(_hydra_main)
+
+
+def mechanisms_main() -> None:
+    """``pspsweep-mechanisms``: compile the shipped mechanism folders into the cache.
+
+    Compiles the two sets the shipped configs use (``synapses`` for the demo,
+    ``l5pt`` + ``synapses`` for ISF cells), or the folders named as arguments. Used at
+    image build time so that runs never compile; prints each library path.
+    """
+
+    def build() -> None:
+        from pspsweep.builders import mechanism_dirs
+        from pspsweep.simulation.mechanisms import compile_mechanisms
+
+        sets = [sys.argv[1:]] if len(sys.argv) > 1 else [["synapses"], ["l5pt", "synapses"]]
+        for names in sets:
+            print(compile_mechanisms([Path(d) for d in mechanism_dirs(names)]))
+
+    _entry(build)

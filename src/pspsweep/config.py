@@ -1,0 +1,270 @@
+"""Typed configuration schemas (plain dataclasses, no Hydra import).
+
+``pspsweep.cli`` registers these in Hydra's ConfigStore so that a wrongly typed or
+unknown override fails before anything runs. Field names of ``RunConfig`` follow the
+reference function ``run_ex_synapses`` (``celltype, mode, gAMPA, gNMDA, gGABA, vardt,
+tStim, tEnd``). Units: ms, mV, nS, um, degC.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Any, Dict, List, Optional
+
+from pspsweep.errors import PspSweepError
+
+
+class Mode(str, Enum):
+    """What one unit is: one presynaptic cell with all its synapses, or one synapse."""
+
+    cells = "cells"
+    synapses = "synapses"
+
+
+class Strategy(str, Enum):
+    """How each unit is simulated.
+
+    ``reference``: initialise afresh and simulate from t = 0 for every unit (ISF's protocol).
+    """
+
+    reference = "reference"
+
+
+class Convention(str, Enum):
+    """Analysis conventions: pspsweep's own, or ISF's exact ones (isf-reference section 7)."""
+
+    pspsweep = "pspsweep"
+    isf = "isf"
+
+
+class BaselineMethod(str, Enum):
+    """``dynamic``: subtract the synapse-free baseline run; ``constant``: a pre-stimulus level."""
+
+    dynamic = "dynamic"
+    constant = "constant"
+
+
+@dataclass
+class DemoMorphologyConfig:
+    """Parameters of the built-in demo morphology (lengths and diameters in um)."""
+
+    soma_length: float = 20.0
+    soma_diam: float = 20.0
+    n_basal: int = 4
+    basal_length: float = 120.0
+    basal_diam: float = 1.2
+    basal_child_length: float = 80.0
+    basal_child_diam: float = 0.8
+    trunk_length: float = 400.0
+    trunk_diam_start: float = 3.0
+    trunk_diam_end: float = 1.8
+    n_oblique: int = 2
+    oblique_length: float = 100.0
+    oblique_diam: float = 0.8
+    n_tuft: int = 3
+    tuft_length: float = 250.0
+    tuft_diam: float = 1.0
+    points_per_section: int = 11
+
+
+@dataclass
+class MorphologyConfig:
+    """Where the morphology comes from: ``demo`` (generated), ``hoc`` (ISF) or ``swc``."""
+
+    kind: str = "demo"
+    path: Optional[str] = None
+    demo: DemoMorphologyConfig = field(default_factory=DemoMorphologyConfig)
+    synthetic_axon: bool = False
+
+
+@dataclass
+class LabelConfig:
+    """Biophysics of one section label.
+
+    ``mechanisms`` maps a NEURON suffix to its parameters, e.g.
+    ``{pas: {spatial: uniform, g: 3.0e-5, e: -70.0}}``; ``spatial`` names a distribution
+    (isf-reference 2.4) whose control keys sit beside the parameters.
+    """
+
+    Ra: Optional[float] = None
+    cm: Optional[float] = None
+    ions: Dict[str, float] = field(default_factory=dict)
+    mechanisms: Dict[str, Dict[str, Any]] = field(default_factory=dict)
+
+
+@dataclass
+class DiscretizationConfig:
+    """nseg rule: ``isf_dlambda`` (frequency ``f`` Hz, optional ``max_seg_length`` um) or ``fixed``."""
+
+    rule: str = "isf_dlambda"
+    f: float = 100.0
+    max_seg_length: Optional[float] = None
+    nseg: int = 1
+
+
+@dataclass
+class DiameterScalingConfig:
+    """Scale diameters of chosen sections (labels, far end within max_distance_um of soma(0))."""
+
+    factor: float = 1.0
+    labels: List[str] = field(default_factory=list)
+    max_distance_um: Optional[float] = None
+    max_sections: Optional[int] = None
+
+
+@dataclass
+class SimConfig:
+    """Initial voltage (mV), fixed step (ms), temperature (degC); None: from the param file."""
+
+    v_init: Optional[float] = None
+    dt: Optional[float] = None
+    celsius: Optional[float] = None
+
+
+@dataclass
+class NeuronConfig:
+    """The cell model.
+
+    With ``param_file`` set (ISF ``.param``), morphology, biophysics and sim settings come
+    from that file and the fields here other than ``mechanism_dirs``, ``sim`` overrides and
+    ``diameter_scaling`` additions are ignored.
+    """
+
+    name: str = "demo"
+    param_file: Optional[str] = None
+    morphology: MorphologyConfig = field(default_factory=MorphologyConfig)
+    biophysics: Dict[str, LabelConfig] = field(default_factory=dict)
+    discretization: DiscretizationConfig = field(default_factory=DiscretizationConfig)
+    diameter_scaling: List[DiameterScalingConfig] = field(default_factory=list)
+    sim: SimConfig = field(default_factory=SimConfig)
+    #: shipped mechanism folders by name (``synapses``, ``l5pt``) or paths to .mod folders
+    mechanism_dirs: List[str] = field(default_factory=lambda: ["synapses"])
+
+
+@dataclass
+class CellTypeConfig:
+    """A presynaptic cell type: its receptor and, for the demo, how its synapses are generated."""
+
+    receptor: str = "glutamate_syn"
+    parameters: Dict[str, Any] = field(default_factory=dict)
+    n_cells: int = 10
+    min_synapses_per_cell: int = 1
+    max_synapses_per_cell: int = 3
+    labels: List[str] = field(default_factory=lambda: ["Dendrite"])
+
+
+@dataclass
+class NetworkConfig:
+    """Presynaptic cell types and the synapse embedding (``demo`` generated, or ``isf`` files)."""
+
+    name: str = "demo"
+    kind: str = "demo"
+    seed: int = 1
+    celltypes: Dict[str, CellTypeConfig] = field(default_factory=dict)
+    syn_file: Optional[str] = None
+    con_file: Optional[str] = None
+    #: ISF prefix lists deciding excitatory vs inhibitory types (isf-reference 8):
+    #: ``isf_head`` (ISF since 2025) or ``isf_legacy`` (barrel-cortex lists, L1 inhibitory)
+    classification: str = "isf_head"
+    snap_to_points: bool = True
+
+
+@dataclass
+class RunConfig:
+    """One per-unit sweep, named like the reference's ``run_ex_synapses`` arguments.
+
+    ``g`` sets gAMPA = gNMDA = g for an excitatory cell type, or gGABA = g for an
+    inhibitory one, unless those are given explicitly. ``units`` restricts the sweep to
+    these unit indices (0-based, in unit order).
+    """
+
+    celltype: str = "L4ss_C2"
+    mode: Mode = Mode.cells
+    g: Optional[float] = 1.0
+    gAMPA: Optional[float] = None
+    gNMDA: Optional[float] = None
+    gGABA: Optional[float] = None
+    vardt: bool = True
+    tStim: float = 110.0
+    tEnd: float = 150.0
+    units: Optional[List[int]] = None
+    strategy: Strategy = Strategy.reference
+
+
+@dataclass
+class AnalysisConfig:
+    """PSP analysis: convention, baseline method, response threshold (mV), resampling step (ms)."""
+
+    convention: Convention = Convention.pspsweep
+    baseline: BaselineMethod = BaselineMethod.dynamic
+    threshold_mV: float = 0.1
+    resample_dt: float = 0.025
+
+
+@dataclass
+class TrackingConfig:
+    """MLflow tracking. ``uri`` None: ``sqlite:///<launch dir>/mlflow.db``."""
+
+    enabled: bool = True
+    uri: Optional[str] = None
+    experiment: str = "pspsweep"
+
+
+@dataclass
+class ExecutorConfig:
+    """How units are run (``local``: this process)."""
+
+    kind: str = "local"
+    workers: int = 1
+    progress: bool = True
+
+
+@dataclass
+class PspSweepConfig:
+    """The composed configuration of one job."""
+
+    neuron: NeuronConfig = field(default_factory=NeuronConfig)
+    network: NetworkConfig = field(default_factory=NetworkConfig)
+    run: RunConfig = field(default_factory=RunConfig)
+    analysis: AnalysisConfig = field(default_factory=AnalysisConfig)
+    tracking: TrackingConfig = field(default_factory=TrackingConfig)
+    executor: ExecutorConfig = field(default_factory=ExecutorConfig)
+
+
+def validate(cfg: PspSweepConfig) -> None:
+    """Reject impossible values with one message naming the config key.
+
+    Raises:
+        PspSweepError: on the first problem found.
+    """
+    run = cfg.run
+    if not run.tStim >= 0:
+        raise PspSweepError(f"run.tStim={run.tStim} must be >= 0 ms")
+    if not run.tEnd > run.tStim:
+        raise PspSweepError(f"run.tEnd={run.tEnd} must be greater than run.tStim={run.tStim} (ms)")
+    for name in ("g", "gAMPA", "gNMDA", "gGABA"):
+        value = getattr(run, name)
+        if value is not None and value < 0:
+            raise PspSweepError(f"run.{name}={value} must be a non-negative conductance (nS)")
+    if run.units is not None and any(u < 0 for u in run.units):
+        raise PspSweepError(f"run.units={list(run.units)} must hold non-negative unit indices")
+    sim = cfg.neuron.sim
+    if sim.dt is not None and not sim.dt > 0:
+        raise PspSweepError(f"neuron.sim.dt={sim.dt} must be positive (ms)")
+    if not cfg.analysis.threshold_mV >= 0:
+        raise PspSweepError(f"analysis.threshold_mV={cfg.analysis.threshold_mV} must be >= 0")
+    if not cfg.analysis.resample_dt > 0:
+        raise PspSweepError(f"analysis.resample_dt={cfg.analysis.resample_dt} must be positive")
+    if cfg.executor.workers < 1:
+        raise PspSweepError(f"executor.workers={cfg.executor.workers} must be >= 1")
+    if cfg.executor.kind not in ("local",):
+        raise PspSweepError(f"executor.kind={cfg.executor.kind!r} is not one of: local")
+    if cfg.network.kind not in ("demo", "isf"):
+        raise PspSweepError(f"network.kind={cfg.network.kind!r} is not one of: demo, isf")
+    if cfg.network.classification not in ("isf_head", "isf_legacy"):
+        raise PspSweepError(
+            f"network.classification={cfg.network.classification!r} is not one of: isf_head, isf_legacy"
+        )
+    if cfg.neuron.morphology.kind not in ("demo", "hoc", "swc"):
+        raise PspSweepError(f"neuron.morphology.kind={cfg.neuron.morphology.kind!r} is not one of: demo, hoc, swc")

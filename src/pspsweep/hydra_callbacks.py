@@ -1,0 +1,69 @@
+"""Hydra callback that makes a multirun one MLflow parent run with a child run per job.
+
+The parent is created in the launching process before any job starts, which also
+creates the store's schema and the experiment once (concurrent first use of a fresh
+SQLite store races). Its id is written to a file in the sweep directory, where every job
+reads it; it is never passed through ``MLFLOW_RUN_ID`` (a job would resume the parent).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+from typing import Any
+
+from hydra.experimental.callback import Callback
+from omegaconf import DictConfig, OmegaConf
+
+from pspsweep import tracking
+
+log = logging.getLogger(__name__)
+
+#: the parent run of the multirun this process launched: (tracking uri, run id)
+ACTIVE_PARENT: dict[str, str] = {}
+
+
+def tracking_uri(cfg: DictConfig) -> str:
+    """The absolute tracking URI of a composed config."""
+    base = Path(os.environ.get("PSPSWEEP_LAUNCH_DIR", os.getcwd()))
+    return tracking.resolve_tracking_uri(cfg.tracking.uri, base)
+
+
+class ParentRunCallback(Callback):
+    """Create the parent run at multirun start; finish it at multirun end."""
+
+    def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
+        if not config.tracking.enabled:
+            return
+        uri = tracking_uri(config)
+        sweep_dir = Path(config.hydra.sweep.dir)
+        overrides = list(config.hydra.overrides.task)
+        params = {"sweep.overrides": " ".join(overrides), "sweep.dir": str(sweep_dir.resolve())}
+        plain = OmegaConf.to_container(config, resolve=False)
+        plain.pop("hydra", None)
+        params.update(tracking.flatten(plain))
+        run_id = tracking.start_parent_run(
+            uri, config.tracking.experiment, f"sweep {sweep_dir.name}", params,
+            tags={"pspsweep.role": "parent", "sweep.dir": str(sweep_dir.resolve())},
+        )
+        tracking.write_parent_run_id(sweep_dir, run_id)
+        ACTIVE_PARENT.update(uri=uri, run_id=run_id, sweep_dir=str(sweep_dir))
+        log.info("MLflow parent run %s in %s", run_id, uri)
+
+    def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
+        if not ACTIVE_PARENT:
+            return
+        tracking.end_run(ACTIVE_PARENT["uri"], ACTIVE_PARENT["run_id"], "FINISHED")
+        print(f"pspsweep: multirun finished; MLflow parent run {ACTIVE_PARENT['run_id']}\n"
+              f"  open the UI with: mlflow ui --backend-store-uri {ACTIVE_PARENT['uri']}")
+        ACTIVE_PARENT.clear()
+
+
+def fail_active_parent() -> None:
+    """Mark this process's unfinished parent run FAILED (after a job failed)."""
+    if ACTIVE_PARENT:
+        try:
+            tracking.end_run(ACTIVE_PARENT["uri"], ACTIVE_PARENT["run_id"], "FAILED")
+        finally:
+            ACTIVE_PARENT.clear()

@@ -1,0 +1,96 @@
+"""Read measured unitary EPSP statistics per presynaptic group (isf-reference 7.6)."""
+
+from __future__ import annotations
+
+import csv
+import math
+import os
+
+import pandas as pd
+
+from pspsweep.errors import InputFileError
+
+#: Columns of the measured table, as ISF's ``get_optimal_g`` reads them (mV).
+MEASURED_COLUMNS: tuple[str, ...] = ("EPSP_mean_measured", "EPSP_med_measured", "EPSP_max_measured")
+
+#: Accepted alternative spellings -> canonical column name.
+COLUMN_ALIASES: dict[str, str] = {"EPSP_median_measured": "EPSP_med_measured"}
+
+#: Accepted names of the first (group) column.
+GROUP_COLUMN_NAMES: tuple[str, ...] = ("celltype", "group")
+
+
+def read_measured_epsp(path: os.PathLike | str) -> pd.DataFrame:
+    """Read a measured-EPSP table (comma- or TAB-separated, one row per group).
+
+    The first column holds the group name (header ``celltype`` or ``group``); the other
+    columns must include ``EPSP_mean_measured``, ``EPSP_med_measured`` (or its alias
+    ``EPSP_median_measured``) and ``EPSP_max_measured``. Further columns are ignored.
+    Blank lines are skipped.
+
+    Args:
+        path: the CSV file.
+
+    Returns:
+        A float table indexed by group name (index name ``celltype``) with exactly the
+        columns ``EPSP_mean_measured``, ``EPSP_med_measured``, ``EPSP_max_measured`` (mV),
+        in file row order.
+
+    Raises:
+        InputFileError: missing file, a wrong first-column header, a missing (or doubly
+            given) column, a short row, a non-numeric value, an empty or repeated group
+            name; the message names the file, and the line where there is one.
+    """
+    try:
+        with open(path, encoding="utf-8", newline="") as fh:
+            lines = fh.read().splitlines()
+    except FileNotFoundError:
+        raise InputFileError(path, "measured-EPSP file not found") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InputFileError(path, f"cannot read measured-EPSP file: {exc}") from None
+    numbered = [(i, line) for i, line in enumerate(lines, start=1) if line.strip()]
+    if not numbered:
+        raise InputFileError(path, "empty measured-EPSP file")
+    header_line, header_text = numbered[0]
+    delimiter = "\t" if "\t" in header_text else ","
+    rows = list(csv.reader([text for _, text in numbered], delimiter=delimiter))
+    header = [h.strip() for h in rows[0]]
+    if header[0] not in GROUP_COLUMN_NAMES:
+        raise InputFileError(
+            path, f"first column must be named 'celltype' or 'group', got {header[0]!r}", header_line
+        )
+    columns: dict[str, int] = {}
+    for j, name in enumerate(header[1:], start=1):
+        canonical = COLUMN_ALIASES.get(name, name)
+        if canonical in MEASURED_COLUMNS:
+            if canonical in columns:
+                raise InputFileError(path, f"column {canonical!r} given twice (also as {name!r})", header_line)
+            columns[canonical] = j
+    for name in MEASURED_COLUMNS:
+        if name not in columns:
+            raise InputFileError(path, f"missing column {name!r}", header_line)
+
+    groups: list[str] = []
+    data: dict[str, list[float]] = {name: [] for name in MEASURED_COLUMNS}
+    seen: dict[str, int] = {}
+    for (lineno, _), row in zip(numbered[1:], rows[1:]):
+        cells = [c.strip() for c in row]
+        if len(cells) < len(header):
+            raise InputFileError(path, f"expected {len(header)} fields, got {len(cells)}", lineno)
+        group = cells[0]
+        if not group:
+            raise InputFileError(path, "empty group name", lineno)
+        if group in seen:
+            raise InputFileError(path, f"group {group!r} repeated (first at line {seen[group]})", lineno)
+        seen[group] = lineno
+        groups.append(group)
+        for name, j in columns.items():
+            try:
+                value = float(cells[j])
+            except ValueError:
+                raise InputFileError(path, f"{name}: malformed number {cells[j]!r}", lineno) from None
+            if not math.isfinite(value):
+                raise InputFileError(path, f"{name}: non-finite value {cells[j]!r}", lineno)
+            data[name].append(value)
+    table = pd.DataFrame(data, index=pd.Index(groups, name="celltype"), columns=list(MEASURED_COLUMNS))
+    return table.astype(float)

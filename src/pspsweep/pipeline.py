@@ -1,0 +1,228 @@
+"""One sweep, stage by stage: config -> cell model -> units -> traces -> features -> statistics.
+
+:func:`prepare` does everything that can fail on bad input (reading files, checking
+names and times) before any simulation starts or any run is recorded; :func:`run_sweep`
+then simulates, analyses, writes the result files and hands them to a tracker.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from pspsweep import __version__
+from pspsweep.builders import (
+    cell_spec_from_config,
+    conductances,
+    embedding_from_config,
+    receptor_of,
+    resolve_path,
+)
+from pspsweep.cellmodel import CellSpec
+from pspsweep.config import PspSweepConfig, validate
+from pspsweep.embedding import Embedding
+from pspsweep.errors import PspSweepError
+from pspsweep.features import AnalysisOptions, psp_features_many
+from pspsweep.report import amplitude_histogram, trace_overview
+from pspsweep.statistics import summary_statistics
+from pspsweep.tracking import Tracker
+from pspsweep.traces import TraceSet, save_traces
+from pspsweep.units import Unit, make_units, resolve_celltypes
+
+log = logging.getLogger(__name__)
+
+#: artifact names (fixed, documented in the README)
+PSPS_CSV = "psps.csv"
+TRACES_NPZ = "traces.npz"
+STATS_CSV = "statistics.csv"
+HISTOGRAM_PNG = "amplitude_histogram.png"
+TRACES_PNG = "traces.png"
+
+
+@dataclass(frozen=True)
+class PreparedSweep:
+    """A checked, ready-to-simulate sweep (plain data only)."""
+
+    cell: CellSpec
+    embedding: Embedding
+    celltype: str
+    units: list[Unit]
+    weights: dict[str, float]
+    options: AnalysisOptions
+
+
+@dataclass
+class SweepResult:
+    """What one sweep produced."""
+
+    table: pd.DataFrame
+    statistics: pd.DataFrame
+    traces: TraceSet
+    metrics: dict[str, float]
+    files: list[Path]
+
+
+def analysis_options(cfg: PspSweepConfig) -> AnalysisOptions:
+    """The analysis config as the features' options."""
+    a = cfg.analysis
+    return AnalysisOptions(a.convention.value, a.baseline.value, a.threshold_mV, a.resample_dt)
+
+
+def prepare(cfg: PspSweepConfig) -> PreparedSweep:
+    """Read and check every input of a sweep.
+
+    Raises:
+        PspSweepError: on any bad input, naming the culprit.
+    """
+    validate(cfg)
+    options = analysis_options(cfg)
+    cell = cell_spec_from_config(cfg.neuron)
+    if not cell.sim.dt > 0:
+        raise PspSweepError(f"neuron.sim.dt={cell.sim.dt} must be positive (ms)")
+    embedding = embedding_from_config(cfg.network, cell)
+    celltypes = resolve_celltypes(embedding, cfg.run.celltype)
+    if len(celltypes) != 1:
+        raise PspSweepError(f"run.celltype={cfg.run.celltype!r} matches {len(celltypes)} cell types; name one")
+    celltype = celltypes[0]
+    n_sections = len(cell.sections)
+    units = make_units(embedding, celltype, cfg.run.mode.value, cfg.run.units)
+    for u in units:
+        bad = [s for s in u.sections if not 0 <= s < n_sections]
+        if bad:
+            raise PspSweepError(f"{celltype} cell {u.cell_id}: synapse on section {bad[0]}, "
+                                f"but the cell has sections 0..{n_sections - 1}")
+    weights = conductances(cfg.run, receptor_of(embedding, celltype, cfg.network.classification))
+    return PreparedSweep(cell, embedding, celltype, units, weights, options)
+
+
+def unit_table(prep: PreparedSweep, amplitudes: np.ndarray, t_peaks: np.ndarray) -> pd.DataFrame:
+    """One row per unit: identity, synapses, conductances and PSP features (psps.csv)."""
+    g = {name: prep.weights.get(name, np.nan) for name in ("gAMPA", "gNMDA", "gGABA")}
+    rows = [
+        {
+            "celltype": u.celltype,
+            "unit": u.index,
+            "cell_id": u.cell_id,
+            "synapse_id": ";".join(map(str, u.synapse_ids)),
+            "n_synapses": u.n_synapses,
+            "sections": ";".join(map(str, u.sections)),
+            "xs": ";".join(f"{x:.6g}" for x in u.xs),
+            **g,
+            "amplitude_mV": a,
+            "t_peak_ms": t,
+        }
+        for u, a, t in zip(prep.units, amplitudes, t_peaks)
+    ]
+    return pd.DataFrame(rows)
+
+
+def input_files(cfg: PspSweepConfig) -> dict[str, Path]:
+    """The input files a run read, by config key (for hashing into tags)."""
+    keys = {
+        "neuron.param_file": cfg.neuron.param_file,
+        "neuron.morphology.path": cfg.neuron.morphology.path,
+        "network.syn_file": cfg.network.syn_file,
+        "network.con_file": cfg.network.con_file,
+    }
+    return {k: resolve_path(v, k) for k, v in keys.items() if v}
+
+
+def file_sha256(path: Path) -> str:
+    """Hex sha256 of a file's bytes."""
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def provenance_tags(cfg: PspSweepConfig, prep: PreparedSweep) -> dict[str, str]:
+    """Versions and content hashes that identify what produced a run."""
+    from pspsweep.simulation.mechanisms import source_hash
+    from pspsweep.provenance import git_commit, neuron_version
+
+    tags = {
+        "pspsweep.version": __version__,
+        "neuron.version": neuron_version(),
+        "python.version": sys.version.split()[0],
+        "mechanisms.sha256": source_hash([Path(d) for d in prep.cell.mechanism_dirs]),
+        "celltype": prep.celltype,
+        "mode": cfg.run.mode.value,
+        "strategy": cfg.run.strategy.value,
+    }
+    commit = git_commit()
+    if commit:
+        tags["git.commit"] = commit
+    for key, path in input_files(cfg).items():
+        tags[f"input.{key}.sha256"] = file_sha256(path)
+    return tags
+
+
+def run_sweep(cfg: PspSweepConfig, prep: PreparedSweep, tracker: Tracker, out_dir: Path,
+              progress: bool = True) -> SweepResult:
+    """Simulate, analyse, write the result files into ``out_dir`` and record them.
+
+    Args:
+        cfg: the job's configuration.
+        prep: the checked inputs from :func:`prepare`.
+        tracker: where params, metrics and artifacts go.
+        out_dir: folder for psps.csv, statistics.csv, traces.npz and the plots.
+        progress: show a progress bar on stderr.
+
+    Returns:
+        The tables, traces, metrics and written files.
+    """
+    from pspsweep.progress import progress_bar
+    from pspsweep.simulation.runner import SweepRequest, simulate_sweep
+
+    run = cfg.run
+    receptor = prep.embedding.receptors[prep.celltype]
+    weights = tuple(prep.weights[n] for n in (("gAMPA", "gNMDA") if receptor.excitatory else ("gGABA",)))
+    request = SweepRequest(prep.cell, receptor, weights, run.vardt, run.tStim, run.tEnd, run.strategy.value)
+    started = time.perf_counter()
+    traces, timing = simulate_sweep(
+        request, prep.units, progress=progress_bar(f"{prep.celltype} units") if progress else None
+    )
+    amplitudes, t_peaks = psp_features_many(
+        traces.ts, traces.vs, traces.t_baseline, traces.v_baseline, run.tStim, run.tEnd, prep.options
+    )
+    table = unit_table(prep, amplitudes, t_peaks)
+    stats = summary_statistics(table, prep.options)
+    wall = time.perf_counter() - started
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    title = f"{prep.celltype}, " + ", ".join(f"{k}={v:g} nS" for k, v in prep.weights.items())
+    files = [
+        _write_csv(table, out_dir / PSPS_CSV),
+        _write_csv(stats, out_dir / STATS_CSV),
+        save_traces(traces, out_dir / TRACES_NPZ),
+        amplitude_histogram(table, out_dir / HISTOGRAM_PNG, prep.options.threshold_mV, title),
+        trace_overview(traces, table, out_dir / TRACES_PNG, run.tStim, run.tEnd, title),
+    ]
+    metrics = {
+        "n_units": float(len(prep.units)),
+        "n_synapses": float(sum(u.n_synapses for u in prep.units)),
+        "wall_time_s": wall,
+        "simulation_time_s": timing.wall_s,
+        "units_per_second": timing.units_per_second(len(prep.units)),
+    }
+    if len(stats):
+        row = stats.iloc[0]
+        metrics.update({k: float(row[k]) for k in stats.columns if k not in ("celltype", "gAMPA", "gNMDA", "gGABA")})
+    else:
+        metrics["n_responding"] = 0.0
+    tracker.log_metrics(metrics)
+    for f in files:
+        tracker.log_artifact(f)
+    return SweepResult(table, stats, traces, metrics, files)
+
+
+def _write_csv(df: pd.DataFrame, path: Path) -> Path:
+    df.to_csv(path, index=False)
+    return path
+
+
+__all__ = ["PreparedSweep", "SweepResult", "prepare", "run_sweep"]

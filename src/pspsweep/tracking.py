@@ -1,0 +1,261 @@
+"""Experiment tracking: the only module that imports MLflow.
+
+A :class:`Tracker` records what passes through the pipeline: parameters, metrics, tags
+and artifact files of one run. :class:`MlflowTracker` writes them to an MLflow store
+through an explicit ``MlflowClient`` (no global active run, so parallel jobs cannot mix
+up their runs); :class:`NullTracker` drops them (``tracking.enabled=false``, tests).
+
+A multirun is one parent run, created by the launching process before any job starts
+(which also creates the store's schema and the experiment exactly once), and one child
+run per job carrying the tag ``mlflow.parentRunId``.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any, Iterable, Mapping, Protocol
+
+log = logging.getLogger(__name__)
+
+#: MLflow's own limits (field-notes section 2)
+MAX_PARAM_VALUE = 6000
+PARENT_RUN_FILE = "mlflow_parent_run_id"
+
+
+def resolve_tracking_uri(uri: str | None, base_dir: Path) -> str:
+    """An absolute tracking URI.
+
+    None gives ``sqlite:///<base_dir>/mlflow.db``; a relative SQLite path or a plain
+    relative folder is made absolute against ``base_dir`` so that jobs that run in
+    another directory still write to the same store.
+    """
+    if not uri:
+        return f"sqlite:///{(base_dir / 'mlflow.db').resolve()}"
+    if uri.startswith("sqlite:///"):
+        path = Path(uri[len("sqlite:///"):])
+        if not path.is_absolute() and not uri.startswith("sqlite:////"):
+            return f"sqlite:///{(base_dir / path).resolve()}"
+        return uri
+    if "://" not in uri:
+        return (base_dir / uri).resolve().as_uri()
+    return uri
+
+
+def _artifact_root(uri: str) -> str | None:
+    """For a local SQLite store: an ``mlartifacts`` folder beside the database file."""
+    if uri.startswith("sqlite:///"):
+        return (Path(uri[len("sqlite:///"):]).parent / "mlartifacts").resolve().as_uri()
+    return None
+
+
+def flatten(tree: Mapping[str, Any], prefix: str = "") -> dict[str, str]:
+    """Flatten nested mappings and lists into MLflow params (``a.b``, ``a.0``)."""
+    out: dict[str, str] = {}
+    for key, value in tree.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, Mapping):
+            if value:
+                out.update(flatten(value, name + "."))
+            else:
+                out[name] = "{}"
+        elif isinstance(value, (list, tuple)):
+            if value and all(not isinstance(v, (Mapping, list, tuple)) for v in value):
+                out.update({f"{name}.{i}": str(v) for i, v in enumerate(value)})
+            elif value:
+                out.update(flatten({str(i): v for i, v in enumerate(value)}, name + "."))
+            else:
+                out[name] = "[]"
+        else:
+            out[name] = "None" if value is None else str(value)
+    return {k: v[:MAX_PARAM_VALUE] for k, v in out.items()}
+
+
+class Tracker(Protocol):
+    """What the pipeline records; implemented by :class:`MlflowTracker` and :class:`NullTracker`."""
+
+    run_id: str | None
+
+    def log_params(self, params: Mapping[str, str]) -> None: ...
+
+    def log_metrics(self, metrics: Mapping[str, float]) -> None: ...
+
+    def set_tags(self, tags: Mapping[str, str]) -> None: ...
+
+    def log_artifact(self, path: Path, artifact_path: str | None = None) -> None: ...
+
+    def log_artifacts(self, folder: Path, artifact_path: str | None = None) -> None: ...
+
+    def end(self, status: str = "FINISHED") -> None: ...
+
+
+class NullTracker:
+    """A tracker that records nothing."""
+
+    run_id: str | None = None
+
+    def log_params(self, params: Mapping[str, str]) -> None:
+        """Ignore params."""
+
+    def log_metrics(self, metrics: Mapping[str, float]) -> None:
+        """Ignore metrics."""
+
+    def set_tags(self, tags: Mapping[str, str]) -> None:
+        """Ignore tags."""
+
+    def log_artifact(self, path: Path, artifact_path: str | None = None) -> None:
+        """Ignore the file."""
+
+    def log_artifacts(self, folder: Path, artifact_path: str | None = None) -> None:
+        """Ignore the folder."""
+
+    def end(self, status: str = "FINISHED") -> None:
+        """Nothing to end."""
+
+
+def _client(uri: str):
+    from mlflow.tracking import MlflowClient
+
+    return MlflowClient(tracking_uri=uri)
+
+
+def ensure_experiment(uri: str, name: str) -> str:
+    """Create the store's schema and the experiment if needed; returns the experiment id."""
+    client = _client(uri)
+    exp = client.get_experiment_by_name(name)
+    if exp is not None:
+        return exp.experiment_id
+    try:
+        return client.create_experiment(name, artifact_location=_artifact_root(uri))
+    except Exception:
+        # another process created it between our lookup and create
+        exp = client.get_experiment_by_name(name)
+        if exp is None:
+            raise
+        return exp.experiment_id
+
+
+class MlflowTracker:
+    """One MLflow run, written through an explicit client.
+
+    Args:
+        uri: absolute tracking URI.
+        experiment: experiment name (created if missing).
+        run_name: the run's display name.
+        parent_run_id: makes this a child run of that run.
+        tags: tags set at creation.
+    """
+
+    def __init__(
+        self,
+        uri: str,
+        experiment: str,
+        run_name: str,
+        parent_run_id: str | None = None,
+        tags: Mapping[str, str] | None = None,
+    ) -> None:
+        self.uri = uri
+        self._client = _client(uri)
+        experiment_id = ensure_experiment(uri, experiment)
+        all_tags = dict(tags or {})
+        if parent_run_id:
+            all_tags["mlflow.parentRunId"] = parent_run_id
+        run = self._client.create_run(experiment_id, run_name=run_name, tags=all_tags)
+        self.run_id: str | None = run.info.run_id
+        self.experiment_id = experiment_id
+        self._ended = False
+
+    def log_params(self, params: Mapping[str, str]) -> None:
+        """Log params in batches (MLflow takes at most 100 per call)."""
+        from mlflow.entities import Param
+
+        items = [Param(k, str(v)[:MAX_PARAM_VALUE]) for k, v in params.items()]
+        for i in range(0, len(items), 100):
+            self._client.log_batch(self.run_id, params=items[i : i + 100])
+
+    def log_metrics(self, metrics: Mapping[str, float]) -> None:
+        """Log finite and non-finite scalar metrics at step 0."""
+        import time
+
+        from mlflow.entities import Metric
+
+        now = int(time.time() * 1000)
+        items = [Metric(k, float(v), now, 0) for k, v in metrics.items()]
+        for i in range(0, len(items), 1000):
+            self._client.log_batch(self.run_id, metrics=items[i : i + 1000])
+
+    def set_tags(self, tags: Mapping[str, str]) -> None:
+        """Set tags (string values)."""
+        from mlflow.entities import RunTag
+
+        self._client.log_batch(self.run_id, tags=[RunTag(k, str(v)) for k, v in tags.items()])
+
+    def log_artifact(self, path: Path, artifact_path: str | None = None) -> None:
+        """Upload one file."""
+        self._client.log_artifact(self.run_id, str(path), artifact_path)
+
+    def log_artifacts(self, folder: Path, artifact_path: str | None = None) -> None:
+        """Upload a folder's files."""
+        self._client.log_artifacts(self.run_id, str(folder), artifact_path)
+
+    def end(self, status: str = "FINISHED") -> None:
+        """Mark the run FINISHED, FAILED or KILLED (only once)."""
+        if not self._ended:
+            self._client.set_terminated(self.run_id, status=status)
+            self._ended = True
+
+
+def start_parent_run(uri: str, experiment: str, run_name: str, params: Mapping[str, str],
+                     tags: Mapping[str, str]) -> str:
+    """Create the parent run of a multirun and return its id."""
+    tracker = MlflowTracker(uri, experiment, run_name, tags=tags)
+    tracker.log_params(params)
+    assert tracker.run_id is not None
+    return tracker.run_id
+
+
+def end_run(uri: str, run_id: str, status: str = "FINISHED") -> None:
+    """Terminate a run created elsewhere (the parent of a multirun)."""
+    _client(uri).set_terminated(run_id, status=status)
+
+
+def run_status(uri: str, run_id: str) -> str:
+    """Status of a run (RUNNING, FINISHED, FAILED, KILLED)."""
+    return _client(uri).get_run(run_id).info.status
+
+
+def write_parent_run_id(sweep_dir: Path, run_id: str) -> Path:
+    """Record the parent run id in the sweep directory, for the jobs to read."""
+    sweep_dir.mkdir(parents=True, exist_ok=True)
+    path = sweep_dir / PARENT_RUN_FILE
+    path.write_text(run_id + "\n")
+    return path
+
+
+def read_parent_run_id(sweep_dir: Path) -> str | None:
+    """The parent run id written by :func:`write_parent_run_id`, or None."""
+    path = sweep_dir / PARENT_RUN_FILE
+    return path.read_text().strip() if path.is_file() else None
+
+
+def child_runs(uri: str, parent_run_id: str) -> list[Any]:
+    """The child runs of a parent (MLflow Run objects), oldest first."""
+    client = _client(uri)
+    parent = client.get_run(parent_run_id)
+    runs = client.search_runs(
+        [parent.info.experiment_id], filter_string=f"tags.mlflow.parentRunId = '{parent_run_id}'"
+    )
+    return sorted(runs, key=lambda r: r.info.start_time)
+
+
+def download_artifact(uri: str, run_id: str, path: str, dst: Path) -> Path:
+    """Download one artifact of a run into ``dst``; returns the local path."""
+    from mlflow.artifacts import download_artifacts
+
+    return Path(download_artifacts(run_id=run_id, artifact_path=path, dst_path=str(dst), tracking_uri=uri))
+
+
+def log_files(tracker: Tracker, files: Iterable[Path], artifact_path: str | None = None) -> None:
+    """Log several files under one artifact path."""
+    for f in files:
+        tracker.log_artifact(f, artifact_path)

@@ -1,0 +1,102 @@
+"""Presynaptic units: what is activated alone in one simulation.
+
+In mode ``cells`` a unit is one presynaptic cell with all its synapses; in mode
+``synapses`` it is one synapse. Units are numbered 0, 1, ... in the reference's order:
+cells by ascending cell id, and inside a cell its synapses in embedding (.con) order.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+from dataclasses import dataclass
+
+from pspsweep.embedding import Embedding
+from pspsweep.errors import PspSweepError
+
+
+@dataclass(frozen=True)
+class Unit:
+    """One unit and where its synapses sit.
+
+    Attributes:
+        index: position in the sweep's unit order (0-based).
+        celltype: presynaptic cell type.
+        cell_id: presynaptic cell id within the type.
+        synapse_ids: per-type synapse ids of the activated synapses.
+        sections: section index of each synapse.
+        xs: position along the section of each synapse.
+    """
+
+    index: int
+    celltype: str
+    cell_id: int
+    synapse_ids: tuple[int, ...]
+    sections: tuple[int, ...]
+    xs: tuple[float, ...]
+
+    @property
+    def n_synapses(self) -> int:
+        """Number of synapses activated together."""
+        return len(self.synapse_ids)
+
+
+def resolve_celltypes(embedding: Embedding, requested: str | list[str]) -> list[str]:
+    """Cell types named by ``requested``: names or fnmatch patterns, in embedding order.
+
+    Raises:
+        PspSweepError: when a name or pattern matches no cell type; the message lists
+            the valid ones.
+    """
+    names = [requested] if isinstance(requested, str) else list(requested)
+    available = embedding.celltypes
+    chosen: list[str] = []
+    for name in names:
+        matches = [c for c in available if fnmatch.fnmatchcase(c, name)]
+        if not matches:
+            raise PspSweepError(
+                f"unknown cell type {name!r}; valid cell types: {', '.join(available)}"
+            )
+        chosen.extend(m for m in matches if m not in chosen)
+    return chosen
+
+
+def make_units(
+    embedding: Embedding, celltype: str, mode: str, subset: list[int] | None = None
+) -> list[Unit]:
+    """List the units of one cell type.
+
+    Args:
+        embedding: the synapse embedding.
+        celltype: one cell type of the embedding.
+        mode: ``cells`` or ``synapses``.
+        subset: optional unit indices to keep (indices refer to the full unit list).
+
+    Returns:
+        The units in order; ``Unit.index`` keeps the index in the full list.
+
+    Raises:
+        PspSweepError: unknown cell type or mode, or a subset index out of range.
+    """
+    resolve_celltypes(embedding, celltype)  # validates the name
+    rows = embedding.synapses[embedding.synapses["celltype"] == celltype]
+    units: list[Unit] = []
+    # a stable sort keeps each cell's synapses in embedding order
+    for cell_id, syn in rows.sort_values("cell_id", kind="stable").groupby("cell_id", sort=True):
+        ids = tuple(int(s) for s in syn["synapse_id"])
+        secs = tuple(int(s) for s in syn["section"])
+        xs = tuple(float(x) for x in syn["x"])
+        if mode == "cells":
+            units.append(Unit(len(units), celltype, int(cell_id), ids, secs, xs))
+        elif mode == "synapses":
+            for i in range(len(ids)):
+                units.append(Unit(len(units), celltype, int(cell_id), ids[i : i + 1], secs[i : i + 1], xs[i : i + 1]))
+        else:
+            raise PspSweepError(f"unknown mode {mode!r}; valid modes: cells, synapses")
+    if subset is not None:
+        bad = [i for i in subset if not 0 <= i < len(units)]
+        if bad:
+            raise PspSweepError(
+                f"run.units {bad} out of range: {celltype} has {len(units)} units in mode {mode}"
+            )
+        units = [units[i] for i in dict.fromkeys(subset)]
+    return units

@@ -1,0 +1,114 @@
+"""cli: the command end to end in a fresh directory, read back from the MLflow store."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from conftest import pspsweep_env
+
+pytestmark = pytest.mark.slow
+
+
+def pspsweep(cwd: Path, *args: str, timeout: float = 600) -> subprocess.CompletedProcess:
+    exe = Path(sys.executable).parent / "pspsweep"
+    return subprocess.run([str(exe), *args], cwd=cwd, capture_output=True, text=True, timeout=timeout,
+                          env=pspsweep_env())
+
+
+def client(db: Path):
+    from mlflow.tracking import MlflowClient
+
+    return MlflowClient(f"sqlite:///{db}")
+
+
+def runs(db: Path):
+    c = client(db)
+    exp = c.get_experiment_by_name("pspsweep")
+    return c, c.search_runs([exp.experiment_id])
+
+
+def artifact_table(c, run, name: str, dst: Path) -> pd.DataFrame:
+    return pd.read_csv(c.download_artifacts(run.info.run_id, name, str(dst)))
+
+
+def test_single_run_records_everything(tmp_path):
+    db = tmp_path / "t.db"
+    res = pspsweep(tmp_path, f"tracking.uri=sqlite:///{db}")
+    assert res.returncode == 0, res.stderr
+    assert "mlflow ui --backend-store-uri" in res.stdout
+    c, found = runs(db)
+    assert len(found) == 1
+    run = found[0]
+    assert run.info.status == "FINISHED"
+    m = run.data.metrics
+    for key in ("n_units", "n_responding", "amp_mean", "amp_std", "amp_median", "amp_min", "amp_max",
+                "t_mean", "t_std", "t_median", "wall_time_s", "units_per_second"):
+        assert key in m, key
+    p = run.data.params
+    assert p["run.celltype"] == "L4ss_C2" and p["run.g"] == "1.0" and p["run.mode"] == "cells"
+    for tag in ("pspsweep.version", "neuron.version", "mechanisms.sha256"):
+        assert run.data.tags[tag]
+    names = {a.path for a in c.list_artifacts(run.info.run_id)}
+    assert {"psps.csv", "statistics.csv", "traces.npz", "amplitude_histogram.png", "traces.png", ".hydra"} <= names
+    hydra_files = {a.path for a in c.list_artifacts(run.info.run_id, ".hydra")}
+    assert {".hydra/config.yaml", ".hydra/overrides.yaml", ".hydra/hydra.yaml"} <= hydra_files
+    psps = artifact_table(c, run, "psps.csv", tmp_path / "dl")
+    assert len(psps) == m["n_units"] == 12
+    for col in ("celltype", "unit", "cell_id", "synapse_id", "n_synapses", "amplitude_mV", "t_peak_ms"):
+        assert col in psps.columns
+    assert (psps.amplitude_mV > 0).all(), "excitatory units depolarise"
+    assert not (tmp_path / "mlruns").exists()
+
+
+def test_multirun_parent_and_children_with_joblib(tmp_path):
+    db = tmp_path / "t.db"
+    res = pspsweep(tmp_path, "-m", "run.g=0.5,1.0", "hydra/launcher=joblib", f"tracking.uri=sqlite:///{db}")
+    assert res.returncode == 0, res.stderr
+    c, found = runs(db)
+    parents = [r for r in found if "mlflow.parentRunId" not in r.data.tags]
+    children = [r for r in found if "mlflow.parentRunId" in r.data.tags]
+    assert len(parents) == 1 and len(children) == 2
+    assert parents[0].info.status == "FINISHED"
+    assert all(r.data.tags["mlflow.parentRunId"] == parents[0].info.run_id for r in children)
+    assert all(r.info.status == "FINISHED" for r in children)
+    by_g = {float(r.data.params["run.g"]): r for r in children}
+    low = artifact_table(c, by_g[0.5], "psps.csv", tmp_path / "a")
+    high = artifact_table(c, by_g[1.0], "psps.csv", tmp_path / "b")
+    assert (high.amplitude_mV.to_numpy() > low.amplitude_mV.to_numpy()).all()
+
+
+def test_synapse_mode_and_inhibitory_units(tmp_path):
+    db = tmp_path / "t.db"
+    res = pspsweep(tmp_path, "run.mode=synapses", "run.celltype=INH_C2", f"tracking.uri=sqlite:///{db}")
+    assert res.returncode == 0, res.stderr
+    c, found = runs(db)
+    psps = artifact_table(c, found[0], "psps.csv", tmp_path / "dl")
+    assert (psps.n_synapses == 1).all()
+    assert len(psps) == psps.synapse_id.nunique() > 8, "one row per synapse"
+    assert (psps.amplitude_mV < 0).all(), "IPSPs are negative"
+    assert found[0].data.metrics["n_responding"] > 0, "IPSPs count as responses"
+
+
+@pytest.mark.parametrize(
+    ("override", "expected"),
+    [
+        ("run.tStim=abc", "run.tStim"),
+        ("run.celltype=NOPE", "valid cell types: L4ss_C2, L5tt_C2, INH_C2"),
+        ("run.tEnd=100", "run.tEnd=100.0 must be greater than run.tStim=110.0"),
+        ("run.mode=both", "run.mode"),
+        ("neuron.param_file=/nonexistent/x.param", "/nonexistent/x.param"),
+    ],
+)
+def test_bad_input_gives_one_line(tmp_path, override, expected):
+    db = tmp_path / "t.db"
+    res = pspsweep(tmp_path, override, f"tracking.uri=sqlite:///{db}", timeout=120)
+    assert res.returncode == 2, res.stderr
+    lines = res.stderr.strip().splitlines()
+    assert len(lines) == 1, res.stderr
+    assert expected in lines[0] and lines[0].startswith("pspsweep: error:")
+    assert "Traceback" not in res.stderr
+    assert not db.exists() or not runs(db)[1], "bad input is refused before a run is recorded"

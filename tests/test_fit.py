@@ -1,0 +1,201 @@
+"""pspsweep.fit: linear fits, optimal conductance and its bootstrap interval."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import pspsweep.fit as fit_module
+from pspsweep.errors import PspSweepError
+from pspsweep.features import AnalysisOptions
+from pspsweep.fit import (
+    FIT_COLUMNS,
+    bootstrap_optimal_g,
+    linear_fits,
+    optimal_g,
+)
+from pspsweep.statistics import summary_statistics
+
+G = np.array([0.5, 1.0, 1.5, 2.0])
+LINES = {  # statistic: (slope mV/nS, offset mV)
+    "amp_mean": (0.2, 0.1),
+    "amp_std": (0.05, 0.02),
+    "amp_median": (0.1, 0.05),
+    "amp_max": (1.0, 0.0),
+}
+
+
+def linear_stats(group: str = "A", g: np.ndarray = G) -> pd.DataFrame:
+    data = {"group": group, "g": g}
+    data.update({s: slope * g + offset for s, (slope, offset) in LINES.items()})
+    return pd.DataFrame(data)
+
+
+def measured(**groups: tuple[float, float, float]) -> pd.DataFrame:
+    table = pd.DataFrame.from_dict(
+        groups,
+        orient="index",
+        columns=["EPSP_mean_measured", "EPSP_med_measured", "EPSP_max_measured"],
+    )
+    return table.rename_axis("group")
+
+
+def test_linear_fit_recovers_lines_exactly():
+    fits = linear_fits(pd.concat([linear_stats("A"), linear_stats("B", G[:3])]))
+    assert list(fits.columns) == ["group", "n_points", *FIT_COLUMNS]
+    assert list(fits["group"]) == ["A", "B"] and list(fits["n_points"]) == [4, 3]
+    for s, (slope, offset) in LINES.items():
+        assert fits[f"{s}_slope"].to_numpy() == pytest.approx([slope, slope], abs=1e-12)
+        assert fits[f"{s}_offset"].to_numpy() == pytest.approx([offset, offset], abs=1e-12)
+        assert fits[f"{s}_r2"].to_numpy() == pytest.approx([1.0, 1.0], abs=1e-12)
+        assert fits[f"{s}_max_resid"].max() < 1e-12
+
+
+def test_linear_fit_r2_residuals_and_gaps():
+    stats = linear_stats()
+    stats.loc[3, "amp_mean"] += 0.04  # one point off the line
+    stats.loc[0, "amp_median"] = np.nan  # no responding unit at g = 0.5
+    stats["amp_std"] = 0.3  # flat: r2 undefined
+    stats.loc[1:, "amp_max"] = np.nan  # a single point: no fit
+    fit = linear_fits(stats).iloc[0]
+    slope, offset = np.polyfit(G, stats["amp_mean"], 1)
+    resid = stats["amp_mean"] - (slope * G + offset)
+    r2 = 1 - np.sum(resid**2) / np.sum((stats["amp_mean"] - stats["amp_mean"].mean()) ** 2)
+    assert (fit["amp_mean_slope"], fit["amp_mean_offset"]) == pytest.approx((slope, offset))
+    assert fit["amp_mean_r2"] == pytest.approx(r2) and fit["amp_mean_r2"] < 1
+    assert fit["amp_mean_max_resid"] == pytest.approx(np.max(np.abs(resid)))
+    assert (fit["amp_median_slope"], fit["amp_median_offset"]) == pytest.approx((0.1, 0.05))
+    assert fit["amp_std_slope"] == pytest.approx(0.0, abs=1e-12) and np.isnan(fit["amp_std_r2"])
+    assert np.isnan([fit[f"amp_max_{x}"] for x in ("slope", "offset", "r2", "max_resid")]).all()
+
+
+def test_linear_fit_rejects_ambiguous_tables():
+    with pytest.raises(PspSweepError, match="several rows for the same g"):
+        linear_fits(pd.concat([linear_stats(), linear_stats()]))
+    with pytest.raises(PspSweepError, match="amp_max"):
+        linear_fits(linear_stats().drop(columns="amp_max"))
+    with pytest.raises(PspSweepError, match="non-finite"):
+        linear_fits(linear_stats().assign(g=[0.5, np.nan, 1.5, 2.0]))
+
+
+def test_optimal_g_hand_computed():
+    fits = linear_fits(linear_stats())
+    # g_mean = (0.5 - 0.1)/0.2 = 2; g_median = (0.35 - 0.05)/0.1 = 3; g_max = 1/1 = 1
+    out = optimal_g(fits, measured(A=(0.5, 0.35, 1.0)))
+    assert list(out.columns[:7]) == [
+        "group", "optimal_g", "g_mean", "g_median", "g_max", "fit_ok", "note",
+    ]  # fmt: skip
+    r = out.iloc[0]
+    assert (r["g_mean"], r["g_median"], r["g_max"]) == pytest.approx((2.0, 3.0, 1.0))
+    assert r["optimal_g"] == pytest.approx((2 * 2.0 + 2 * 3.0 + 1 * 1.0) / 5)  # 2.2
+    assert r["fit_ok"] and r["note"] == ""
+    assert r["EPSP_med_measured"] == 0.35 and r["amp_mean_slope"] == pytest.approx(0.2)
+    only_mean = optimal_g(fits, measured(A=(0.5, np.nan, np.nan)), weights=(1, 0, 0)).iloc[0]
+    assert only_mean["optimal_g"] == pytest.approx(2.0) and only_mean["fit_ok"]
+
+
+def test_optimal_g_flags_missing_groups_and_flat_fits():
+    b = linear_stats("B")
+    b.loc[1:, "amp_max"] = np.nan  # responding units at one g only: no max fit
+    stats = pd.concat([linear_stats("A"), b])
+    table = measured(A=(0.5, 0.35, 1.0), B=(0.5, 0.35, 1.0), C=(0.4, 0.3, 1.2))
+    out = optimal_g(linear_fits(stats), table.reset_index()).set_index("group")
+    assert list(out.index) == ["A", "B", "C"]
+    assert out.loc["A", "fit_ok"] and not out.loc["B", "fit_ok"] and not out.loc["C", "fit_ok"]
+    assert np.isnan(out.loc["B", "g_max"]) and np.isnan(out.loc["B", "optimal_g"])
+    assert "g_max" in out.loc["B", "note"]
+    assert np.isnan(out.loc["C", ["optimal_g", "amp_mean_slope"]].astype(float)).all()
+    assert out.loc["C", "note"] == "no simulated statistics for this group"
+    missing = optimal_g(linear_fits(stats), measured(A=(0.5, 0.35, 1.0))).set_index("group")
+    assert missing.loc["B", "note"] == "no measured values for this group"
+    assert np.isnan(missing.loc["B", "optimal_g"]) and missing.loc["B", "n_points"] == 4
+
+
+def test_optimal_g_input_errors():
+    fits = linear_fits(linear_stats())
+    with pytest.raises(PspSweepError, match="more than once"):
+        optimal_g(fits, pd.concat([measured(A=(1, 1, 1)), measured(A=(1, 1, 1))]))
+    with pytest.raises(PspSweepError, match="EPSP_med_measured"):
+        optimal_g(fits, measured(A=(1, 1, 1)).drop(columns="EPSP_med_measured"))
+    with pytest.raises(PspSweepError, match="weights"):
+        optimal_g(fits, measured(A=(1, 1, 1)), weights=(1, -1, 1))
+
+
+def unit_table(n_units: int = 40, seed: int = 7) -> pd.DataFrame:
+    """Units paired across g: amplitude = scale * g + offset + noise, latency 2-6 ms."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for group, gain in (("A", 0.3), ("B", 0.5)):
+        scale = rng.lognormal(0.0, 0.5, n_units) * gain
+        offset = rng.normal(0.0, 0.02, n_units)
+        for g in G:
+            amp = scale * g + offset + rng.normal(0.0, 0.01, n_units)
+            latency = rng.uniform(2.0, 6.0, n_units)
+            rows.append(
+                pd.DataFrame({"group": group, "celltype": f"{group}_C2", "unit": np.arange(n_units),
+                              "g": g, "amplitude_mV": amp, "t_peak_ms": latency})  # fmt: skip
+            )
+    return pd.concat(rows, ignore_index=True)
+
+
+MEASURED = measured(A=(0.4, 0.3, 1.5), B=(0.6, 0.5, 2.5), Z=(1.0, 1.0, 1.0))
+
+
+def test_bootstrap_point_estimate_ci_and_determinism():
+    units = unit_table()
+    out = bootstrap_optimal_g(units, MEASURED, n_boot=100, seed=3).set_index("group")
+    assert list(out.columns) == [
+        "optimal_g", "ci_low", "ci_high", "ci_level", "n_boot", "n_boot_valid", "n_units",
+    ]  # fmt: skip
+    stats = summary_statistics(units, AnalysisOptions(), by=("group", "g"))
+    point = optimal_g(linear_fits(stats), MEASURED).set_index("group")
+    for group in ("A", "B"):
+        r = out.loc[group]
+        assert r["optimal_g"] == point.loc[group, "optimal_g"]
+        assert r["ci_low"] < r["optimal_g"] < r["ci_high"], r.to_dict()
+        assert (r["n_boot_valid"], r["n_units"], r["ci_level"]) == (100, 40, 0.95)
+    assert np.isnan(out.loc["Z", "optimal_g"]) and np.isnan(out.loc["Z", "ci_low"])
+    assert out.loc["Z", "n_units"] == 0
+    again = bootstrap_optimal_g(units, MEASURED, n_boot=100, seed=3).set_index("group")
+    pd.testing.assert_frame_equal(out, again)
+    other = bootstrap_optimal_g(units, MEASURED, n_boot=100, seed=4).set_index("group")
+    assert other.loc["A", "ci_low"] != out.loc["A", "ci_low"]
+    # a group's interval does not depend on the other groups present
+    alone = bootstrap_optimal_g(units[units["group"] == "A"], MEASURED, n_boot=100, seed=3)
+    assert alone.set_index("group").loc["A", "ci_low"] == out.loc["A", "ci_low"]
+
+
+def test_bootstrap_keeps_units_paired_across_g(monkeypatch):
+    # amplitude = scale * g exactly and every unit responds (threshold 0): with paired
+    # resampling every replicate's statistics are proportional to g (offset 0, r2 1)
+    units = unit_table()
+    scale = units.groupby(["group", "unit"])["amplitude_mV"].transform("max") / G.max()
+    units["amplitude_mV"] = scale * units["g"]
+    seen = []
+    original = fit_module._fit_group
+
+    def spy(g, values):
+        result = original(g, values)
+        seen.append(result)
+        return result
+
+    monkeypatch.setattr(fit_module, "_fit_group", spy)
+    options = AnalysisOptions(threshold_mV=0.0)
+    bootstrap_optimal_g(units, MEASURED, n_boot=50, seed=0, ci=0.9, options=options)
+    assert len(seen) == 2 * 50 + 2  # replicates plus the point estimate of A and B
+    for s in ("amp_mean", "amp_median", "amp_max"):
+        assert max(abs(r[f"{s}_offset"]) for r in seen) < 1e-12
+        assert min(r[f"{s}_r2"] for r in seen) == pytest.approx(1.0, abs=1e-12)
+
+
+def test_bootstrap_input_errors():
+    units = unit_table()
+    with pytest.raises(PspSweepError, match="n_boot"):
+        bootstrap_optimal_g(units, MEASURED, n_boot=0)
+    with pytest.raises(PspSweepError, match="ci"):
+        bootstrap_optimal_g(units, MEASURED, ci=1.0)
+    with pytest.raises(PspSweepError, match="several rows at one g"):
+        bootstrap_optimal_g(pd.concat([units, units.iloc[:1]]), MEASURED, n_boot=5)
+    with pytest.raises(PspSweepError, match="unit"):
+        bootstrap_optimal_g(units.drop(columns="unit"), MEASURED, n_boot=5)
