@@ -141,6 +141,8 @@ def _entry(fn: Callable[[], object]) -> None:
     os.environ.setdefault("PSPSWEEP_LAUNCH_DIR", os.getcwd())
     # make Hydra raise instead of printing its own multi-line report
     os.environ["HYDRA_FULL_ERROR"] = "1"
+    # warnings (e.g. a morphology found next to the param file) become one log line each
+    logging.captureWarnings(True)
     real_stderr = sys.stderr
     sys.stderr = _DropHydraJobErrorLine(real_stderr)
     try:
