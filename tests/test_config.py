@@ -50,7 +50,9 @@ def test_unknown_key_fails(compose):
         (["run.g=-0.5"], "run.g"),
         (["run.gGABA=-1"], "run.gGABA"),
         (["neuron.sim.dt=0"], "neuron.sim.dt"),
-        (["executor.workers=0"], "executor.workers"),
+        (["executor.workers=-1"], "executor.workers"),
+        (["executor.chunk_size=0"], "executor.chunk_size"),
+        (["run.record_dt=0"], "run.record_dt"),
         (["analysis.resample_dt=0"], "analysis.resample_dt"),
     ],
 )

@@ -195,3 +195,40 @@ def mechanisms_main() -> None:
             print(compile_mechanisms([Path(d) for d in mechanism_dirs(names)]))
 
     _entry(build)
+
+
+def convert_param_main() -> None:
+    """``pspsweep-convert-param PARAM_FILE [OUTPUT.yaml]``: ISF ``.param`` -> native neuron config.
+
+    Writes the YAML to OUTPUT.yaml (parent folders are created) or, without it, to
+    stdout. Relative paths are taken from the current directory. Use the result as a
+    config group option: put it at ``DIR/neuron/NAME.yaml`` and run
+    ``pspsweep hydra.searchpath=[file://DIR] neuron=NAME``.
+    """
+    import warnings
+
+    usage = "usage: pspsweep-convert-param PARAM_FILE [OUTPUT.yaml]"
+
+    def convert() -> None:
+        from pspsweep.io.isf_param import read_param_file
+        from pspsweep.io.native import neuron_yaml_text, param_to_neuron_config, write_neuron_yaml
+
+        args = sys.argv[1:]
+        if any(a in ("-h", "--help") for a in args):
+            print(usage + "\nConvert an ISF cell parameter file into a pspsweep neuron config (YAML).")
+            return
+        if len(args) not in (1, 2):
+            raise PspSweepError(usage)
+        param = Path(args[0]).expanduser().absolute()
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            config = param_to_neuron_config(read_param_file(param), param)
+        for w in caught:  # e.g. the morphology found next to the parameter file
+            print(f"pspsweep-convert-param: warning: {w.message}", file=sys.stderr)
+        if len(args) == 1:
+            sys.stdout.write(neuron_yaml_text(config, param))
+            return
+        out = write_neuron_yaml(config, Path(args[1]).expanduser(), param)
+        print(f"pspsweep-convert-param: wrote {out.resolve()}", file=sys.stderr)
+
+    _entry(convert)

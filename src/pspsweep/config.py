@@ -190,6 +190,7 @@ class RunConfig:
     tEnd: float = 150.0
     units: Optional[List[int]] = None
     strategy: Strategy = Strategy.reference
+    record_dt: Optional[float] = None
 
 
 @dataclass
@@ -213,10 +214,20 @@ class TrackingConfig:
 
 @dataclass
 class ExecutorConfig:
-    """How units are run (``local``: this process)."""
+    """How units are run.
+
+    ``kind=local``: ``workers`` local processes (0: all cores; 1: this process).
+    ``kind=dask``: a Dask cluster at ``address`` (``tcp://HOST:PORT``), or a LocalCluster
+    of ``workers`` processes when no address is given. Finished chunks of ``chunk_size``
+    units (None: automatic) are written to ``work_dir`` (None: ``.pspsweep/chunks`` in the
+    launch directory) as they complete.
+    """
 
     kind: str = "local"
-    workers: int = 1
+    workers: int = 0
+    chunk_size: Optional[int] = None
+    address: Optional[str] = None
+    work_dir: Optional[str] = None
     progress: bool = True
 
 
@@ -256,10 +267,14 @@ def validate(cfg: PspSweepConfig) -> None:
         raise PspSweepError(f"analysis.threshold_mV={cfg.analysis.threshold_mV} must be >= 0")
     if not cfg.analysis.resample_dt > 0:
         raise PspSweepError(f"analysis.resample_dt={cfg.analysis.resample_dt} must be positive")
-    if cfg.executor.workers < 1:
-        raise PspSweepError(f"executor.workers={cfg.executor.workers} must be >= 1")
-    if cfg.executor.kind not in ("local",):
-        raise PspSweepError(f"executor.kind={cfg.executor.kind!r} is not one of: local")
+    if cfg.executor.workers < 0:
+        raise PspSweepError(f"executor.workers={cfg.executor.workers} must be >= 0 (0: all cores)")
+    if cfg.executor.chunk_size is not None and cfg.executor.chunk_size < 1:
+        raise PspSweepError(f"executor.chunk_size={cfg.executor.chunk_size} must be >= 1")
+    if cfg.executor.kind not in ("local", "dask"):
+        raise PspSweepError(f"executor.kind={cfg.executor.kind!r} is not one of: local, dask")
+    if run.record_dt is not None and not run.record_dt > 0:
+        raise PspSweepError(f"run.record_dt={run.record_dt} must be positive (ms) or null")
     if cfg.network.kind not in ("demo", "isf"):
         raise PspSweepError(f"network.kind={cfg.network.kind!r} is not one of: demo, isf")
     if cfg.network.classification not in ("isf_head", "isf_legacy"):

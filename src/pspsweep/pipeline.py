@@ -22,6 +22,7 @@ from pspsweep.builders import (
     cell_spec_from_config,
     conductances,
     embedding_from_config,
+    launch_dir,
     receptor_of,
     resolve_path,
 )
@@ -30,10 +31,11 @@ from pspsweep.config import PspSweepConfig, validate
 from pspsweep.embedding import Embedding
 from pspsweep.errors import PspSweepError
 from pspsweep.features import AnalysisOptions, psp_features_many
-from pspsweep.report import amplitude_histogram, trace_overview
+from pspsweep import execution
+from pspsweep.progress import progress_bar
+from pspsweep.report import MAX_TRACES, amplitude_histogram, trace_overview
 from pspsweep.statistics import summary_statistics
 from pspsweep.tracking import Tracker
-from pspsweep.traces import TraceSet, save_traces
 from pspsweep.units import Unit, make_units, resolve_celltypes
 
 log = logging.getLogger(__name__)
@@ -64,7 +66,6 @@ class SweepResult:
 
     table: pd.DataFrame
     statistics: pd.DataFrame
-    traces: TraceSet
     metrics: dict[str, float]
     files: list[Path]
 
@@ -165,6 +166,10 @@ def run_sweep(cfg: PspSweepConfig, prep: PreparedSweep, tracker: Tracker, out_di
               progress: bool = True) -> SweepResult:
     """Simulate, analyse, write the result files into ``out_dir`` and record them.
 
+    Units run in chunks on the configured executor; each finished chunk is written to
+    a work folder at once, so memory stays bounded and an interrupted sweep resumes from
+    the chunks on disk. The result files are written only after every unit is done.
+
     Args:
         cfg: the job's configuration.
         prep: the checked inputs from :func:`prepare`.
@@ -173,41 +178,56 @@ def run_sweep(cfg: PspSweepConfig, prep: PreparedSweep, tracker: Tracker, out_di
         progress: show a progress bar on stderr.
 
     Returns:
-        The tables, traces, metrics and written files.
+        The tables, metrics and written files.
     """
-    from pspsweep.progress import progress_bar
-    from pspsweep.simulation.runner import SweepRequest, simulate_sweep
+    from pspsweep.simulation.runner import SweepRequest
 
     run = cfg.run
     receptor = prep.embedding.receptors[prep.celltype]
     weights = tuple(prep.weights[n] for n in (("gAMPA", "gNMDA") if receptor.excitatory else ("gGABA",)))
     request = SweepRequest(prep.cell, receptor, weights, run.vardt, run.tStim, run.tEnd, run.strategy.value)
+    work = execution.SweepWork(request, prep.options, run.record_dt)
+    workers = execution.resolve_workers(cfg.executor.workers)
+    chunks = execution.plan_chunks(prep.units, workers, cfg.executor.chunk_size)
+    root = Path(cfg.executor.work_dir) if cfg.executor.work_dir else launch_dir() / ".pspsweep" / "chunks"
+    store = execution.ChunkStore.for_sweep(root, work, chunks)
+
     started = time.perf_counter()
-    traces, timing = simulate_sweep(
-        request, prep.units, progress=progress_bar(f"{prep.celltype} units") if progress else None
-    )
-    amplitudes, t_peaks = psp_features_many(
-        traces.ts, traces.vs, traces.t_baseline, traces.v_baseline, run.tStim, run.tEnd, prep.options
-    )
+    bar = progress_bar(f"{prep.celltype} units", len(prep.units), enabled=progress)
+    executor = execution.make_executor(cfg.executor.kind, workers, cfg.executor.address)
+    try:
+        report = execution.run_chunks(work, chunks, store, executor, on_done=bar.update)
+    finally:
+        executor.close()
+        bar.close()
+    amplitudes, t_peaks = execution.collect_features(store, chunks)
     table = unit_table(prep, amplitudes, t_peaks)
     stats = summary_statistics(table, prep.options)
-    wall = time.perf_counter() - started
 
     out_dir.mkdir(parents=True, exist_ok=True)
     title = f"{prep.celltype}, " + ", ".join(f"{k}={v:g} nS" for k, v in prep.weights.items())
+    t_b, v_b = execution.find_baseline(store, chunks)
+    shown = table.reindex(table["amplitude_mV"].abs().sort_values(ascending=False).index).head(MAX_TRACES)
+    examples = execution.read_unit_traces(store, chunks, set(int(u) for u in shown["unit"]))
     files = [
         _write_csv(table, out_dir / PSPS_CSV),
         _write_csv(stats, out_dir / STATS_CSV),
-        save_traces(traces, out_dir / TRACES_NPZ),
+        execution.assemble_traces(store, chunks, out_dir / TRACES_NPZ),
         amplitude_histogram(table, out_dir / HISTOGRAM_PNG, prep.options.threshold_mV, title),
-        trace_overview(traces, table, out_dir / TRACES_PNG, run.tStim, run.tEnd, title),
+        trace_overview(t_b, v_b, [examples[int(u)] for u in shown["unit"]], len(table), out_dir / TRACES_PNG,
+                       run.tStim, run.tEnd, title),
     ]
+    wall = time.perf_counter() - started
     metrics = {
         "n_units": float(len(prep.units)),
         "n_synapses": float(sum(u.n_synapses for u in prep.units)),
         "wall_time_s": wall,
-        "simulation_time_s": timing.wall_s,
-        "units_per_second": timing.units_per_second(len(prep.units)),
+        "simulation_time_s": report.wall_s,
+        "units_per_second": len(prep.units) / report.wall_s if report.wall_s > 0 else float("nan"),
+        "workers": float(report.workers),
+        "parallel_efficiency": report.parallel_efficiency,
+        "chunks": float(report.n_chunks),
+        "chunks_reused": float(report.chunks_reused),
     }
     if len(stats):
         row = stats.iloc[0]
@@ -217,7 +237,8 @@ def run_sweep(cfg: PspSweepConfig, prep: PreparedSweep, tracker: Tracker, out_di
     tracker.log_metrics(metrics)
     for f in files:
         tracker.log_artifact(f)
-    return SweepResult(table, stats, traces, metrics, files)
+    store.remove()
+    return SweepResult(table, stats, metrics, files)
 
 
 def _write_csv(df: pd.DataFrame, path: Path) -> Path:

@@ -15,7 +15,6 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from pspsweep.traces import TraceSet  # noqa: E402
 
 #: at most this many unit traces are drawn, so a plot of thousands of units stays readable
 MAX_TRACES = 60
@@ -39,23 +38,29 @@ def amplitude_histogram(table: pd.DataFrame, path: Path, threshold_mV: float, ti
     return path
 
 
-def trace_overview(traces: TraceSet, table: pd.DataFrame, path: Path, t_stim: float, t_end: float,
-                   title: str) -> Path:
-    """Soma voltage of the baseline and of the units (top) and unit minus baseline (bottom).
+def trace_overview(t_baseline: np.ndarray, v_baseline: np.ndarray, traces: list[tuple[np.ndarray, np.ndarray]],
+                   n_units: int, path: Path, t_stim: float, t_end: float, title: str) -> Path:
+    """Soma voltage of the baseline and of some units (top) and unit minus baseline (bottom).
 
-    Draws at most ``MAX_TRACES`` units, the largest absolute amplitudes first.
+    Args:
+        t_baseline, v_baseline: the synapse-free run (ms, mV).
+        traces: (t, v) of the units to draw, largest amplitude first (at most ``MAX_TRACES``).
+        n_units: how many units the sweep had (for the title).
+        path: the PNG to write.
+        t_stim, t_end: stimulus and end time (ms).
+        title: first part of the title.
     """
     fig, (top, bottom) = plt.subplots(2, 1, figsize=(7, 6), dpi=110, sharex=True)
-    order = np.argsort(-np.abs(table["amplitude_mV"].to_numpy(dtype=float)))[:MAX_TRACES]
     t0 = max(0.0, t_stim - 10.0)
     grid = np.linspace(t0, t_end, 800)
-    base = np.interp(grid, traces.t_baseline, traces.v_baseline)
+    base = np.interp(grid, t_baseline, v_baseline)
     cmap = plt.get_cmap("viridis")
-    for rank, i in enumerate(order):
-        v = np.interp(grid, traces.ts[i], traces.vs[i])
-        color = cmap(rank / max(len(order) - 1, 1))
-        top.plot(grid, v, color=color, lw=0.7, alpha=0.8)
-        bottom.plot(grid, v - base, color=color, lw=0.7, alpha=0.8)
+    shown = traces[:MAX_TRACES]
+    for rank, (t, v) in enumerate(shown):
+        vg = np.interp(grid, t, v)
+        color = cmap(rank / max(len(shown) - 1, 1))
+        top.plot(grid, vg, color=color, lw=0.7, alpha=0.8)
+        bottom.plot(grid, vg - base, color=color, lw=0.7, alpha=0.8)
     top.plot(grid, base, color="k", lw=1.5, label="baseline (no synapse)")
     top.legend(loc="best", fontsize=8)
     for ax in (top, bottom):
@@ -63,7 +68,7 @@ def trace_overview(traces: TraceSet, table: pd.DataFrame, path: Path, t_stim: fl
     top.set_ylabel("soma V (mV)")
     bottom.set_ylabel("unit − baseline (mV)")
     bottom.set_xlabel("t (ms)")
-    top.set_title(f"{title}: {len(order)} of {len(traces)} units", fontsize=10)
+    top.set_title(f"{title}: {len(shown)} of {n_units} units", fontsize=10)
     fig.tight_layout()
     fig.savefig(path)
     plt.close(fig)

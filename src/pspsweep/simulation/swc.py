@@ -33,8 +33,19 @@ i.e. already rounded to single precision as NEURON stores 3-D points.
 Before Import3d sees the file, every line is checked here (Import3d itself only prints
 messages and may crash the process on a malformed file): 7 numeric columns
 ``id type x y z radius parent``, integer id/type/parent, ids unique and increasing down
-the file, radius >= 0, the parent defined on an earlier line, exactly one root
-(parent -1). Errors name the file and line.
+the file, radius >= 0, the parent defined on an earlier line, one root (parent -1).
+Errors name the file and line. One repair is made, with a warning: a further root that
+lies exactly at the position of an earlier sample (an exporter split the tree at a
+duplicated point, as in ISF's ``86_C2_center.swc``) is joined to that sample. Import3d
+reads a normalised temporary copy of the file with the same line numbers (the 7 values
+of each sample, the joined parent, comments and blank lines blanked out).
+
+Differences to ISF's ``.hoc`` morphologies come from Import3d's SWC conventions: a
+child section starts with a copy of its parent's point, so the connection from a soma
+point to a dendrite's first sample is part of the dendrite (Import3d leaves it out, as
+a "wire", only where a dendrite starts inside a multi-point soma or at a one-point
+soma); a soma is split at its branch points into several ``Soma`` sections; a
+one-point root becomes a cylinder as long as its diameter.
 
 This module is part of the simulation package because it imports ``neuron``.
 """
@@ -46,6 +57,8 @@ import io
 import math
 import os
 import re
+import tempfile
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -82,6 +95,8 @@ class SwcPoint:
     radius: float
     parent: int
     line: int
+    #: True for a second root joined to an earlier sample at the same position
+    rejoined: bool = False
 
 
 def _integer(path: os.PathLike | str, lineno: int, value: float, what: str) -> int:
@@ -106,7 +121,12 @@ def validate_swc(path: os.PathLike | str) -> list[SwcPoint]:
             message names the file and line): not 7 numeric columns, a non-integer or
             negative id, a non-integer type or parent, a negative radius, a duplicate
             id, ids not increasing, a parent that is not defined on an earlier line,
-            more than one root, or fewer than two samples.
+            a further root that is not at an earlier sample's position, or fewer than
+            two samples.
+
+    Warns:
+        UserWarning: a further root at an earlier sample's position was joined to it
+            (its ``parent`` is that sample's id and ``rejoined`` is True).
     """
     try:
         with open(path, encoding="utf-8", errors="strict") as fh:
@@ -138,6 +158,7 @@ def validate_swc(path: os.PathLike | str) -> list[SwcPoint]:
             ) from None
         if not all(math.isfinite(v) for v in values):
             raise InputFileError(path, f"non-finite value in an SWC line: {text.strip()!r}", lineno)
+        rejoined = False
         id_ = _integer(path, lineno, values[0], "id")
         type_ = _integer(path, lineno, values[1], "type")
         parent = _integer(path, lineno, values[6], "parent id")
@@ -159,19 +180,30 @@ def validate_swc(path: os.PathLike | str) -> list[SwcPoint]:
             if parent != -1:
                 raise InputFileError(path, f"parent id {parent} of id {id_}: a root has parent -1", lineno)
             if root_line is not None:
-                raise InputFileError(
-                    path,
-                    f"second root (parent -1) at id {id_}; the first is at line {root_line}: "
-                    "a cell must be a single tree",
-                    lineno,
+                # a second root exactly at an earlier sample: an exporter split the tree there
+                xyz = (values[2], values[3], values[4])
+                twin = next((p for p in points if (p.x, p.y, p.z) == xyz), None)
+                if twin is None:
+                    raise InputFileError(
+                        path,
+                        f"second root (parent -1) at id {id_}, not at the position of any earlier "
+                        f"sample; the first root is at line {root_line}: a cell must be a single tree",
+                        lineno,
+                    )
+                warnings.warn(
+                    f"{path}:{lineno}: second root id {id_} lies exactly at sample id {twin.id} "
+                    f"(line {twin.line}); joined to it to make a single tree",
+                    stacklevel=3,
                 )
-            root_line = lineno
+                parent, rejoined = twin.id, True
+            else:
+                root_line = lineno
         elif parent not in line_of:
             raise InputFileError(
                 path, f"parent id {parent} of id {id_} is not defined on an earlier line", lineno
             )
         line_of[id_] = lineno
-        points.append(SwcPoint(id_, type_, values[2], values[3], values[4], radius, parent, lineno))
+        points.append(SwcPoint(id_, type_, values[2], values[3], values[4], radius, parent, lineno, rejoined))
     if len(points) < 2:
         raise InputFileError(path, f"an SWC morphology needs at least 2 samples, found {len(points)}")
     return points
@@ -183,18 +215,32 @@ def _load_import3d() -> None:
         h.load_file("import3d.hoc")
 
 
-def _import3d_reader(path: os.PathLike | str):
-    """Run NEURON's Import3d SWC reader on ``path`` (already validated)."""
+def _import3d_reader(path: os.PathLike | str, points: list[SwcPoint]):
+    """Run NEURON's Import3d SWC reader on the samples of ``path`` (validated into ``points``).
+
+    Import3d reads a normalised copy of the file with the same line numbers: each sample
+    line as exactly its 7 values (a joined root with its new parent), every other line as
+    ``#`` (Import3d rejects empty lines).
+    """
     _load_import3d()
-    reader = h.Import3d_SWC_read()
-    reader.quiet = 1
-    out = io.StringIO()
-    try:
-        with contextlib.redirect_stdout(out):
-            reader.input(str(path))
-    except RuntimeError as exc:  # a hoc error inside Import3d
-        raise InputFileError(path, f"NEURON's Import3d could not read the file: {exc}") from None
-    for msg in out.getvalue().splitlines():
+    with open(path, encoding="utf-8") as fh:
+        n_lines = len(fh.read().splitlines())
+    lines = ["#"] * n_lines
+    for p in points:
+        lines[p.line - 1] = f"{p.id} {p.type} {p.x!r} {p.y!r} {p.z!r} {p.radius!r} {p.parent}"
+    with tempfile.TemporaryDirectory(prefix="pspsweep-swc-") as tmp:
+        source = os.path.join(tmp, os.path.basename(str(path)) or "cell.swc")
+        with open(source, "w", encoding="utf-8") as fh:
+            fh.write("\n".join(lines) + "\n")
+        reader = h.Import3d_SWC_read()
+        reader.quiet = 1
+        out = io.StringIO()
+        try:
+            with contextlib.redirect_stdout(out):
+                reader.input(source)
+        except RuntimeError as exc:  # a hoc error inside Import3d
+            raise InputFileError(path, f"NEURON's Import3d could not read the file: {exc}") from None
+    for msg in out.getvalue().replace(source, str(path)).splitlines():
         if msg.lstrip().lower().startswith("error"):
             m = _LINE_IN_MESSAGE.search(msg)
             raise InputFileError(
@@ -282,8 +328,7 @@ def read_swc(path: os.PathLike | str) -> tuple[SectionSpec, ...]:
         InputFileError: the file is missing, unreadable or malformed (names the file and
             line), or NEURON's Import3d reports an error.
     """
-    validate_swc(path)
-    reader = _import3d_reader(path)
+    reader = _import3d_reader(path, validate_swc(path))
     sections = _drop_degenerate(_import3d_sections(reader))
     del reader
 

@@ -1,0 +1,461 @@
+"""Running units in chunks: in this process, on local worker processes, or on Dask.
+
+Units are split into chunks. A worker process builds its simulator once (from plain
+data: no NEURON object crosses a process boundary) and keeps it for every chunk it
+gets. Each finished chunk comes back as arrays (traces and features) and is written at
+once to its own file in a work folder, so the launching process never holds more than a
+few chunks in memory and an interrupted sweep can continue from the chunks on disk.
+:func:`assemble_traces` then streams the chunk files into one ``traces.npz``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import multiprocessing
+import os
+import pickle
+import shutil
+import socket
+import time
+import zipfile
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import dataclass, field
+from multiprocessing import get_context
+from pathlib import Path
+
+import numpy as np
+
+from pspsweep.errors import PspSweepError
+from pspsweep.features import AnalysisOptions, psp_features_many
+from pspsweep.units import Unit
+
+CHUNK_FORMAT_VERSION = 1
+
+
+@dataclass(frozen=True)
+class ChunkTask:
+    """A chunk: its position in the sweep and its units."""
+
+    index: int
+    units: tuple[Unit, ...]
+
+
+@dataclass
+class ChunkResult:
+    """What a worker returns for one chunk (plain arrays only)."""
+
+    index: int
+    units: np.ndarray
+    ts: list[np.ndarray]
+    vs: list[np.ndarray]
+    amplitudes: np.ndarray
+    t_peaks: np.ndarray
+    work_s: float
+    worker: str
+    baseline: tuple[np.ndarray, np.ndarray] | None = None
+
+
+@dataclass(frozen=True)
+class SweepWork:
+    """Everything a worker needs besides the chunk: simulation, analysis and storage options.
+
+    Attributes:
+        request: a :class:`pspsweep.simulation.runner.SweepRequest`.
+        options: analysis options for the per-unit features.
+        record_dt: resample stored traces on this step (ms); None keeps every sample.
+    """
+
+    request: object
+    options: AnalysisOptions
+    record_dt: float | None = None
+
+    def fingerprint(self) -> str:
+        """A content hash identifying the simulation and analysis (not the units)."""
+        return hashlib.sha256(pickle.dumps((CHUNK_FORMAT_VERSION, self), protocol=5)).hexdigest()
+
+
+# one simulator (and its baseline run) per worker process, reused for all chunks of a sweep
+_SIMULATORS: dict[str, tuple[object, tuple[np.ndarray, np.ndarray]]] = {}
+
+
+def _simulator(work: SweepWork) -> tuple[object, tuple[np.ndarray, np.ndarray]]:
+    from pspsweep.simulation.runner import UnitSimulator
+
+    key = work.fingerprint()
+    if key not in _SIMULATORS:
+        _SIMULATORS.clear()  # a process serves one sweep at a time; drop the old cell
+        sim = UnitSimulator(work.request)  # type: ignore[arg-type]
+        _SIMULATORS[key] = (sim, sim.baseline())
+    return _SIMULATORS[key]
+
+
+def _store_resolution(t: np.ndarray, v: np.ndarray, record_dt: float | None, t_end: float):
+    if record_dt is None:
+        return t, v
+    grid = np.arange(0.0, t_end + record_dt / 2, record_dt)
+    return grid, np.interp(grid, t, v)
+
+
+def simulate_chunk(work: SweepWork, chunk: ChunkTask, with_baseline: bool = False) -> ChunkResult:
+    """Simulate one chunk in this process and measure its PSPs.
+
+    Args:
+        work: simulation request, analysis options and storage resolution.
+        chunk: the units to simulate.
+        with_baseline: also return the baseline trace.
+
+    Returns:
+        Traces (at storage resolution) and features (from full-resolution traces).
+    """
+    sim, (t_b, v_b) = _simulator(work)
+    started = time.perf_counter()
+    ts, vs = [], []
+    for unit in chunk.units:
+        t, v = sim.unit(unit)  # type: ignore[attr-defined]
+        ts.append(t)
+        vs.append(v)
+    req = work.request
+    amps, peaks = psp_features_many(ts, vs, t_b, v_b, req.t_stim, req.t_end, work.options)  # type: ignore[attr-defined]
+    stored = [_store_resolution(t, v, work.record_dt, req.t_end) for t, v in zip(ts, vs)]  # type: ignore[attr-defined]
+    baseline = _store_resolution(t_b, v_b, work.record_dt, req.t_end) if with_baseline else None  # type: ignore[attr-defined]
+    return ChunkResult(
+        index=chunk.index,
+        units=np.array([u.index for u in chunk.units], dtype=np.int64),
+        ts=[s[0] for s in stored],
+        vs=[s[1] for s in stored],
+        amplitudes=amps,
+        t_peaks=peaks,
+        work_s=time.perf_counter() - started,
+        worker=f"{socket.gethostname()}:{os.getpid()}",
+        baseline=baseline,
+    )
+
+
+def plan_chunks(units: Sequence[Unit], workers: int, chunk_size: int | None = None) -> list[ChunkTask]:
+    """Split units into chunks of about equal size.
+
+    Without ``chunk_size`` there are about eight chunks per worker (for a smooth progress
+    display and small retries), each of 1 to 64 units.
+    """
+    n = len(units)
+    if n == 0:
+        return []
+    size = chunk_size or int(np.clip(np.ceil(n / (8 * max(workers, 1))), 1, 64))
+    if size < 1:
+        raise PspSweepError(f"executor.chunk_size={chunk_size} must be >= 1")
+    n_chunks = int(np.ceil(n / size))
+    bounds = np.linspace(0, n, n_chunks + 1).round().astype(int)
+    return [ChunkTask(i, tuple(units[a:b])) for i, (a, b) in enumerate(zip(bounds[:-1], bounds[1:]))]
+
+
+# ----------------------------------------------------------------------------- chunk files
+
+
+@dataclass
+class ChunkStore:
+    """A folder of finished chunk files for one sweep (keyed by the work's fingerprint)."""
+
+    folder: Path
+
+    def path(self, index: int) -> Path:
+        """File of chunk ``index``."""
+        return self.folder / f"chunk-{index:06d}.npz"
+
+    def write(self, result: ChunkResult) -> Path:
+        """Write a chunk atomically (a killed writer leaves no partial chunk file)."""
+        self.folder.mkdir(parents=True, exist_ok=True)
+        lengths = np.array([len(t) for t in result.ts], dtype=np.int64)
+        arrays = {
+            "units": result.units,
+            "offsets": np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64),
+            "t": np.concatenate(result.ts) if result.ts else np.zeros(0),
+            "v": np.concatenate(result.vs) if result.vs else np.zeros(0),
+            "amplitudes": result.amplitudes,
+            "t_peaks": result.t_peaks,
+            "work_s": np.array(result.work_s),
+            "worker": np.array(result.worker),
+        }
+        if result.baseline is not None:
+            arrays["t_baseline"], arrays["v_baseline"] = result.baseline
+        final = self.path(result.index)
+        tmp = final.with_suffix(f".tmp{os.getpid()}.npz")
+        np.savez(tmp, **arrays)
+        os.replace(tmp, final)
+        return final
+
+    def done(self) -> set[int]:
+        """Indices of the chunks already on disk."""
+        if not self.folder.is_dir():
+            return set()
+        return {int(p.stem.split("-")[1]) for p in self.folder.glob("chunk-*.npz") if ".tmp" not in p.name}
+
+    def read(self, index: int) -> ChunkResult:
+        """Load a chunk file."""
+        with np.load(self.path(index)) as d:
+            off = d["offsets"]
+            t, v = d["t"], d["v"]
+            baseline = (d["t_baseline"], d["v_baseline"]) if "t_baseline" in d else None
+            return ChunkResult(
+                index=index,
+                units=d["units"],
+                ts=[t[a:b] for a, b in zip(off[:-1], off[1:])],
+                vs=[v[a:b] for a, b in zip(off[:-1], off[1:])],
+                amplitudes=d["amplitudes"],
+                t_peaks=d["t_peaks"],
+                work_s=float(d["work_s"]),
+                worker=str(d["worker"]),
+                baseline=baseline,
+            )
+
+    def features(self, index: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
+        """(unit indices, amplitudes, peak times, work seconds) of a chunk, without its traces."""
+        with np.load(self.path(index)) as d:
+            return d["units"], d["amplitudes"], d["t_peaks"], float(d["work_s"])
+
+    @staticmethod
+    def for_sweep(root: Path, work: SweepWork, chunks: Sequence[ChunkTask]) -> "ChunkStore":
+        """The store of one sweep: a folder named by the work and the chunk plan."""
+        plan = [(c.index, tuple(u.index for u in c.units)) for c in chunks]
+        key = hashlib.sha256((work.fingerprint() + repr(plan)).encode()).hexdigest()[:24]
+        return ChunkStore(root / key)
+
+    def remove(self) -> None:
+        """Delete the folder (after the results are assembled)."""
+        shutil.rmtree(self.folder, ignore_errors=True)
+
+
+# ----------------------------------------------------------------------------- executors
+
+
+class InProcess:
+    """Run chunks one after another in this process."""
+
+    workers = 1
+
+    def run(self, fn: Callable, tasks: Sequence[tuple]) -> Iterator:
+        for args in tasks:
+            yield fn(*args)
+
+    def close(self) -> None:
+        """Nothing to release."""
+
+
+class LocalProcesses:
+    """Run chunks on ``workers`` spawned local processes (each builds its own cell)."""
+
+    def __init__(self, workers: int) -> None:
+        self.workers = workers
+        # Inside a joblib (loky) job the start method is "loky", which a spawned child
+        # cannot resolve; fall back to the standard one for the children of this process.
+        if multiprocessing.get_start_method(allow_none=True) not in (None, "spawn", "fork", "forkserver"):
+            multiprocessing.set_start_method("spawn", force=True)
+        # spawn: a fresh interpreter per worker, no NEURON state inherited by fork
+        self._pool = ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn"))
+
+    def run(self, fn: Callable, tasks: Sequence[tuple]) -> Iterator:
+        futures = [self._pool.submit(fn, *args) for args in tasks]
+        try:
+            for fut in as_completed(futures):
+                yield fut.result()
+        finally:
+            for fut in futures:
+                fut.cancel()
+
+    def close(self) -> None:
+        """Stop the workers."""
+        self._pool.shutdown(wait=True, cancel_futures=True)
+
+
+class DaskExecutor:
+    """Run chunks on a Dask distributed cluster: an existing scheduler or a LocalCluster."""
+
+    def __init__(self, address: str | None, workers: int) -> None:
+        from distributed import Client, LocalCluster
+
+        self._cluster = None
+        if address:
+            try:
+                self._client = Client(address, timeout="30s")
+            except OSError as exc:
+                raise PspSweepError(f"executor.address={address}: cannot reach the Dask scheduler ({exc})") from None
+        else:
+            self._cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
+                                         dashboard_address=None)
+            self._client = Client(self._cluster)
+        self.workers = max(len(self._client.scheduler_info().get("workers", {})), 1)
+
+    def run(self, fn: Callable, tasks: Sequence[tuple]) -> Iterator:
+        from distributed import as_completed as dask_completed
+
+        # pure=False: a chunk is a simulation to run, never a cached value
+        futures = [self._client.submit(fn, *args, pure=False) for args in tasks]
+        for fut in dask_completed(futures):
+            yield fut.result()
+
+    def close(self) -> None:
+        """Disconnect, and stop the local cluster if this process started it."""
+        self._client.close()
+        if self._cluster is not None:
+            self._cluster.close()
+
+
+def make_executor(kind: str, workers: int, address: str | None = None):
+    """An executor for ``executor.kind`` (``local`` or ``dask``) and a worker count."""
+    if kind == "dask":
+        return DaskExecutor(address, workers)
+    if workers <= 1:
+        return InProcess()
+    return LocalProcesses(workers)
+
+
+def resolve_workers(workers: int) -> int:
+    """``executor.workers``: 0 means all cores of this machine."""
+    return workers if workers > 0 else (os.cpu_count() or 1)
+
+
+# ----------------------------------------------------------------------------- the sweep
+
+
+@dataclass
+class ExecutionReport:
+    """How the chunks ran."""
+
+    wall_s: float
+    work_s: float
+    workers: int
+    n_chunks: int
+    chunks_reused: int
+    units_simulated: int
+    per_worker_s: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def parallel_efficiency(self) -> float:
+        """Work time summed over workers / (workers x wall time)."""
+        return self.work_s / (self.workers * self.wall_s) if self.wall_s > 0 else float("nan")
+
+
+def run_chunks(
+    work: SweepWork,
+    chunks: Sequence[ChunkTask],
+    store: ChunkStore,
+    executor,
+    on_done: Callable[[int], None] | None = None,
+) -> ExecutionReport:
+    """Simulate every chunk not yet in ``store`` and write each one as it completes.
+
+    Args:
+        work: the sweep's simulation and analysis.
+        chunks: all chunks of the sweep (those already stored are skipped).
+        store: where chunk files go.
+        executor: from :func:`make_executor`.
+        on_done: called with the number of units of every finished (or reused) chunk.
+
+    Returns:
+        Timing and reuse counts.
+    """
+    started = time.perf_counter()
+    done = store.done()
+    todo = [c for c in chunks if c.index not in done]
+    reused = len(chunks) - len(todo)
+    if on_done:
+        for c in chunks:
+            if c.index in done:
+                on_done(len(c.units))
+    # the chunk that carries the baseline: the first one, unless it is already on disk
+    need_baseline = not any(store.read(i).baseline is not None for i in sorted(done)[:1]) if done else True
+    tasks = [(work, c, need_baseline and k == 0) for k, c in enumerate(todo)]
+    if need_baseline and not todo:
+        raise PspSweepError(f"chunk folder {store.folder} has no baseline; delete it and run again")
+    work_s, per_worker, simulated = 0.0, {}, 0
+    for result in executor.run(simulate_chunk, tasks):
+        store.write(result)
+        work_s += result.work_s
+        per_worker[result.worker] = per_worker.get(result.worker, 0.0) + result.work_s
+        simulated += len(result.units)
+        if on_done:
+            on_done(len(result.units))
+    return ExecutionReport(time.perf_counter() - started, work_s, executor.workers, len(chunks), reused,
+                           simulated, per_worker)
+
+
+def collect_features(store: ChunkStore, chunks: Sequence[ChunkTask]) -> tuple[np.ndarray, np.ndarray]:
+    """Amplitudes and peak times of all units, in chunk (= unit) order."""
+    amps, peaks = [], []
+    for c in chunks:
+        _, a, p, _ = store.features(c.index)
+        amps.append(a)
+        peaks.append(p)
+    return (np.concatenate(amps), np.concatenate(peaks)) if amps else (np.zeros(0), np.zeros(0))
+
+
+def find_baseline(store: ChunkStore, chunks: Sequence[ChunkTask]) -> tuple[np.ndarray, np.ndarray]:
+    """The baseline trace stored with one of the chunks."""
+    for c in chunks:
+        baseline = store.read(c.index).baseline
+        if baseline is not None:
+            return baseline
+    raise PspSweepError(f"no chunk in {store.folder} holds the baseline trace")
+
+
+def _write_npy_member(zf: zipfile.ZipFile, name: str, dtype: np.dtype, n: int, parts: Iterator[np.ndarray]) -> None:
+    """Stream an array of known length into an npz member, part by part."""
+    with zf.open(f"{name}.npy", "w", force_zip64=True) as f:
+        np.lib.format.write_array_header_1_0(
+            f, {"descr": np.lib.format.dtype_to_descr(dtype), "fortran_order": False, "shape": (n,)}
+        )
+        written = 0
+        for part in parts:
+            arr = np.ascontiguousarray(part, dtype=dtype)
+            f.write(arr.tobytes())
+            written += arr.size
+        if written != n:
+            raise RuntimeError(f"{name}: wrote {written} values, expected {n}")
+
+
+def assemble_traces(store: ChunkStore, chunks: Sequence[ChunkTask], path: Path) -> Path:
+    """Stream all chunks into one ``traces.npz`` (layout of :mod:`pspsweep.traces`).
+
+    Memory stays at one chunk whatever the number of units.
+    """
+    t_b, v_b = find_baseline(store, chunks)
+    lengths, units = [], []
+    for c in chunks:
+        with np.load(store.path(c.index)) as d:
+            off = d["offsets"]
+            lengths.append(np.diff(off))
+            units.append(d["units"])
+    lengths_all = np.concatenate(lengths) if lengths else np.zeros(0, dtype=np.int64)
+    total = int(lengths_all.sum())
+
+    def column(key: str) -> Iterator[np.ndarray]:
+        for c in chunks:
+            with np.load(store.path(c.index)) as d:
+                yield d[key]
+
+    tmp = path.with_suffix(".tmp.npz")
+    with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED, allowZip64=True) as zf:
+        for name, arr in (("t_baseline", np.asarray(t_b, np.float64)), ("v_baseline", np.asarray(v_b, np.float32))):
+            _write_npy_member(zf, name, arr.dtype, arr.size, iter([arr]))
+        _write_npy_member(zf, "t", np.dtype(np.float64), total, column("t"))
+        _write_npy_member(zf, "v", np.dtype(np.float32), total, column("v"))
+        offsets = np.concatenate([[0], np.cumsum(lengths_all)]).astype(np.int64)
+        _write_npy_member(zf, "offsets", offsets.dtype, offsets.size, iter([offsets]))
+        unit = np.concatenate(units).astype(np.int64) if units else np.zeros(0, np.int64)
+        _write_npy_member(zf, "unit", unit.dtype, unit.size, iter([unit]))
+    os.replace(tmp, path)
+    return path
+
+
+def read_unit_traces(store: ChunkStore, chunks: Sequence[ChunkTask], wanted: set[int]
+                     ) -> dict[int, tuple[np.ndarray, np.ndarray]]:
+    """The stored traces of the units in ``wanted`` (by unit index), read chunk by chunk."""
+    out: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+    for c in chunks:
+        if not wanted.intersection(u.index for u in c.units):
+            continue
+        result = store.read(c.index)
+        for u, t, v in zip(result.units, result.ts, result.vs):
+            if int(u) in wanted:
+                out[int(u)] = (t, v)
+    return out
