@@ -1,0 +1,154 @@
+"""execution: chunk planning, chunk files, resume, and equal results on every executor."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from omegaconf import OmegaConf
+
+from pspsweep import execution
+from pspsweep.builders import cell_spec_from_config, conductances, embedding_from_config
+from pspsweep.features import AnalysisOptions
+from pspsweep.traces import TraceSet, load_traces, save_traces
+from pspsweep.units import Unit, make_units
+
+
+def fake_units(n: int) -> list[Unit]:
+    return [Unit(i, "A", i, (i,), (0,), (0.5,)) for i in range(n)]
+
+
+@pytest.mark.parametrize(("n", "workers", "size"), [(1, 2, None), (10, 2, None), (176, 2, None), (1000, 2, None),
+                                                     (10, 1, 3), (7, 4, 100)])
+def test_plan_chunks_covers_units_in_order(n, workers, size):
+    chunks = execution.plan_chunks(fake_units(n), workers, size)
+    flat = [u.index for c in chunks for u in c.units]
+    assert flat == list(range(n))
+    sizes = [len(c.units) for c in chunks]
+    assert max(sizes) - min(sizes) <= 1, "chunks are balanced"
+    assert max(sizes) <= (size or 64)
+    if size is None and n >= 16:
+        assert len(chunks) >= 2 * workers, "enough chunks to keep every worker busy"
+
+
+@pytest.fixture
+def demo_work(compose):
+    cfg = OmegaConf.to_object(compose("run.vardt=false"))
+    cell = cell_spec_from_config(cfg.neuron)
+    emb = embedding_from_config(cfg.network, cell)
+    from pspsweep.simulation.runner import SweepRequest
+
+    rec = emb.receptors["L4ss_C2"]
+    w = conductances(cfg.run, rec)
+    request = SweepRequest(cell, rec, (w["gAMPA"], w["gNMDA"]), False, 110.0, 150.0, cfg.run.strategy.value)
+    return execution.SweepWork(request, AnalysisOptions()), make_units(emb, "L4ss_C2", "cells")
+
+
+def run_all(work, units, store, executor):
+    chunks = execution.plan_chunks(units, executor.workers, 3)
+    try:
+        report = execution.run_chunks(work, chunks, store, executor)
+    finally:
+        executor.close()
+    return chunks, report
+
+
+def test_in_process_equals_reference_loop_and_assembles(demo_work, tmp_path):
+    work, units = demo_work
+    store = execution.ChunkStore(tmp_path / "chunks")
+    chunks, report = run_all(work, units, store, execution.InProcess())
+    assert report.units_simulated == len(units) and report.chunks_reused == 0
+    from pspsweep.simulation.runner import simulate_sweep
+
+    direct, _ = simulate_sweep(work.request, units)
+    path = execution.assemble_traces(store, chunks, tmp_path / "traces.npz")
+    assembled = load_traces(path)
+    expected = load_traces(save_traces(direct, tmp_path / "direct.npz"))
+    assert list(assembled.units) == list(range(len(units)))
+    for a, b in zip(assembled.ts + assembled.vs + [assembled.t_baseline, assembled.v_baseline],
+                    expected.ts + expected.vs + [expected.t_baseline, expected.v_baseline]):
+        np.testing.assert_array_equal(a, b)
+    amps, peaks = execution.collect_features(store, chunks)
+    assert amps.shape == (len(units),) and np.all(amps > 0)
+
+
+def test_resume_skips_stored_chunks(demo_work, tmp_path):
+    work, units = demo_work
+    chunks = execution.plan_chunks(units, 1, 3)
+    store = execution.ChunkStore.for_sweep(tmp_path, work, chunks)
+    # as if killed after two chunks: only those are on disk
+    first = execution.run_chunks(work, chunks[:2], store, execution.InProcess())
+    assert first.units_simulated == 6
+    (store.folder / "chunk-000009.tmp123.npz").write_bytes(b"partial")  # a half-written file is ignored
+    seen = []
+    again = execution.run_chunks(work, chunks, store, execution.InProcess(), on_done=seen.append)
+    assert again.chunks_reused == 2 and again.units_simulated == len(units) - 6
+    assert sum(seen) == len(units), "progress counts reused chunks too"
+    fresh = execution.ChunkStore(tmp_path / "fresh")
+    execution.run_chunks(work, chunks, fresh, execution.InProcess())
+    a = execution.collect_features(store, chunks)
+    b = execution.collect_features(fresh, chunks)
+    np.testing.assert_array_equal(a[0], b[0])
+    np.testing.assert_array_equal(a[1], b[1])
+
+
+def test_store_key_depends_on_work_and_plan(demo_work, tmp_path):
+    work, units = demo_work
+    c3 = execution.plan_chunks(units, 1, 3)
+    c4 = execution.plan_chunks(units, 1, 4)
+    assert execution.ChunkStore.for_sweep(tmp_path, work, c3).folder != execution.ChunkStore.for_sweep(tmp_path, work, c4).folder
+    other = execution.SweepWork(work.request, AnalysisOptions(convention="isf"))
+    assert execution.ChunkStore.for_sweep(tmp_path, work, c3).folder != execution.ChunkStore.for_sweep(tmp_path, other, c3).folder
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("kind", ["local", "dask"])
+def test_two_workers_give_identical_results(demo_work, tmp_path, kind):
+    work, units = demo_work
+    serial = execution.ChunkStore(tmp_path / "serial")
+    chunks, _ = run_all(work, units, serial, execution.InProcess())
+    parallel = execution.ChunkStore(tmp_path / kind)
+    executor = execution.make_executor(kind, 2)
+    assert executor.workers == 2
+    _, report = run_all(work, units, parallel, executor)
+    assert len(report.per_worker_s) == 2, "both workers got chunks"
+    a = load_traces(execution.assemble_traces(serial, chunks, tmp_path / "a.npz"))
+    b = load_traces(execution.assemble_traces(parallel, chunks, tmp_path / "b.npz"))
+    for x, y in zip(a.ts + a.vs, b.ts + b.vs):
+        np.testing.assert_array_equal(x, y)
+    np.testing.assert_array_equal(execution.collect_features(serial, chunks)[0],
+                                  execution.collect_features(parallel, chunks)[0])
+
+
+def test_record_dt_resamples_stored_traces(demo_work, tmp_path):
+    work, units = demo_work
+    coarse = execution.SweepWork(work.request, work.options, record_dt=0.5)
+    store = execution.ChunkStore(tmp_path / "c")
+    chunks, _ = run_all(coarse, units[:3], store, execution.InProcess())
+    traces = load_traces(execution.assemble_traces(store, chunks, tmp_path / "t.npz"))
+    np.testing.assert_allclose(traces.ts[0], np.arange(0, 150.25, 0.5))
+    fine = execution.ChunkStore(tmp_path / "f")
+    run_all(work, units[:3], fine, execution.InProcess())
+    # features come from the full-resolution traces either way
+    np.testing.assert_array_equal(execution.collect_features(store, chunks)[0],
+                                  execution.collect_features(fine, chunks)[0])
+
+
+def test_assembled_file_matches_save_traces_layout(tmp_path):
+    rng = np.random.default_rng(1)
+    ts = [np.sort(rng.uniform(0, 10, n)) for n in (3, 4, 2)]
+    vs = [rng.normal(size=len(t)) for t in ts]
+    store = execution.ChunkStore(tmp_path / "s")
+    units = fake_units(3)
+    chunks = [execution.ChunkTask(0, tuple(units[:2])), execution.ChunkTask(1, tuple(units[2:]))]
+    for c, sl in zip(chunks, (slice(0, 2), slice(2, 3))):
+        store.write(execution.ChunkResult(c.index, np.array([u.index for u in c.units]), ts[sl], vs[sl],
+                                          np.zeros(len(c.units)), np.zeros(len(c.units)), 0.1, "w",
+                                          (np.arange(3.0), np.ones(3)) if c.index == 0 else None))
+    got = dict(np.load(execution.assemble_traces(store, chunks, tmp_path / "a.npz")))
+    want = dict(np.load(save_traces(TraceSet(np.arange(3.0), np.ones(3), ts, vs, np.arange(3)), tmp_path / "b.npz")))
+    assert got.keys() == want.keys()
+    for k in got:
+        np.testing.assert_array_equal(got[k], want[k])
+        assert got[k].dtype == want[k].dtype, k
