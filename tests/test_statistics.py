@@ -8,8 +8,8 @@ import pytest
 
 from pspsweep.errors import PspSweepError
 from pspsweep.features import AnalysisOptions
+from pspsweep.celltypes import ISF_LEGACY_EXCITATORY
 from pspsweep.statistics import (
-    ISF_LEGACY_EXCITATORY_PREFIXES,
     STATISTICS_COLUMNS,
     assign_groups,
     merge_groups,
@@ -123,7 +123,7 @@ def test_merge_groups_isf_default():
 
 
 def test_merge_groups_prefix_lists_and_patterns():
-    legacy = merge_groups(CELLTYPES, excitatory_prefixes=ISF_LEGACY_EXCITATORY_PREFIXES)
+    legacy = merge_groups(CELLTYPES, excitatory_prefixes=ISF_LEGACY_EXCITATORY)
     assert legacy == merge_groups(CELLTYPES)
     only_l2 = merge_groups(CELLTYPES, excitatory_prefixes=["L2", "L23Trans"])
     assert only_l2 == {"L2": ["L23Trans_C2", "L2_C2", "L2_D1"]}

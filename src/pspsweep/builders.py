@@ -21,6 +21,7 @@ from pspsweep.cellmodel import (
     MechanismSpec,
     SimSettings,
 )
+from pspsweep.celltypes import CLASSIFICATIONS, classify_celltype
 from pspsweep.config import NetworkConfig, NeuronConfig, RunConfig
 from pspsweep.demo import demo_sections, demo_synapses
 from pspsweep.embedding import Embedding, ReceptorSpec
@@ -169,15 +170,12 @@ def embedding_from_config(cfg: NetworkConfig, cell: CellSpec) -> Embedding:
 
     if not cfg.syn_file or not cfg.con_file:
         raise PspSweepError("network=isf needs network.syn_file=PATH and network.con_file=PATH")
-    exc, inh = {
-        "isf_head": (isf.ISF_HEAD_EXCITATORY, isf.ISF_HEAD_INHIBITORY),
-        "isf_legacy": (isf.ISF_LEGACY_EXCITATORY, isf.ISF_LEGACY_INHIBITORY),
-    }[cfg.classification]
+    exc, inh = CLASSIFICATIONS[cfg.classification]
     emb = isf.read_embedding(resolve_path(cfg.syn_file, "network.syn_file"),
                              resolve_path(cfg.con_file, "network.con_file"), receptors={})
     receptors: dict[str, ReceptorSpec] = {}
     for name in emb.celltypes:
-        excitatory = isf.classify_celltype(name, exc, inh)
+        excitatory = classify_celltype(name, exc, inh)
         if excitatory is not None:
             receptors[name] = isf.isf_receptor(excitatory)
     # explicit per-type settings in the config override the ISF templates
@@ -202,17 +200,19 @@ def receptor_of(embedding: Embedding, celltype: str, classification: str) -> Rec
 def conductances(run: RunConfig, receptor: ReceptorSpec) -> dict[str, float]:
     """The conductances (nS) of one run: gAMPA/gNMDA for excitatory, gGABA for inhibitory.
 
-    ``run.g`` fills any of them that is not given explicitly.
+    ``run.g`` fills any of them that is not given explicitly (times ``AMPA_component``
+    or ``NMDA_component`` for the excitatory ones).
 
     Raises:
         PspSweepError: when a needed conductance is neither given nor implied by ``g``.
     """
+    scale = {"gAMPA": run.AMPA_component, "gNMDA": run.NMDA_component, "gGABA": 1.0}
     names = ("gAMPA", "gNMDA") if receptor.excitatory else ("gGABA",)
     out = {}
     for name in names:
         value = getattr(run, name)
-        if value is None:
-            value = run.g
+        if value is None and run.g is not None:
+            value = run.g * scale[name]
         if value is None:
             raise PspSweepError(f"run.{name} is not set and run.g is null: give one of them")
         out[name] = float(value)

@@ -174,7 +174,8 @@ class NetworkConfig:
 class RunConfig:
     """One per-unit sweep, named like the reference's ``run_ex_synapses`` arguments.
 
-    ``g`` sets gAMPA = gNMDA = g for an excitatory cell type, or gGABA = g for an
+    ``g`` sets gAMPA = g * AMPA_component and gNMDA = g * NMDA_component for an
+    excitatory cell type (ISF's ``PSPs`` components, 1 by default), or gGABA = g for an
     inhibitory one, unless those are given explicitly. ``units`` restricts the sweep to
     these unit indices (0-based, in unit order).
     """
@@ -185,6 +186,8 @@ class RunConfig:
     gAMPA: Optional[float] = None
     gNMDA: Optional[float] = None
     gGABA: Optional[float] = None
+    AMPA_component: float = 1.0
+    NMDA_component: float = 1.0
     vardt: bool = True
     tStim: float = 110.0
     tEnd: float = 150.0
@@ -201,6 +204,28 @@ class AnalysisConfig:
     baseline: BaselineMethod = BaselineMethod.dynamic
     threshold_mV: float = 0.1
     resample_dt: float = 0.025
+
+
+@dataclass
+class FitConfig:
+    """Conductance fit at the end of a multirun over ``run.g`` (isf-reference 7.4-7.6).
+
+    ``measured``: CSV of measured unitary EPSPs (a ``celltype`` or ``group`` column and
+    ``EPSP_mean_measured, EPSP_med_measured, EPSP_max_measured`` in mV); no fit when null.
+    ``groups``: group name -> fnmatch patterns of cell types; null: ISF's merging
+    (``L2, L34, L4, L5st, L5tt, L6cc, L6ct, VPM_C2`` as substrings of excitatory types).
+    ``weights``: of g_mean, g_median, g_max in the optimal g (ISF: 2, 2, 1).
+    ``bootstrap``: resamples of units for the confidence interval (0: none).
+    ``min_r2``: a statistic's line with a lower R^2 is flagged as a poor fit.
+    """
+
+    measured: Optional[str] = None
+    groups: Optional[Dict[str, List[str]]] = None
+    weights: List[float] = field(default_factory=lambda: [2.0, 2.0, 1.0])
+    bootstrap: int = 1000
+    ci: float = 0.95
+    seed: int = 0
+    min_r2: float = 0.9
 
 
 @dataclass
@@ -239,6 +264,7 @@ class PspSweepConfig:
     network: NetworkConfig = field(default_factory=NetworkConfig)
     run: RunConfig = field(default_factory=RunConfig)
     analysis: AnalysisConfig = field(default_factory=AnalysisConfig)
+    fit: FitConfig = field(default_factory=FitConfig)
     tracking: TrackingConfig = field(default_factory=TrackingConfig)
     executor: ExecutorConfig = field(default_factory=ExecutorConfig)
 
@@ -254,7 +280,7 @@ def validate(cfg: PspSweepConfig) -> None:
         raise PspSweepError(f"run.tStim={run.tStim} must be >= 0 ms")
     if not run.tEnd > run.tStim:
         raise PspSweepError(f"run.tEnd={run.tEnd} must be greater than run.tStim={run.tStim} (ms)")
-    for name in ("g", "gAMPA", "gNMDA", "gGABA"):
+    for name in ("g", "gAMPA", "gNMDA", "gGABA", "AMPA_component", "NMDA_component"):
         value = getattr(run, name)
         if value is not None and value < 0:
             raise PspSweepError(f"run.{name}={value} must be a non-negative conductance (nS)")
@@ -263,6 +289,13 @@ def validate(cfg: PspSweepConfig) -> None:
     sim = cfg.neuron.sim
     if sim.dt is not None and not sim.dt > 0:
         raise PspSweepError(f"neuron.sim.dt={sim.dt} must be positive (ms)")
+    fit = cfg.fit
+    if len(fit.weights) != 3 or any(w < 0 for w in fit.weights) or sum(fit.weights) <= 0:
+        raise PspSweepError(f"fit.weights={list(fit.weights)} must be three non-negative weights (mean, median, max)")
+    if fit.bootstrap < 0:
+        raise PspSweepError(f"fit.bootstrap={fit.bootstrap} must be >= 0")
+    if not 0 < fit.ci < 1:
+        raise PspSweepError(f"fit.ci={fit.ci} must lie between 0 and 1")
     if not cfg.analysis.threshold_mV >= 0:
         raise PspSweepError(f"analysis.threshold_mV={cfg.analysis.threshold_mV} must be >= 0")
     if not cfg.analysis.resample_dt > 0:

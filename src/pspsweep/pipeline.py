@@ -30,7 +30,7 @@ from pspsweep.cellmodel import CellSpec
 from pspsweep.config import PspSweepConfig, validate
 from pspsweep.embedding import Embedding
 from pspsweep.errors import PspSweepError
-from pspsweep.features import AnalysisOptions, psp_features_many
+from pspsweep.features import AnalysisOptions
 from pspsweep import execution
 from pspsweep.progress import progress_bar
 from pspsweep.report import MAX_TRACES, amplitude_histogram, trace_overview
@@ -57,6 +57,7 @@ class PreparedSweep:
     celltype: str
     units: list[Unit]
     weights: dict[str, float]
+    g: float
     options: AnalysisOptions
 
 
@@ -100,7 +101,9 @@ def prepare(cfg: PspSweepConfig) -> PreparedSweep:
             raise PspSweepError(f"{celltype} cell {u.cell_id}: synapse on section {bad[0]}, "
                                 f"but the cell has sections 0..{n_sections - 1}")
     weights = conductances(cfg.run, receptor_of(embedding, celltype, cfg.network.classification))
-    return PreparedSweep(cell, embedding, celltype, units, weights, options)
+    # the conductance the fit runs against: run.g, else the explicit AMPA or GABA one
+    g = cfg.run.g if cfg.run.g is not None else weights.get("gAMPA", weights.get("gGABA"))
+    return PreparedSweep(cell, embedding, celltype, units, weights, float(g), options)
 
 
 def unit_table(prep: PreparedSweep, amplitudes: np.ndarray, t_peaks: np.ndarray) -> pd.DataFrame:
@@ -116,6 +119,7 @@ def unit_table(prep: PreparedSweep, amplitudes: np.ndarray, t_peaks: np.ndarray)
             "sections": ";".join(map(str, u.sections)),
             "xs": ";".join(f"{x:.6g}" for x in u.xs),
             **g,
+            "g": prep.g,
             "amplitude_mV": a,
             "t_peak_ms": t,
         }

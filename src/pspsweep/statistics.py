@@ -24,21 +24,12 @@ from collections.abc import Iterable, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
+from pspsweep.celltypes import ISF_HEAD_EXCITATORY
 from pspsweep.errors import PspSweepError
 from pspsweep.features import AnalysisOptions
 
 ISF_DETECTION_STRINGS = ("L2", "L34", "L4", "L5st", "L5tt", "L6cc", "L6ct", "VPM_C2")
 """ISF's default merge groups (isf-reference 7.4), matched as substrings."""
-ISF_EXCITATORY_PREFIXES = (
-    *("L1", "L2", "L34", "L4py", "L4sp", "L4ss"),
-    *("L5st", "L5tt", "L6cc", "L6ccinv", "L6ct", "VPM"),
-)
-"""ISF HEAD's excitatory cell-type prefixes (isf-reference 8)."""
-ISF_LEGACY_EXCITATORY_PREFIXES = (
-    *("L6cc", "L2", "VPM", "L4py", "L4ss", "L4sp"),
-    *("L5st", "L6ct", "L34", "L6ccinv", "L5tt", "Generic"),
-)
-"""The barrel-cortex excitatory prefixes ISF used until January 2025 (isf-reference 8)."""
 ISF_T_PSP_START_MS = 100.0
 """ISF's ``tPSPStart``: peak times are reported relative to it under ``"isf"`` (ms)."""
 
@@ -171,7 +162,7 @@ def merge_groups(
         celltypes: Cell-type names (duplicates ignored).
         groups: Group name -> fnmatch patterns, or None for ISF's default merging.
         excitatory_prefixes: Allowed prefixes. None means ISF HEAD's excitatory list
-            (:data:`ISF_EXCITATORY_PREFIXES`) for the default merging and no prefix
+            (:data:`ISF_HEAD_EXCITATORY`) for the default merging and no prefix
             filter when ``groups`` is given; pass a list to filter in either case.
 
     Returns:
@@ -183,7 +174,7 @@ def merge_groups(
     """
     names = sorted(set(celltypes))
     if excitatory_prefixes is None and groups is None:
-        excitatory_prefixes = ISF_EXCITATORY_PREFIXES
+        excitatory_prefixes = ISF_HEAD_EXCITATORY
     if excitatory_prefixes is not None:
         allowed = set(excitatory_prefixes)
         names = [c for c in names if c.split("_", 1)[0] in allowed]

@@ -165,6 +165,17 @@ class MlflowTracker:
         self.experiment_id = experiment_id
         self._ended = False
 
+    @classmethod
+    def attach(cls, uri: str, run_id: str) -> "MlflowTracker":
+        """A tracker that writes into an existing run (e.g. a multirun's parent)."""
+        self = cls.__new__(cls)
+        self.uri = uri
+        self._client = _client(uri)
+        self.run_id = run_id
+        self.experiment_id = self._client.get_run(run_id).info.experiment_id
+        self._ended = False
+        return self
+
     def log_params(self, params: Mapping[str, str]) -> None:
         """Log params in batches (MLflow takes at most 100 per call)."""
         from mlflow.entities import Param
@@ -246,6 +257,32 @@ def child_runs(uri: str, parent_run_id: str) -> list[Any]:
         [parent.info.experiment_id], filter_string=f"tags.mlflow.parentRunId = '{parent_run_id}'"
     )
     return sorted(runs, key=lambda r: r.info.start_time)
+
+
+def run_params(uri: str, run_id: str) -> dict[str, str]:
+    """The params logged on a run."""
+    return dict(_client(uri).get_run(run_id).data.params)
+
+
+def child_tables(uri: str, parent_run_id: str, artifact: str, dst: Path) -> list[Any]:
+    """The CSV artifact ``artifact`` of every FINISHED child run, as pandas tables.
+
+    Raises:
+        PspSweepError: when the parent has no finished child with that artifact.
+    """
+    import pandas as pd
+
+    from pspsweep.errors import PspSweepError
+
+    tables = []
+    for run in child_runs(uri, parent_run_id):
+        if run.info.status != "FINISHED":
+            continue
+        local = download_artifact(uri, run.info.run_id, artifact, dst / run.info.run_id)
+        tables.append(pd.read_csv(local))
+    if not tables:
+        raise PspSweepError(f"run {parent_run_id} has no finished child run with {artifact} in {uri}")
+    return tables
 
 
 def download_artifact(uri: str, run_id: str, path: str, dst: Path) -> Path:

@@ -293,8 +293,9 @@ def test_real_swc_as_is(isf86: Path) -> None:
 
     So every section is ``Soma`` with diameter 2 um: the file keeps the hoc's geometry,
     not its labels or diameters. The second root (id 11359, a copy of id 9957) is joined.
-    Total length vs the hoc: +74.53 um (+0.49 %), the connections from soma points to the
-    first samples of 6 of the 8 soma children that the hoc leaves out.
+    Total length vs the hoc: +74.53 um (+0.49 %): the connections from the soma points to
+    the first samples of the 8 soma children, which the hoc leaves out (with every sample
+    of type 1, Import3d connects none of them "by wire").
     """
     secs = read_real_swc(isf86 / "86_C2_center.swc")
     hoc = read_hoc(isf86 / "86_C2_center.hoc")

@@ -223,9 +223,7 @@ def _import3d_reader(path: os.PathLike | str, points: list[SwcPoint]):
     ``#`` (Import3d rejects empty lines).
     """
     _load_import3d()
-    with open(path, encoding="utf-8") as fh:
-        n_lines = len(fh.read().splitlines())
-    lines = ["#"] * n_lines
+    lines = ["#"] * points[-1].line
     for p in points:
         lines[p.line - 1] = f"{p.id} {p.type} {p.x!r} {p.y!r} {p.z!r} {p.radius!r} {p.parent}"
     with tempfile.TemporaryDirectory(prefix="pspsweep-swc-") as tmp:

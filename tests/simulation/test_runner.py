@@ -1,0 +1,278 @@
+"""pspsweep.simulation.runner: the ``restore`` strategy reproduces ``reference`` exactly.
+
+Every comparison is between whole traces (t and v, every sample, ``np.array_equal``)
+of the same units run with ``strategy=reference`` and ``strategy=restore``: fixed step
+and CVODE, modes ``cells`` and ``synapses``, excitatory (``glutamate_syn``) and
+inhibitory (``gaba_syn``) types, tStim 110 ms and 500 ms, on the demo cell (mechanism
+set ``synapses``, loaded in this process).
+
+The check on ISF's 86_C2_center cell needs the ``l5pt`` + ``synapses`` set; it runs in
+a subprocess (this file run as a script, see the bottom) so that this process keeps
+loading one mechanism set.
+"""
+
+from __future__ import annotations
+
+import gc
+import json
+import subprocess
+import sys
+import warnings
+from dataclasses import replace
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+pytest.importorskip("neuron")
+
+from pspsweep.errors import PspSweepError  # noqa: E402
+from pspsweep.features import AnalysisOptions, psp_features_many  # noqa: E402
+from pspsweep.simulation.runner import SweepRequest, UnitSimulator, simulate_sweep  # noqa: E402
+from pspsweep.traces import TraceSet  # noqa: E402
+from pspsweep.units import make_units  # noqa: E402
+
+
+@lru_cache(maxsize=None)
+def _demo():
+    """The demo cell spec and embedding, composed as the command would."""
+    from hydra import compose, initialize_config_module
+    from hydra.core.global_hydra import GlobalHydra
+    from omegaconf import OmegaConf
+
+    import pspsweep.cli  # noqa: F401  (registers the schemas)
+    from pspsweep.builders import cell_spec_from_config, embedding_from_config
+
+    GlobalHydra.instance().clear()
+    try:
+        with initialize_config_module(config_module="pspsweep.conf", version_base="1.3"):
+            cfg = OmegaConf.to_object(compose(config_name="config"))
+    finally:
+        GlobalHydra.instance().clear()
+    cell = cell_spec_from_config(cfg.neuron)
+    return cell, embedding_from_config(cfg.network, cell)
+
+
+def _request(celltype: str, vardt: bool, t_stim: float = 110.0, t_end: float = 150.0,
+             strategy: str = "reference") -> SweepRequest:
+    cell, emb = _demo()
+    receptor = emb.receptors[celltype]
+    weights = (1.5, 1.5) if receptor.excitatory else (2.0,)
+    return SweepRequest(cell, receptor, weights, vardt, t_stim, t_end, strategy)
+
+
+def _sweep(request: SweepRequest, units) -> TraceSet:
+    gc.collect()  # free the cells of earlier tests: CVODE would integrate them too
+    traces, _ = simulate_sweep(request, units)
+    return traces
+
+
+def _assert_identical(a: TraceSet, b: TraceSet) -> None:
+    assert np.array_equal(a.t_baseline, b.t_baseline)
+    assert np.array_equal(a.v_baseline, b.v_baseline)
+    assert np.array_equal(a.units, b.units)
+    assert len(a.ts) == len(b.ts)
+    for i, (t1, v1, t2, v2) in enumerate(zip(a.ts, a.vs, b.ts, b.vs)):
+        assert np.array_equal(t1, t2), f"unit {i}: t differs"
+        assert np.array_equal(v1, v2), f"unit {i}: v differs"
+
+
+CASES = [
+    # celltype, mode, tStim, tEnd
+    ("L4ss_C2", "cells", 110.0, 150.0),
+    ("L4ss_C2", "synapses", 110.0, 150.0),
+    ("INH_C2", "cells", 110.0, 150.0),
+    ("INH_C2", "synapses", 110.0, 150.0),
+    ("L5tt_C2", "cells", 500.0, 540.0),
+]
+
+
+@pytest.mark.parametrize("celltype, mode, t_stim, t_end", CASES)
+def test_restore_is_bit_identical_to_reference_fixed_step(celltype, mode, t_stim, t_end):
+    units = make_units(_demo()[1], celltype, mode)
+    if t_stim > 200:
+        units = units[:4]
+    assert len({u.n_synapses for u in units}) > 1 or mode == "synapses"
+    request = _request(celltype, False, t_stim, t_end)
+    ref = _sweep(request, units)
+    res = _sweep(replace(request, strategy="restore"), units)
+    _assert_identical(ref, res)
+    # every run covers 0..tEnd in fixed steps and the units did respond
+    n_steps = len(ref.t_baseline)
+    assert ref.t_baseline[0] == 0.0 and ref.t_baseline[-1] >= t_end
+    assert all(len(t) == n_steps for t in res.ts)
+    assert all(not np.array_equal(v, ref.v_baseline) for v in res.vs)
+
+
+@pytest.mark.parametrize("celltype, mode, t_stim, t_end", CASES)
+def test_restore_is_bit_identical_to_reference_cvode(celltype, mode, t_stim, t_end):
+    units = make_units(_demo()[1], celltype, mode)
+    request = _request(celltype, True, t_stim, t_end)
+    ref = _sweep(request, units)
+    res = _sweep(replace(request, strategy="restore"), units)
+    _assert_identical(ref, res)
+    # and so are the amplitudes
+    a1, _ = psp_features_many(ref.ts, ref.vs, ref.t_baseline, ref.v_baseline, t_stim, t_end, AnalysisOptions())
+    a2, _ = psp_features_many(res.ts, res.vs, res.t_baseline, res.v_baseline, t_stim, t_end, AnalysisOptions())
+    assert np.array_equal(a1, a2)
+    assert np.all(np.abs(a1) > 0)
+    # CVODE stops exactly at tStim: the sample there appears twice (before and after
+    # the events are delivered), as in the reference
+    for t in res.ts:
+        assert np.count_nonzero(t == t_stim) == 2
+
+
+def test_fixed_step_activation_sample():
+    """The reference passes tStim on an accumulated t that is not exactly tStim.
+
+    t after k steps of 0.025 is not k*0.025: the sample nearest 110 is 110 + 1.6e-11.
+    NEURON delivers the events at the start of the step with t + dt/2 >= tStim, so the
+    unit's trace equals the baseline through that sample and one more (the event only
+    enters the conductance in the following step).
+    """
+    cell, emb = _demo()
+    units = make_units(emb, "L4ss_C2", "cells")[:1]
+    request = _request("L4ss_C2", False, strategy="restore")
+    res = _sweep(request, units)
+    t, v = res.ts[0], res.vs[0]
+    k = int(np.argmin(np.abs(t - 110.0)))
+    assert k == 4400 and t[k] != 110.0 and abs(t[k] - 110.0) < 1e-9
+    assert np.array_equal(t, res.t_baseline)
+    first = int(np.argmax(v != res.v_baseline))
+    assert first == k + 2
+
+
+def test_unit_simulator_directly_in_any_order():
+    """Growing the fixed-step pool and switching the CVODE pool size re-settle correctly."""
+    cell, emb = _demo()
+    units = make_units(emb, "L5tt_C2", "cells")
+    by_size = sorted(units, key=lambda u: u.n_synapses)  # fixed step: the pool grows
+    mixed = by_size[::2] + by_size[1::2][::-1]  # CVODE: the pool size changes often
+    for vardt, order in ((False, by_size), (True, mixed)):
+        ref = _sweep(_request("L5tt_C2", vardt), order)
+        gc.collect()
+        sim = UnitSimulator(_request("L5tt_C2", vardt, strategy="restore"))
+        got = [sim.unit(u) for u in order]
+        t_b, v_b = sim.baseline()
+        again = sim.unit(order[0])
+        del sim
+        assert np.array_equal(t_b, ref.t_baseline) and np.array_equal(v_b, ref.v_baseline)
+        for (t, v), t1, v1 in zip(got, ref.ts, ref.vs):
+            assert np.array_equal(t, t1) and np.array_equal(v, v1)
+        assert np.array_equal(again[0], ref.ts[0]) and np.array_equal(again[1], ref.vs[0])
+
+
+def test_explicit_pool_size_and_units_in_original_order():
+    cell, emb = _demo()
+    units = make_units(emb, "L4ss_C2", "cells", [5, 0, 3])
+    request = _request("L4ss_C2", True, strategy="restore")
+    res = _sweep(replace(request, pool_size=7), units)
+    assert list(res.units) == [5, 0, 3]
+    ref = _sweep(_request("L4ss_C2", True), units)
+    _assert_identical(ref, res)
+    fixed = _request("L4ss_C2", False, strategy="restore")
+    _assert_identical(_sweep(_request("L4ss_C2", False), units), _sweep(replace(fixed, pool_size=7), units))
+
+
+def test_deleting_an_older_simulator_keeps_recording():
+    """t is recorded on this cell's soma: freeing another cell must not stop it."""
+    gc.collect()
+    first = UnitSimulator(_request("L4ss_C2", False, t_end=5.0))
+    second = UnitSimulator(_request("L4ss_C2", False, t_end=5.0))
+    del first
+    gc.collect()
+    t, v = second.baseline()
+    assert len(t) == len(v) == 201
+
+
+def test_cvode_warns_about_other_cells_in_the_process():
+    gc.collect()
+    other = UnitSimulator(_request("L4ss_C2", False, t_end=1.0))
+    sim = UnitSimulator(_request("L4ss_C2", True, t_end=1.0))
+    with pytest.warns(RuntimeWarning, match="other cells"):
+        sim.baseline()
+    del other, sim
+
+
+def test_invalid_strategy_and_pool_size():
+    with pytest.raises(PspSweepError, match="unknown strategy 'magic'.*reference, restore"):
+        UnitSimulator(_request("L4ss_C2", False, strategy="magic"))
+    with pytest.raises(PspSweepError, match="pool_size"):
+        UnitSimulator(replace(_request("L4ss_C2", False, strategy="restore"), pool_size=-1))
+
+
+# ---------------------------------------------------------------------- ISF 86 cell
+
+
+@pytest.mark.realdata
+@pytest.mark.slow
+@pytest.mark.parametrize("vardt", [False, True], ids=["fixed", "cvode"])
+def test_restore_on_isf86_vpm(isf86, vardt):
+    """VPM_C2, first 5 units: bit-identical traces; amplitudes equal within 1e-6 mV."""
+    proc = subprocess.run(
+        [sys.executable, __file__, str(isf86), "1" if vardt else "0", "5"],
+        capture_output=True, text=True, timeout=1800,
+    )
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    result = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert result["n_units"] == 5
+    assert result["baseline_identical"]
+    assert result["identical"] == [True] * 5, result
+    assert result["max_abs_dv"] == 0.0
+    assert result["max_abs_d_amplitude"] <= 1e-6
+
+
+def _isf86_check(folder: Path, vardt: bool, n_units: int) -> dict:
+    """reference vs restore on 86_C2_center, VPM_C2, the first ``n_units`` units."""
+    import time
+
+    from pspsweep.builders import cell_spec_from_config, embedding_from_config
+    from pspsweep.config import NetworkConfig, NeuronConfig
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        cell = cell_spec_from_config(
+            NeuronConfig(param_file=str(folder / "86_C2_center.param"), mechanism_dirs=["l5pt"])
+        )
+    emb = embedding_from_config(
+        NetworkConfig(
+            kind="isf",
+            syn_file=str(folder / "example_embedding_86_C2_center.syn"),
+            con_file=str(folder / "example_embedding_86_C2_center.con"),
+        ),
+        cell,
+    )
+    units = make_units(emb, "VPM_C2", "cells")[:n_units]
+    request = SweepRequest(cell, emb.receptors["VPM_C2"], (1.0, 1.0), vardt, 110.0, 150.0)
+    out: dict = {"n_units": len(units), "n_synapses": [u.n_synapses for u in units]}
+    traces = {}
+    for strategy in ("reference", "restore"):
+        gc.collect()
+        started = time.perf_counter()
+        traces[strategy], timing = simulate_sweep(replace(request, strategy=strategy), units)
+        out[f"{strategy}_wall_s"] = time.perf_counter() - started
+        out[f"{strategy}_units_s_per_unit"] = timing.units_s / len(units)
+    a, b = traces["reference"], traces["restore"]
+    out["baseline_identical"] = bool(
+        np.array_equal(a.t_baseline, b.t_baseline) and np.array_equal(a.v_baseline, b.v_baseline)
+    )
+    out["identical"] = [
+        bool(np.array_equal(t1, t2) and np.array_equal(v1, v2))
+        for t1, v1, t2, v2 in zip(a.ts, a.vs, b.ts, b.vs)
+    ]
+    grid = np.arange(0.0, 150.0, 0.025)
+    out["max_abs_dv"] = float(max(
+        np.max(np.abs(np.interp(grid, t1, v1) - np.interp(grid, t2, v2)))
+        for t1, v1, t2, v2 in zip(a.ts, a.vs, b.ts, b.vs)
+    ))
+    amp_a, _ = psp_features_many(a.ts, a.vs, a.t_baseline, a.v_baseline, 110.0, 150.0)
+    amp_b, _ = psp_features_many(b.ts, b.vs, b.t_baseline, b.v_baseline, 110.0, 150.0)
+    out["amplitudes_mV"] = [float(x) for x in amp_a]
+    out["max_abs_d_amplitude"] = float(np.max(np.abs(amp_a - amp_b)))
+    return out
+
+
+if __name__ == "__main__":
+    # python tests/simulation/test_runner.py DATA_FOLDER VARDT(0|1) N_UNITS -> one JSON line
+    print(json.dumps(_isf86_check(Path(sys.argv[1]), bool(int(sys.argv[2])), int(sys.argv[3]))))
