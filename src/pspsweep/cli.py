@@ -232,3 +232,51 @@ def convert_param_main() -> None:
         print(f"pspsweep-convert-param: wrote {out.resolve()}", file=sys.stderr)
 
     _entry(convert)
+
+
+def fit_main() -> None:
+    """``pspsweep-fit PARENT_RUN_ID [overrides]``: refit a finished multirun from its store.
+
+    Reads the children's ``psps.csv`` and the sweep's config from the MLflow store, applies
+    the overrides (``fit.measured=PATH``, ``fit.groups=...``, ``tracking.uri=...``) and logs
+    the fit to the parent run again. Nothing is simulated.
+    """
+    usage = "usage: pspsweep-fit PARENT_RUN_ID [fit.measured=PATH] [other overrides]"
+
+    def refit() -> None:
+        import tempfile
+
+        from omegaconf.errors import OmegaConfBaseException
+
+        from pspsweep.config import validate
+        from pspsweep.hydra_callbacks import PARENT_CONFIG
+        from pspsweep.pipeline import fit_parent_run
+
+        args = sys.argv[1:]
+        if not args or args[0].startswith("-") or "=" in args[0]:
+            raise PspSweepError(usage)
+        run_id, overrides = args[0], args[1:]
+        cli = OmegaConf.from_dotlist(overrides)
+        base = Path(os.environ["PSPSWEEP_LAUNCH_DIR"])
+        uri = tracking.resolve_tracking_uri(OmegaConf.select(cli, "tracking.uri"), base)
+        tracking.require_store(uri)
+        with tempfile.TemporaryDirectory() as tmp:
+            try:
+                stored = OmegaConf.load(tracking.download_artifact(uri, run_id, PARENT_CONFIG, Path(tmp)))
+            except Exception as exc:  # noqa: BLE001 - any store error means: not a pspsweep parent here
+                raise PspSweepError(f"run {run_id} in {uri} is not a pspsweep multirun parent ({exc})") from None
+            try:
+                cfg = OmegaConf.merge(OmegaConf.structured(PspSweepConfig), stored, cli)
+            except OmegaConfBaseException as exc:
+                raise PspSweepError(f"bad override: {one_line(exc)}") from None
+            typed: PspSweepConfig = OmegaConf.to_object(cfg)  # type: ignore[assignment]
+            validate(typed)
+            if not typed.fit.measured:
+                raise PspSweepError("fit.measured=PATH is needed (the measured EPSP table)")
+            out = Path(tmp) / "fit"
+            result = fit_parent_run(typed, uri, run_id, out)
+        if result.optimal is not None:
+            print(result.optimal[["group", "optimal_g", "g_mean", "g_median", "g_max"]].to_string(index=False))
+        print(f"pspsweep-fit: fit logged on run {run_id} in {uri}")
+
+    _entry(refit)

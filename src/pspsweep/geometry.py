@@ -25,11 +25,11 @@ import numpy as np
 from pspsweep.cellmodel import CellSpec, SectionSpec
 
 __all__ = [
-    "section_lengths",
+    "parse_locations",
     "path_distance",
     "path_distances",
     "point_at",
-    "parse_locations",
+    "section_lengths",
     "unit_mean_distances",
 ]
 

@@ -8,17 +8,22 @@ reads it; it is never passed through ``MLFLOW_RUN_ID`` (a job would resume the p
 
 from __future__ import annotations
 
+import copy
 import logging
 import os
 from pathlib import Path
 from typing import Any
 
 from hydra.experimental.callback import Callback
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig, OmegaConf, open_dict
 
 from pspsweep import tracking
+from pspsweep.config import PspSweepConfig
 
 log = logging.getLogger(__name__)
+
+#: the sweep's base config, logged on the parent run
+PARENT_CONFIG = "sweep_config.yaml"
 
 #: the parent run of the multirun this process launched: (tracking uri, run id)
 ACTIVE_PARENT: dict[str, str] = {}
@@ -48,16 +53,41 @@ class ParentRunCallback(Callback):
             tags={"pspsweep.role": "parent", "sweep.dir": str(sweep_dir.resolve())},
         )
         tracking.write_parent_run_id(sweep_dir, run_id)
+        # the sweep's base config, so that pspsweep-fit can refit later from the store
+        base = sweep_dir / PARENT_CONFIG
+        base.write_text(OmegaConf.to_yaml(_without_hydra(config)))
+        tracking.MlflowTracker.attach(uri, run_id).log_artifact(base)
         ACTIVE_PARENT.update(uri=uri, run_id=run_id, sweep_dir=str(sweep_dir))
         log.info("MLflow parent run %s in %s", run_id, uri)
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
         if not ACTIVE_PARENT:
             return
+        typed = typed_config(config)
+        if typed.fit.measured:
+            from pspsweep.pipeline import fit_parent_run
+
+            result = fit_parent_run(typed, ACTIVE_PARENT["uri"], ACTIVE_PARENT["run_id"],
+                                    Path(ACTIVE_PARENT["sweep_dir"]) / "fit")
+            if result.optimal is not None:
+                shown = result.optimal[["group", "optimal_g", "g_mean", "g_median", "g_max"]]
+                print("pspsweep: optimal conductances (nS)\n" + shown.to_string(index=False))
         tracking.end_run(ACTIVE_PARENT["uri"], ACTIVE_PARENT["run_id"], "FINISHED")
         print(f"pspsweep: multirun finished; MLflow parent run {ACTIVE_PARENT['run_id']}\n"
               f"  open the UI with: mlflow ui --backend-store-uri {ACTIVE_PARENT['uri']}")
         ACTIVE_PARENT.clear()
+
+
+def _without_hydra(config: DictConfig) -> DictConfig:
+    plain = copy.deepcopy(config)
+    with open_dict(plain):
+        plain.pop("hydra", None)
+    return plain
+
+
+def typed_config(config: DictConfig) -> PspSweepConfig:
+    """The typed job config of a composed config (without its ``hydra`` node)."""
+    return OmegaConf.to_object(_without_hydra(config))  # type: ignore[return-value]
 
 
 def fail_active_parent() -> None:

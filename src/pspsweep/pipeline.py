@@ -13,6 +13,7 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -31,12 +32,16 @@ from pspsweep.config import PspSweepConfig, validate
 from pspsweep.embedding import Embedding
 from pspsweep.errors import PspSweepError
 from pspsweep.features import AnalysisOptions
-from pspsweep import execution
+from pspsweep.geometry import path_distances
+from pspsweep import execution, tracking
 from pspsweep.progress import progress_bar
 from pspsweep.report import MAX_TRACES, amplitude_histogram, trace_overview
 from pspsweep.statistics import summary_statistics
 from pspsweep.tracking import Tracker
 from pspsweep.units import Unit, make_units, resolve_celltypes
+
+if TYPE_CHECKING:
+    from pspsweep.fitting import FitResult
 
 log = logging.getLogger(__name__)
 
@@ -109,6 +114,7 @@ def prepare(cfg: PspSweepConfig) -> PreparedSweep:
 def unit_table(prep: PreparedSweep, amplitudes: np.ndarray, t_peaks: np.ndarray) -> pd.DataFrame:
     """One row per unit: identity, synapses, conductances and PSP features (psps.csv)."""
     g = {name: prep.weights.get(name, np.nan) for name in ("gAMPA", "gNMDA", "gGABA")}
+    distances = [float(np.mean(path_distances(prep.cell, list(u.sections), list(u.xs)))) for u in prep.units]
     rows = [
         {
             "celltype": u.celltype,
@@ -118,12 +124,13 @@ def unit_table(prep: PreparedSweep, amplitudes: np.ndarray, t_peaks: np.ndarray)
             "n_synapses": u.n_synapses,
             "sections": ";".join(map(str, u.sections)),
             "xs": ";".join(f"{x:.6g}" for x in u.xs),
+            "distance_um": d,
             **g,
             "g": prep.g,
             "amplitude_mV": a,
             "t_peak_ms": t,
         }
-        for u, a, t in zip(prep.units, amplitudes, t_peaks)
+        for u, a, t, d in zip(prep.units, amplitudes, t_peaks, distances)
     ]
     return pd.DataFrame(rows)
 
@@ -251,3 +258,47 @@ def _write_csv(df: pd.DataFrame, path: Path) -> Path:
 
 
 __all__ = ["PreparedSweep", "SweepResult", "prepare", "run_sweep"]
+
+
+def fit_parent_run(cfg: PspSweepConfig, uri: str, parent_run_id: str, out_dir: Path) -> "FitResult":
+    """Fit conductances from the children of a multirun and record the fit on the parent.
+
+    Reads every finished child's ``psps.csv`` from the store, so it works the same at
+    the end of a multirun and later (``pspsweep-fit``) without simulating again.
+
+    Args:
+        cfg: the configuration (fit, analysis, network classification and neuron are used).
+        uri: tracking URI of the store.
+        parent_run_id: the multirun's parent run.
+        out_dir: local folder for the fit's files.
+
+    Returns:
+        The fit tables.
+    """
+    from pspsweep.celltypes import CLASSIFICATIONS
+    from pspsweep.fitting import fit_conductances, optimal_g_metrics, write_fit_tables
+    from pspsweep.io.measured import read_measured_epsp
+    from pspsweep.report import amplitude_vs_distance, fit_plot, group_histograms, morphology_map
+
+    options = analysis_options(cfg)
+    measured = read_measured_epsp(resolve_path(cfg.fit.measured, "fit.measured")) if cfg.fit.measured else None
+    tables = tracking.child_tables(uri, parent_run_id, PSPS_CSV, out_dir / "children")
+    exc, _ = CLASSIFICATIONS[cfg.network.classification]
+    result = fit_conductances(tables, measured, cfg.fit, options, exc)
+    files = write_fit_tables(result, out_dir)
+    cell = cell_spec_from_config(cfg.neuron)
+    units = result.units.drop_duplicates(["celltype", "unit", "g"])
+    files += [
+        group_histograms(result.units, measured, out_dir / "group_histograms.png", options.threshold_mV),
+        fit_plot(result.group_statistics, result.fits, result.optimal, out_dir / "fit.png"),
+        amplitude_vs_distance(units, out_dir / "amplitude_vs_distance.png"),
+        morphology_map(cell, units, out_dir / "morphology_amplitudes.png"),
+    ]
+    parent = tracking.MlflowTracker.attach(uri, parent_run_id)
+    for f in files:
+        parent.log_artifact(f, "fit")
+    # tags, not params: a refit may use another measured table than the first fit
+    parent.set_tags({"fit.measured": str(cfg.fit.measured), "fit.weights": str(list(cfg.fit.weights)),
+                     "fit.groups": str(cfg.fit.groups), "fit.convention": options.convention})
+    parent.log_metrics(optimal_g_metrics(result.optimal))
+    return result

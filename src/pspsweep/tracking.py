@@ -13,6 +13,7 @@ run per job carrying the tag ``mlflow.parentRunId``.
 from __future__ import annotations
 
 import logging
+import os
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Protocol
 
@@ -116,6 +117,8 @@ class NullTracker:
 def _client(uri: str):
     from mlflow.tracking import MlflowClient
 
+    # MLflow's INFO lines (database creation, migrations) are noise in a sweep's output
+    logging.getLogger("mlflow").setLevel(logging.WARNING)
     return MlflowClient(tracking_uri=uri)
 
 
@@ -259,6 +262,18 @@ def child_runs(uri: str, parent_run_id: str) -> list[Any]:
     return sorted(runs, key=lambda r: r.info.start_time)
 
 
+def require_store(uri: str) -> None:
+    """Refuse a local SQLite store that does not exist (reading must not create one).
+
+    Raises:
+        PspSweepError: naming the missing file.
+    """
+    from pspsweep.errors import PspSweepError
+
+    if uri.startswith("sqlite:///") and not Path(uri[len("sqlite:///"):]).is_file():
+        raise PspSweepError(f"no MLflow store at {uri}: give tracking.uri=... of the sweep's store")
+
+
 def run_params(uri: str, run_id: str) -> dict[str, str]:
     """The params logged on a run."""
     return dict(_client(uri).get_run(run_id).data.params)
@@ -289,6 +304,8 @@ def download_artifact(uri: str, run_id: str, path: str, dst: Path) -> Path:
     """Download one artifact of a run into ``dst``; returns the local path."""
     from mlflow.artifacts import download_artifacts
 
+    # a progress bar per small file is noise in a sweep's output
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     return Path(download_artifacts(run_id=run_id, artifact_path=path, dst_path=str(dst), tracking_uri=uri))
 
 

@@ -4,57 +4,72 @@
 plain data (a :class:`SweepRequest` and :class:`~pspsweep.units.Unit` objects) and
 returns numpy arrays, so nothing from NEURON leaves this package.
 
-Every run records t and the soma(0.5) voltage after ``finitialize`` and after every
-``fadvance`` (``Vector.record``), and advances with single steps while ``t < tEnd``
-(isf-reference 6.3). Under CVODE the step that crosses tEnd is therefore not recorded.
+Recording and stepping (both strategies; isf-reference 6.3): t and the soma(0.5)
+voltage are recorded with ``Vector.record``, and runs advance with single
+``fadvance()`` calls while ``t < tEnd``. Fixed step: ``finitialize`` records t = 0 and
+every step records its end, so a trace covers 0 .. >= tEnd; t is accumulated step by
+step (after 4400 steps of 0.025 ms t is 110 + 1.6e-11, after 20000 steps
+500 - 3.2e-10). CVODE: every ``fadvance`` records the state at its start, so the step
+that crosses tEnd is not recorded; the integrator stops exactly at an event time, and
+the sample at tStim appears twice (the start of the step that delivers the events and
+the start of the step after it).
+
+Under CVODE every section in the process is integrated together: another cell alive
+in the same process changes the step sizes, and a warning says so.
 
 Strategies (``run.strategy``):
 
-* ``reference``: ISF's protocol (isf-reference 6.3). For every unit the unit's synapses
-  are created, the model is initialised afresh with ``finitialize(v_init)`` and advanced
-  step by step while ``t < tEnd``; then the synapses are dropped. The baseline is the same
-  run without synapses.
+* ``reference``: ISF's protocol. For every unit the unit's synapses are created, the
+  model is initialised afresh with ``finitialize(v_init)`` and advanced while
+  ``t < tEnd``, with the unit's NetCon events queued at tStim; then the synapses are
+  dropped. The baseline is the same run without synapses.
 
-* ``restore``: the run up to the activation is shared. Per process a *pool* of synapse
-  point processes (with NetCons) is created once, parked on soma(0.5), and the cell is
-  initialised exactly as in ``reference`` and advanced to the step at which the reference
-  delivers the activation (the *settle* run); its samples are kept and the state is saved
-  with ``SaveState``. Per unit: restore the state, move the first n pooled synapses to
-  the unit's segments (the others stay parked, weight 0), set the weights and queue the
-  events at tStim (restoring clears the queue and overwrites weights), ``frecord_init``,
-  advance while ``t < tEnd``, park the synapses again. The returned trace is the settle
-  samples without their last one followed by the restored run's samples (its first sample
-  is the saved state, identical to the settle's last).
+* ``restore``: the part before the activation is simulated once and saved.
 
-  Where the settle stops:
+  A *pool* of synapse point processes with NetCons (receptor parameters and weights as
+  in ``reference``) is created on soma(0.5), the *park* segment. The *settle* run
+  initialises exactly as ``reference`` does and advances to the step at which the
+  reference delivers the unit's events; its samples are kept and the state is saved with
+  ``SaveState``. Per unit: restore the state (this also overwrites NetCon weights and
+  clears the event queue), move the first n pooled synapses to the unit's segments
+  (``loc``; the rest stay parked), set the weights (0 on the parked ones), queue the n
+  events at tStim, under CVODE ``re_init`` (after the moves: a structure change
+  otherwise restarts the integrator from t = 0), ``frecord_init``, advance while
+  ``t < tEnd``, then park the moved synapses again (a state restores only onto the
+  structure it was saved with). The trace is the settle's samples joined with the
+  restored run's samples:
 
   - fixed step: NEURON delivers an event at the start of the first step with
-    ``t + dt/2 >= tdeliver``, so the settle advances while ``t + dt/2 < tStim`` (and
-    ``t < tEnd``). t accumulates exactly as in the reference, so t and v are
-    bit-identical to ``reference``. A parked synapse without events carries zero
-    conductance and adds exactly 0 to its node, so the pool size does not matter; it
-    covers the largest unit (``SweepRequest.pool_size``, else grown on demand).
-  - CVODE: the reference integrator stops exactly at the event time tStim (the step
-    before is shortened), delivers the events and re-initialises. The settle queues a
-    bare ``CVode.event(tStim)`` so that its last step ends at tStim in the same way, and
-    the state is saved there; a restore followed by ``CVode.re_init`` loses no step
-    history because the reference re-initialises at tStim as well. CVODE's error norm is
-    an RMS over all states, so the number of synapse instances changes the step sizes
-    even while they are silent: under CVODE the pool holds exactly the unit's number of
-    synapses, and a new settle is run whenever that number changes
-    (:func:`simulate_sweep` orders the units by synapse count for this and returns them
-    in the original order).
+    ``t + dt/2 >= tdeliver``; the settle advances while ``t + dt/2 < tStim`` (and
+    ``t < tEnd``), with the same t accumulation as the reference. ``frecord_init``
+    records the saved state again, so the settle's last sample is dropped. A parked
+    synapse without events has zero conductance and adds exactly 0 to its node, so one
+    pool covers all units: ``SweepRequest.pool_size`` (:func:`simulate_sweep` uses the
+    largest unit), grown with a new settle if a larger unit comes. The baseline is the
+    settle continued to tEnd.
+  - CVODE: the reference integrator shortens the step before tStim to end exactly
+    there. The settle queues a bare ``CVode.event(tStim)``, which does the same, and
+    saves at tStim before anything is delivered; the reference re-initialises the
+    integrator at tStim after delivering the events, so no step history is lost. The
+    settle's samples end with the start of its last step; the restored run records the
+    saved state twice (``frecord_init`` and the start of the delivery step), one of
+    which is dropped. CVODE's error norm is an RMS over all states, so silent synapse
+    instances change the step sizes (a 3-synapse pool moved 1-synapse demo units by up
+    to 0.04 mV): the pool holds exactly the unit's synapse count, one settle run and
+    saved state per count (kept, and restored onto a fresh pool of that count). The
+    baseline is the ``reference`` baseline run (no pool, no event at tStim).
 
-  The baseline: under fixed step the settle continued to tEnd (the silent pool changes
-  nothing); under CVODE the reference baseline run (no synapse, no event at tStim).
+  Both are bit-identical (every t and v sample) to ``reference``, tested on the demo
+  cell and on ISF's 86_C2_center cell.
 """
 
 from __future__ import annotations
 
 import time
 import warnings
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
-from typing import Any, Callable, Iterable
+from typing import Any
 
 import numpy as np
 
@@ -100,6 +115,7 @@ class _Settled:
     """The saved state at the activation step and the samples recorded up to it."""
 
     state: Any  # h.SaveState
+    structure: tuple  # UnitSimulator._structure() when saved
     t_saved: float
     t: np.ndarray
     v: np.ndarray
@@ -134,7 +150,7 @@ class UnitSimulator:
         # restore strategy: pooled (point process, NetCon) pairs and the saved state
         self._park = self.cell.soma(0.5)
         self._pool: list[tuple[Any, Any]] = []
-        self._settled: _Settled | None = None
+        self._states: dict[int, _Settled] = {}  # pool size -> its settle run
         self._warned_foreign = False
 
     # ------------------------------------------------------------------ common
@@ -192,7 +208,7 @@ class UnitSimulator:
     def baseline(self) -> tuple[np.ndarray, np.ndarray]:
         """Simulate the synapse-free cell from t = 0 to tEnd; returns (t ms, v mV)."""
         if self._restore and not self.request.vardt:
-            settled = self._ensure_settled(self._pool_size_for(0))
+            settled = self._settled_for(self._pool_size_for(0))
             self._configure()
             settled.state.restore()
             self._h.frecord_init()
@@ -200,7 +216,7 @@ class UnitSimulator:
             return self._join(settled, t, v)
         if self._restore:
             # CVODE: the pool would change the step sizes; the baseline has no synapse
-            self._ensure_settled(None)
+            self._set_pool(0)
         self._configure()
         self._h.finitialize(self.request.cell.sim.v_init)
         return self._advance_to_end()
@@ -227,24 +243,47 @@ class UnitSimulator:
             return n
         return max(n, self.request.pool_size or 0, len(self._pool))
 
-    def _drop_pool(self) -> None:
-        self._settled = None
+    def _set_pool(self, size: int) -> None:
+        """Make the pool exactly ``size`` parked synapses (new objects if the size changes)."""
+        if len(self._pool) == size:
+            return
         # NetCons go first (with the pairs), then the point processes they target
         syns = [syn for syn, _ in self._pool]
         self._pool = []
         del syns
-
-    def _ensure_settled(self, size: int | None) -> _Settled | None:
-        """A settled state with exactly ``size`` pooled synapses (None: no pool, no state)."""
-        if size is None:
-            self._drop_pool()
-            return None
-        if self._settled is not None and len(self._pool) == size:
-            return self._settled
-        self._drop_pool()
         self._pool = [self._new_synapse(self._park) for _ in range(size)]
-        self._settled = self._settle()
-        return self._settled
+
+    def _structure(self) -> tuple:
+        """What a SaveState must find again: all sections (name, nseg), point processes
+        per type, NetCons; of every cell in the process (SaveState is global)."""
+        h = self._h
+        mt = h.MechanismType(1)
+        names = []
+        for i in range(int(mt.count())):
+            mt.select(i)
+            name = h.ref("")
+            mt.selected(name)
+            names.append(name[0])
+        return (
+            tuple((sec.name(), int(sec.nseg)) for sec in h.allsec()),
+            tuple(int(h.List(n).count()) for n in names),
+            int(h.List("NetCon").count()),
+        )
+
+    def _settled_for(self, size: int) -> _Settled:
+        """The saved state of a settle run with ``size`` pooled synapses; sets the pool."""
+        self._set_pool(size)
+        settled = self._states.get(size)
+        if settled is not None and settled.structure != self._structure():
+            # another cell, point process or NetCon came or went since the save: every
+            # saved state is unusable (restoring would fail, or crash NEURON)
+            self._states.clear()
+            settled = None
+        if settled is None:
+            settled = self._states[size] = self._settle()
+        # a state saved with another pool of this size restores onto this one: same
+        # number of point processes and NetCons on the same node
+        return settled
 
     def _settle(self) -> _Settled:
         """Initialise as the reference does and advance to the activation step; save there."""
@@ -263,7 +302,9 @@ class UnitSimulator:
                 h.fadvance()
         state = h.SaveState()
         state.save()
-        return _Settled(state, float(h.t), self._t.as_numpy().copy(), self._v.as_numpy().copy())
+        return _Settled(
+            state, self._structure(), float(h.t), self._t.as_numpy().copy(), self._v.as_numpy().copy()
+        )
 
     def _join(self, settled: _Settled, t: np.ndarray, v: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Settle samples + restored samples, as one continuous run records them."""
@@ -290,8 +331,7 @@ class UnitSimulator:
     def _unit_restored(self, unit: Unit) -> tuple[np.ndarray, np.ndarray]:
         h, req = self._h, self.request
         n = unit.n_synapses
-        settled = self._ensure_settled(self._pool_size_for(n))
-        assert settled is not None
+        settled = self._settled_for(self._pool_size_for(n))
         self._configure()
         settled.state.restore()
         placed = self._pool[:n]
@@ -342,25 +382,20 @@ def simulate_sweep(
         progress: optional wrapper around the unit iterator (e.g. a progress bar).
 
     Returns:
-        The traces (in the order of ``units``) and the timing.
+        The traces and the timing.
     """
     start = time.perf_counter()
-    order = list(range(len(units)))
-    if request.strategy == "restore":
-        if request.pool_size is None:
-            request = replace(request, pool_size=max((u.n_synapses for u in units), default=0))
-        if request.vardt:
-            # one settle run per synapse count (see the module docstring)
-            order.sort(key=lambda i: units[i].n_synapses)
+    if request.strategy == "restore" and request.pool_size is None:
+        request = replace(request, pool_size=max((u.n_synapses for u in units), default=0))
     sim = UnitSimulator(request)
     t_b, v_b = sim.baseline()
-    ts: list[np.ndarray] = [np.empty(0)] * len(units)
-    vs: list[np.ndarray] = [np.empty(0)] * len(units)
-    ordered = [units[i] for i in order]
-    iterator: Iterable[Unit] = progress(ordered, len(ordered)) if progress else ordered
+    ts, vs = [], []
+    iterator: Iterable[Unit] = progress(units, len(units)) if progress else units
     units_start = time.perf_counter()
-    for i, u in zip(order, iterator):
-        ts[i], vs[i] = sim.unit(u)
+    for u in iterator:
+        t, v = sim.unit(u)
+        ts.append(t)
+        vs.append(v)
     end = time.perf_counter()
     traces = TraceSet(t_b, v_b, ts, vs, np.array([u.index for u in units], dtype=np.int64))
     return traces, SweepTiming(wall_s=end - start, units_s=end - units_start)

@@ -1,0 +1,159 @@
+"""pspsweep.report: every plot writes a readable PNG from synthetic tables.
+
+The unit table is made up: three groups (two excitatory, one inhibitory) of 40 units,
+each simulated at three conductances, with amplitudes that grow linearly with g plus
+noise; synapse locations are drawn on the demo morphology. Statistics, fits and
+optimal g come from the real pspsweep.statistics / pspsweep.fit functions so the
+column names are the ones the pipeline produces.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from matplotlib.image import imread
+
+from pspsweep import geometry, report
+from pspsweep.cellmodel import CellSpec
+from pspsweep.config import DemoMorphologyConfig
+from pspsweep.demo import demo_sections
+from pspsweep.features import AnalysisOptions
+from pspsweep.fit import linear_fits, optimal_g
+from pspsweep.statistics import summary_statistics
+
+G_VALUES = (0.5, 1.0, 1.5)
+GROUPS = {"L5tt": 0.6, "VPM_C2": 0.9, "INH": -0.5}  # mean amplitude per nS (mV/nS)
+N_UNITS = 40
+
+
+@pytest.fixture(scope="module")
+def spec() -> CellSpec:
+    return CellSpec(name="demo", sections=demo_sections(DemoMorphologyConfig()), biophysics=())
+
+
+@pytest.fixture(scope="module")
+def units(spec) -> pd.DataFrame:
+    rng = np.random.default_rng(1)
+    n_sec = len(spec.sections)
+    rows = []
+    for group, per_nS in GROUPS.items():
+        for unit in range(N_UNITS):
+            n_syn = int(rng.integers(1, 6))
+            secs = rng.integers(1, n_sec, n_syn)
+            xs = rng.uniform(0, 1, n_syn)
+            scale = rng.lognormal(0.0, 0.5)
+            for g in G_VALUES:
+                rows.append({
+                    "celltype": group, "group": group, "unit": unit, "cell_id": unit, "synapse_id": unit,
+                    "n_synapses": n_syn, "sections": ";".join(map(str, secs)),
+                    "xs": ";".join(f"{x:.4f}" for x in xs),
+                    "gAMPA": g if per_nS > 0 else np.nan, "gNMDA": g if per_nS > 0 else np.nan,
+                    "gGABA": g if per_nS < 0 else np.nan, "g": g,
+                    "amplitude_mV": per_nS * g * scale + rng.normal(0, 0.05),
+                    "t_peak_ms": 5.0 + rng.normal(0, 0.5),
+                })
+    table = pd.DataFrame(rows)
+    table.loc[3, "amplitude_mV"] = np.nan  # a failed unit
+    return table
+
+
+@pytest.fixture(scope="module")
+def measured() -> pd.DataFrame:
+    return pd.DataFrame(
+        {"EPSP_mean_measured": [0.5, 0.7], "EPSP_med_measured": [0.4, 0.6], "EPSP_max_measured": [1.8, 2.2]},
+        index=pd.Index(["L5tt", "VPM_C2"], name="celltype"),
+    )
+
+
+@pytest.fixture(scope="module")
+def tables(units, measured):
+    stats = summary_statistics(units, AnalysisOptions(threshold_mV=0.1), by=("group", "g"))
+    fits = linear_fits(stats)
+    optimal = optimal_g(fits, measured)
+    return stats, fits, optimal
+
+
+def _check_png(path, min_px=(300, 300), max_px=(4000, 4000)):
+    assert path.is_file() and path.stat().st_size > 5_000
+    img = imread(path)
+    h, w = img.shape[:2]
+    assert min_px[0] <= w <= max_px[0] and min_px[1] <= h <= max_px[1], (w, h)
+    # not a blank canvas
+    assert np.ptp(img[..., :3]) > 0.5
+
+
+def test_existing_plots_still_work(units, tmp_path):
+    out = report.amplitude_histogram(units, tmp_path / "hist.png", 0.1, "all")
+    _check_png(out)
+
+
+def test_group_histograms(units, measured, tmp_path):
+    out = report.group_histograms(units, measured, tmp_path / "groups.png", threshold_mV=0.1)
+    assert out == tmp_path / "groups.png"
+    _check_png(out)
+
+
+def test_group_histograms_without_measured_and_groups(units, tmp_path):
+    single = units.drop(columns=["group"])
+    _check_png(report.group_histograms(single, None, tmp_path / "one.png", 0.1))
+    # measured with a group column, a group without units and one without g
+    meas = pd.DataFrame({"group": ["L5tt"], "EPSP_mean_measured": [0.5], "EPSP_med_measured": [0.4],
+                         "EPSP_max_measured": [np.nan]})
+    _check_png(report.group_histograms(units.drop(columns=["g"]), meas, tmp_path / "nog.png", 0.1))
+
+
+def test_fit_plot(tables, tmp_path):
+    stats, fits, optimal = tables
+    out = report.fit_plot(stats, fits, optimal, tmp_path / "fit.png")
+    assert out == tmp_path / "fit.png"
+    _check_png(out)
+
+
+def test_fit_plot_with_nan_optimal_g_ci_and_no_optimal(tables, tmp_path):
+    stats, fits, optimal = tables
+    # INH has no measured values: its optimal g is NaN and fit_ok False
+    assert np.isnan(optimal.set_index("group").loc["INH", "optimal_g"])
+    with_ci = optimal.assign(ci_low=optimal["optimal_g"] * 0.9, ci_high=optimal["optimal_g"] * 1.1)
+    _check_png(report.fit_plot(stats, fits, with_ci, tmp_path / "ci.png"))
+    _check_png(report.fit_plot(stats, fits, None, tmp_path / "none.png"))
+    all_nan = optimal.assign(optimal_g=np.nan, g_mean=np.nan, g_median=np.nan, g_max=np.nan, fit_ok=False)
+    _check_png(report.fit_plot(stats, fits, all_nan, tmp_path / "nan.png"))
+
+
+def test_fit_plot_single_g(tables, tmp_path):
+    stats, _, optimal = tables
+    one = stats[stats["g"] == 1.0]
+    _check_png(report.fit_plot(one, linear_fits(one), optimal, tmp_path / "single.png"))
+
+
+def test_amplitude_vs_distance(units, spec, tmp_path):
+    table = units.assign(distance_um=geometry.unit_mean_distances(spec, units["sections"], units["xs"]))
+    assert np.isfinite(table["distance_um"]).all()
+    out = report.amplitude_vs_distance(table, tmp_path / "dist.png")
+    assert out == tmp_path / "dist.png"
+    _check_png(out)
+    one_g = table[table["g"] == 1.0]
+    _check_png(report.amplitude_vs_distance(one_g.drop(columns=["g"]), tmp_path / "dist1.png"))
+
+
+def test_morphology_map(units, spec, tmp_path):
+    out = report.morphology_map(spec, units, tmp_path / "morph.png")
+    assert out == tmp_path / "morph.png"
+    _check_png(out)
+    _check_png(report.morphology_map(spec, units, tmp_path / "xz.png", projection=("x", "z")))
+    # raw psps.csv layout: no g column, one-synapse units read back as numbers
+    raw = units.drop(columns=["g", "group"]).head(12).copy()
+    raw["sections"] = raw["sections"].str.split(";").str[0].astype(int)
+    raw["xs"] = raw["xs"].str.split(";").str[0].astype(float)
+    _check_png(report.morphology_map(spec, raw, tmp_path / "raw.png"))
+    with pytest.raises(ValueError, match="projection"):
+        report.morphology_map(spec, units, tmp_path / "bad.png", projection=("x", "x"))
+
+
+def test_largest_g_selection(units):
+    shown = report._largest_g(units, "g")
+    assert set(shown["g"]) == {max(G_VALUES)}
+    assert len(shown) == len(GROUPS) * N_UNITS
+    raw = report._largest_g(units.drop(columns=["g"]), "g")
+    assert len(raw) == len(GROUPS) * N_UNITS
