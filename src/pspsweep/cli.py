@@ -14,6 +14,7 @@ import logging
 import os
 import sys
 import traceback
+import warnings
 from pathlib import Path
 from typing import Callable, TextIO
 
@@ -143,6 +144,7 @@ def _entry(fn: Callable[[], object]) -> None:
     os.environ["HYDRA_FULL_ERROR"] = "1"
     # warnings (e.g. a morphology found next to the param file) become one log line each
     logging.captureWarnings(True)
+    warnings.formatwarning = lambda message, category, *_args, **_kw: f"{category.__name__}: {message}"
     real_stderr = sys.stderr
     sys.stderr = _DropHydraJobErrorLine(real_stderr)
     try:

@@ -1,0 +1,121 @@
+"""tracking against a real ``mlflow server`` on 127.0.0.1, and the MLflow UI in a browser."""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+from conftest import pspsweep_env
+
+pytestmark = pytest.mark.slow
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    """An MLflow tracking server on a free loopback port, stopped after the module."""
+    root = tmp_path_factory.mktemp("mlflow-server")
+    port = free_port()
+    exe = Path(sys.executable).parent / "mlflow"
+    log = open(root / "server.log", "w")
+    proc = subprocess.Popen(
+        [str(exe), "server", "--backend-store-uri", f"sqlite:///{root / 'store.db'}",
+         "--artifacts-destination", str(root / "artifacts"), "--host", "127.0.0.1", "--port", str(port),
+         "--workers", "1"],
+        stdout=log, stderr=subprocess.STDOUT, cwd=root,
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(f"{url}/health", timeout=2) as r:
+                if r.status == 200:
+                    break
+        except OSError:
+            time.sleep(0.5)
+        if proc.poll() is not None:
+            pytest.fail(f"mlflow server exited: {(root / 'server.log').read_text()[-2000:]}")
+    else:
+        proc.terminate()
+        pytest.fail("mlflow server did not answer within 120 s")
+    yield url
+    proc.terminate()
+    try:
+        proc.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+    log.close()
+
+
+@pytest.fixture(scope="module")
+def sweep(server, tmp_path_factory):
+    """A small multirun with a fit, tracked on the server; returns the parent run."""
+    from mlflow.tracking import MlflowClient
+
+    cwd = tmp_path_factory.mktemp("sweep")
+    measured = cwd / "measured.csv"
+    measured.write_text("celltype,EPSP_mean_measured,EPSP_med_measured,EPSP_max_measured\nL4,0.8,0.7,1.6\n")
+    exe = Path(sys.executable).parent / "pspsweep"
+    res = subprocess.run([str(exe), "-m", "run.g=0.5,1.0", "hydra/launcher=joblib", f"fit.measured={measured}",
+                          "fit.bootstrap=100", "executor.workers=1", f"tracking.uri={server}"],
+                         cwd=cwd, capture_output=True, text=True, env=pspsweep_env(), timeout=900)
+    assert res.returncode == 0, res.stderr[-3000:]
+    client = MlflowClient(server)
+    exp = client.get_experiment_by_name("pspsweep")
+    runs = client.search_runs([exp.experiment_id])
+    parents = [r for r in runs if "mlflow.parentRunId" not in r.data.tags]
+    assert len(parents) == 1
+    return client, exp, parents[0], runs
+
+
+def test_parent_children_metrics_artifacts_through_server(sweep):
+    client, _, parent, runs = sweep
+    children = [r for r in runs if r.data.tags.get("mlflow.parentRunId") == parent.info.run_id]
+    assert len(children) == 2 and all(r.info.status == "FINISHED" for r in children)
+    assert parent.info.status == "FINISHED"
+    assert "optimal_g.L4" in parent.data.metrics
+    for child in children:
+        assert child.data.metrics["n_units"] == 12
+        names = {a.path for a in client.list_artifacts(child.info.run_id)}
+        assert {"psps.csv", "traces.npz", "amplitude_histogram.png"} <= names
+    fit = {a.path for a in client.list_artifacts(parent.info.run_id, "fit")}
+    assert {"fit/optimal_g.csv", "fit/fit.png", "fit/group_histograms.png"} <= fit
+
+
+def chromium() -> str | None:
+    for name in ("chromium", "chromium-browser", "google-chrome"):
+        if path := shutil.which(name):
+            return path
+    return None
+
+
+def test_parent_run_page_renders_in_browser(sweep, server, tmp_path):
+    browser = chromium()
+    if browser is None:
+        pytest.skip("no chromium on this machine (Debian package 'chromium'; .ci/run installs it)")
+    _, exp, parent, _ = sweep
+    page = f"{server}/#/experiments/{exp.experiment_id}/runs/{parent.info.run_id}/artifacts/fit/fit.png"
+    flags = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+             "--disable-background-networking", "--disable-component-update", "--disable-sync",
+             f"--user-data-dir={tmp_path / 'profile'}", "--virtual-time-budget=20000", "--window-size=1400,1000"]
+    shot = Path(__file__).resolve().parent / "artifacts" / "mlflow_parent_run.png"
+    shot.parent.mkdir(exist_ok=True)
+    dom = subprocess.run([browser, *flags, "--dump-dom", page], capture_output=True, text=True, timeout=180)
+    assert dom.returncode == 0, dom.stderr[-2000:]
+    html = dom.stdout
+    assert parent.info.run_name in html or parent.info.run_id in html, "the run page names the parent run"
+    for name in ("fit.png", "group_histograms.png", "optimal_g.csv", "morphology_amplitudes.png"):
+        assert name in html, f"the artifact browser lists {name}"
+    res = subprocess.run([browser, *flags, f"--screenshot={shot}", page], capture_output=True, text=True, timeout=180)
+    assert res.returncode == 0 and shot.stat().st_size > 10_000, res.stderr[-2000:]
