@@ -6,9 +6,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from pspsweep.celltypes import ISF_LEGACY_EXCITATORY
 from pspsweep.errors import PspSweepError
 from pspsweep.features import AnalysisOptions
-from pspsweep.celltypes import ISF_LEGACY_EXCITATORY
 from pspsweep.statistics import (
     STATISTICS_COLUMNS,
     assign_groups,

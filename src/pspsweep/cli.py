@@ -213,7 +213,11 @@ def convert_param_main() -> None:
 
     def convert() -> None:
         from pspsweep.io.isf_param import read_param_file
-        from pspsweep.io.native import neuron_yaml_text, param_to_neuron_config, write_neuron_yaml
+        from pspsweep.io.native import (
+            neuron_yaml_text,
+            param_to_neuron_config,
+            write_neuron_yaml,
+        )
 
         args = sys.argv[1:]
         if any(a in ("-h", "--help") for a in args):

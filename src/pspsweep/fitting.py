@@ -21,7 +21,12 @@ from pspsweep.config import FitConfig
 from pspsweep.errors import PspSweepError
 from pspsweep.features import AnalysisOptions
 from pspsweep.fit import bootstrap_optimal_g, linear_fits, optimal_g
-from pspsweep.statistics import assign_groups, merge_groups, require_columns, summary_statistics
+from pspsweep.statistics import (
+    assign_groups,
+    merge_groups,
+    require_columns,
+    summary_statistics,
+)
 
 #: artifact names of a fit (fixed, documented in the README)
 OPTIMAL_G_CSV = "optimal_g.csv"

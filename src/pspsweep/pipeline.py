@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from pspsweep import __version__
+from pspsweep import __version__, execution, tracking
 from pspsweep.builders import (
     cell_spec_from_config,
     conductances,
@@ -33,7 +33,6 @@ from pspsweep.embedding import Embedding
 from pspsweep.errors import PspSweepError
 from pspsweep.features import AnalysisOptions
 from pspsweep.geometry import path_distances
-from pspsweep import execution, tracking
 from pspsweep.progress import progress_bar
 from pspsweep.report import MAX_TRACES, amplitude_histogram, trace_overview
 from pspsweep.statistics import summary_statistics
@@ -153,8 +152,8 @@ def file_sha256(path: Path) -> str:
 
 def provenance_tags(cfg: PspSweepConfig, prep: PreparedSweep) -> dict[str, str]:
     """Versions and content hashes that identify what produced a run."""
-    from pspsweep.simulation.mechanisms import source_hash
     from pspsweep.provenance import git_commit, neuron_version
+    from pspsweep.simulation.mechanisms import source_hash
 
     tags = {
         "pspsweep.version": __version__,
@@ -278,7 +277,12 @@ def fit_parent_run(cfg: PspSweepConfig, uri: str, parent_run_id: str, out_dir: P
     from pspsweep.celltypes import CLASSIFICATIONS
     from pspsweep.fitting import fit_conductances, optimal_g_metrics, write_fit_tables
     from pspsweep.io.measured import read_measured_epsp
-    from pspsweep.report import amplitude_vs_distance, fit_plot, group_histograms, morphology_map
+    from pspsweep.report import (
+        amplitude_vs_distance,
+        fit_plot,
+        group_histograms,
+        morphology_map,
+    )
 
     options = analysis_options(cfg)
     measured = read_measured_epsp(resolve_path(cfg.fit.measured, "fit.measured")) if cfg.fit.measured else None

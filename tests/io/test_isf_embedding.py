@@ -10,14 +10,16 @@ import pandas as pd
 import pytest
 
 from pspsweep.cellmodel import SectionSpec
-from pspsweep.embedding import SYNAPSE_COLUMNS, Embedding, ReceptorSpec
-from pspsweep.errors import InputFileError, PspSweepError
-from pspsweep.io.isf_embedding import (
+from pspsweep.celltypes import (
     ISF_HEAD_EXCITATORY,
     ISF_HEAD_INHIBITORY,
     ISF_LEGACY_EXCITATORY,
     ISF_LEGACY_INHIBITORY,
     classify_celltype,
+)
+from pspsweep.embedding import SYNAPSE_COLUMNS, Embedding, ReceptorSpec
+from pspsweep.errors import InputFileError, PspSweepError
+from pspsweep.io.isf_embedding import (
     isf_receptor,
     read_con,
     read_embedding,

@@ -12,7 +12,13 @@ from typing import Any
 import numpy as np
 import pytest
 
-from pspsweep.cellmodel import CellSpec, DiameterScaling, Discretization, SectionSpec, SimSettings
+from pspsweep.cellmodel import (
+    CellSpec,
+    DiameterScaling,
+    Discretization,
+    SectionSpec,
+    SimSettings,
+)
 from pspsweep.errors import InputFileError, PspSweepError
 from pspsweep.io.isf_param import (
     isf_param_text_to_json,

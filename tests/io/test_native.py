@@ -19,7 +19,11 @@ from pspsweep.cellmodel import CellSpec
 from pspsweep.config import NeuronConfig
 from pspsweep.errors import InputFileError, PspSweepError
 from pspsweep.io.isf_param import read_param_file
-from pspsweep.io.native import neuron_yaml_text, param_to_neuron_config, write_neuron_yaml
+from pspsweep.io.native import (
+    neuron_yaml_text,
+    param_to_neuron_config,
+    write_neuron_yaml,
+)
 
 HOC = """\
 {create soma}

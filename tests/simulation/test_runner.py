@@ -6,9 +6,11 @@ and CVODE, modes ``cells`` and ``synapses``, excitatory (``glutamate_syn``) and
 inhibitory (``gaba_syn``) types, tStim 110 ms and 500 ms, on the demo cell (mechanism
 set ``synapses``, loaded in this process).
 
-The check on ISF's 86_C2_center cell needs the ``l5pt`` + ``synapses`` set; it runs in
-a subprocess (this file run as a script, see the bottom) so that this process keeps
-loading one mechanism set.
+Two kinds of checks run in a subprocess (this file run as a script, see the bottom):
+the CVODE ones, because CVODE integrates every cell of a process together and other
+test modules may keep cells alive (fixed-step results do not depend on other cells);
+and the one on ISF's 86_C2_center cell, which needs the ``l5pt`` + ``synapses``
+mechanism set while this process loads ``synapses`` only.
 """
 
 from __future__ import annotations
@@ -105,8 +107,7 @@ def test_restore_is_bit_identical_to_reference_fixed_step(celltype, mode, t_stim
     assert all(not np.array_equal(v, ref.v_baseline) for v in res.vs)
 
 
-@pytest.mark.parametrize("celltype, mode, t_stim, t_end", CASES)
-def test_restore_is_bit_identical_to_reference_cvode(celltype, mode, t_stim, t_end):
+def _check_cvode_case(celltype: str, mode: str, t_stim: float, t_end: float) -> None:
     units = make_units(_demo()[1], celltype, mode)
     request = _request(celltype, True, t_stim, t_end)
     ref = _sweep(request, units)
@@ -121,6 +122,59 @@ def test_restore_is_bit_identical_to_reference_cvode(celltype, mode, t_stim, t_e
     # the events are delivered), as in the reference
     for t in res.ts:
         assert np.count_nonzero(t == t_stim) == 2
+
+
+def _check_any_order(vardt: bool) -> None:
+    """Growing the fixed-step pool and switching the CVODE pool size re-settle correctly."""
+    _, emb = _demo()
+    units = make_units(emb, "L5tt_C2", "cells")
+    by_size = sorted(units, key=lambda u: u.n_synapses)  # fixed step: the pool grows
+    mixed = by_size[::2] + by_size[1::2][::-1]  # CVODE: the pool size changes often
+    order = mixed if vardt else by_size
+    ref = _sweep(_request("L5tt_C2", vardt), order)
+    gc.collect()
+    sim = UnitSimulator(_request("L5tt_C2", vardt, strategy="restore"))
+    got = [sim.unit(u) for u in order]
+    t_b, v_b = sim.baseline()
+    again = sim.unit(order[0])
+    del sim
+    assert np.array_equal(t_b, ref.t_baseline) and np.array_equal(v_b, ref.v_baseline)
+    for (t, v), t1, v1 in zip(got, ref.ts, ref.vs):
+        assert np.array_equal(t, t1) and np.array_equal(v, v1)
+    assert np.array_equal(again[0], ref.ts[0]) and np.array_equal(again[1], ref.vs[0])
+
+
+def _check_explicit_pool_size(vardt: bool) -> None:
+    _, emb = _demo()
+    units = make_units(emb, "L4ss_C2", "cells", [5, 0, 3])
+    request = _request("L4ss_C2", vardt, strategy="restore")
+    res = _sweep(replace(request, pool_size=7), units)
+    assert list(res.units) == [5, 0, 3]
+    _assert_identical(_sweep(_request("L4ss_C2", vardt), units), res)
+
+
+#: CVODE checks run in a fresh process: CVODE integrates every cell of the process
+#: together, and other test modules may keep cells alive (fixed step is immune)
+CVODE_CHECKS = {
+    **{f"cvode-{c}-{m}-{ts:g}": (_check_cvode_case, (c, m, ts, te)) for c, m, ts, te in CASES},
+    "cvode-any-order": (_check_any_order, (True,)),
+    "cvode-pool-size": (_check_explicit_pool_size, (True,)),
+}
+
+
+@pytest.fixture(scope="module")
+def cvode_results() -> dict:
+    proc = subprocess.run(
+        [sys.executable, __file__, "cvode-checks"], check=False, capture_output=True, text=True, timeout=1800
+    )
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+@pytest.mark.parametrize("name", list(CVODE_CHECKS))
+def test_restore_is_bit_identical_to_reference_cvode(cvode_results, name):
+    """Demo cell under CVODE (see CASES), in a fresh process; None means passed."""
+    assert cvode_results[name] is None, cvode_results[name]
 
 
 def test_fixed_step_activation_sample():
@@ -143,36 +197,30 @@ def test_fixed_step_activation_sample():
     assert first == k + 2
 
 
-def test_unit_simulator_directly_in_any_order():
-    """Growing the fixed-step pool and switching the CVODE pool size re-settle correctly."""
-    _, emb = _demo()
-    units = make_units(emb, "L5tt_C2", "cells")
-    by_size = sorted(units, key=lambda u: u.n_synapses)  # fixed step: the pool grows
-    mixed = by_size[::2] + by_size[1::2][::-1]  # CVODE: the pool size changes often
-    for vardt, order in ((False, by_size), (True, mixed)):
-        ref = _sweep(_request("L5tt_C2", vardt), order)
-        gc.collect()
-        sim = UnitSimulator(_request("L5tt_C2", vardt, strategy="restore"))
-        got = [sim.unit(u) for u in order]
-        t_b, v_b = sim.baseline()
-        again = sim.unit(order[0])
-        del sim
-        assert np.array_equal(t_b, ref.t_baseline) and np.array_equal(v_b, ref.v_baseline)
-        for (t, v), t1, v1 in zip(got, ref.ts, ref.vs):
-            assert np.array_equal(t, t1) and np.array_equal(v, v1)
-        assert np.array_equal(again[0], ref.ts[0]) and np.array_equal(again[1], ref.vs[0])
+def test_unit_simulator_directly_in_any_order_fixed_step():
+    _check_any_order(False)
 
 
-def test_explicit_pool_size_and_units_in_original_order():
+def test_explicit_pool_size_fixed_step():
+    _check_explicit_pool_size(False)
+
+
+def test_two_restore_simulators_in_one_process_fixed_step():
+    """A state saved before another cell came (or went) is not restored: a new settle."""
     _, emb = _demo()
-    units = make_units(emb, "L4ss_C2", "cells", [5, 0, 3])
-    request = _request("L4ss_C2", True, strategy="restore")
-    res = _sweep(replace(request, pool_size=7), units)
-    assert list(res.units) == [5, 0, 3]
-    ref = _sweep(_request("L4ss_C2", True), units)
-    _assert_identical(ref, res)
-    fixed = _request("L4ss_C2", False, strategy="restore")
-    _assert_identical(_sweep(_request("L4ss_C2", False), units), _sweep(replace(fixed, pool_size=7), units))
+    units = make_units(emb, "L4ss_C2", "cells")[:3]
+    ref = _sweep(_request("L4ss_C2", False), units)
+    request = _request("L4ss_C2", False, strategy="restore")
+    first = UnitSimulator(request)
+    a = first.unit(units[0])
+    second = UnitSimulator(request)  # one more cell: first's state no longer fits
+    b = second.unit(units[1])
+    c = first.unit(units[1])
+    del second  # one cell less: second's sections linger in NEURON until a settle
+    gc.collect()
+    d = first.unit(units[2])
+    for (t, v), i in ((a, 0), (b, 1), (c, 1), (d, 2)):
+        assert np.array_equal(t, ref.ts[i]) and np.array_equal(v, ref.vs[i])
 
 
 def test_deleting_an_older_simulator_keeps_recording():
@@ -273,6 +321,24 @@ def _isf86_check(folder: Path, vardt: bool, n_units: int) -> dict:
     return out
 
 
+def _run_cvode_checks() -> dict:
+    out = {}
+    for name, (check, args) in CVODE_CHECKS.items():
+        try:
+            with warnings.catch_warnings():
+                # "other cells exist in this process": every check has the process alone
+                warnings.simplefilter("error", RuntimeWarning)
+                check(*args)
+            out[name] = None
+        except AssertionError as exc:
+            out[name] = f"{type(exc).__name__}: {exc}"
+    return out
+
+
 if __name__ == "__main__":
+    # python tests/simulation/test_runner.py cvode-checks -> one JSON line: name -> error or null
     # python tests/simulation/test_runner.py DATA_FOLDER VARDT(0|1) N_UNITS -> one JSON line
-    print(json.dumps(_isf86_check(Path(sys.argv[1]), bool(int(sys.argv[2])), int(sys.argv[3]))))
+    if sys.argv[1] == "cvode-checks":
+        print(json.dumps(_run_cvode_checks()))
+    else:
+        print(json.dumps(_isf86_check(Path(sys.argv[1]), bool(int(sys.argv[2])), int(sys.argv[3]))))

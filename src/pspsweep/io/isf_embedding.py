@@ -16,15 +16,14 @@ import numpy as np
 import pandas as pd
 
 from pspsweep.cellmodel import SectionSpec
-from pspsweep.embedding import SYNAPSE_COLUMNS, Embedding, ReceptorSpec
-from pspsweep.errors import InputFileError, PspSweepError
-from pspsweep.io.isf_hoc import relative_point_positions
-
-from pspsweep.celltypes import (  # noqa: E402  (re-exported: the ISF lists live in one place)
+from pspsweep.celltypes import (
     ISF_HEAD_EXCITATORY,
     ISF_HEAD_INHIBITORY,
     classify_celltype,
 )
+from pspsweep.embedding import SYNAPSE_COLUMNS, Embedding, ReceptorSpec
+from pspsweep.errors import InputFileError, PspSweepError
+from pspsweep.io.isf_hoc import relative_point_positions
 
 #: Synapse-model parameters of ISF's PSP-fitting templates (isf-reference 3.5).
 GLUTAMATE_SYN_PARAMETERS: dict[str, float] = {

@@ -61,6 +61,14 @@ Strategies (``run.strategy``):
 
   Both are bit-identical (every t and v sample) to ``reference``, tested on the demo
   cell and on ISF's 86_C2_center cell.
+
+  ``SaveState`` covers every cell of the process and restores only onto the structure it
+  was saved with. Each saved state keeps a fingerprint (all sections with nseg, point
+  processes per type, NetCons); when another cell, point process or NetCon has come or
+  gone, the saved states are dropped and the settle runs again (restoring would raise,
+  or crash NEURON). A cell deleted since the save lingers in NEURON until the next
+  initialisation; the restore then fails cleanly (NEURON prints "SaveState: Stored
+  state inconsistent") and is retried after a new settle.
 """
 
 from __future__ import annotations
@@ -208,9 +216,7 @@ class UnitSimulator:
     def baseline(self) -> tuple[np.ndarray, np.ndarray]:
         """Simulate the synapse-free cell from t = 0 to tEnd; returns (t ms, v mV)."""
         if self._restore and not self.request.vardt:
-            settled = self._settled_for(self._pool_size_for(0))
-            self._configure()
-            settled.state.restore()
+            settled = self._restore_settled(self._pool_size_for(0))
             self._h.frecord_init()
             t, v = self._advance_to_end()
             return self._join(settled, t, v)
@@ -285,6 +291,21 @@ class UnitSimulator:
         # number of point processes and NetCons on the same node
         return settled
 
+    def _restore_settled(self, size: int) -> _Settled:
+        """Set the pool to ``size`` parked synapses and restore its saved state."""
+        settled = self._settled_for(size)
+        self._configure()
+        try:
+            settled.state.restore()
+        except RuntimeError:
+            # SaveState also counts sections that were deleted but not yet freed by
+            # NEURON (another cell dropped since the save); a new settle frees them
+            self._states.clear()
+            settled = self._settled_for(size)
+            self._configure()
+            settled.state.restore()
+        return settled
+
     def _settle(self) -> _Settled:
         """Initialise as the reference does and advance to the activation step; save there."""
         h, req = self._h, self.request
@@ -331,9 +352,7 @@ class UnitSimulator:
     def _unit_restored(self, unit: Unit) -> tuple[np.ndarray, np.ndarray]:
         h, req = self._h, self.request
         n = unit.n_synapses
-        settled = self._settled_for(self._pool_size_for(n))
-        self._configure()
-        settled.state.restore()
+        settled = self._restore_settled(self._pool_size_for(n))
         placed = self._pool[:n]
         try:
             for (syn, _), section, x in zip(placed, unit.sections, unit.xs):
