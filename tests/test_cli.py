@@ -161,3 +161,15 @@ def test_refit_without_store_is_refused(tmp_path):
                          env=pspsweep_env(), timeout=120)
     assert res.returncode == 2 and "no MLflow store" in res.stderr
     assert not (tmp_path / "mlflow.db").exists(), "reading never creates a store"
+
+
+def test_multirun_with_submitit_local_launcher(tmp_path):
+    db = tmp_path / "t.db"
+    res = pspsweep(tmp_path, "-m", "run.g=0.5,1.0", "hydra/launcher=submitit_local", "executor.workers=1",
+                   f"tracking.uri=sqlite:///{db}")
+    assert res.returncode == 0, res.stderr
+    _, found = runs(db)
+    parents = [r for r in found if "mlflow.parentRunId" not in r.data.tags]
+    children = [r for r in found if "mlflow.parentRunId" in r.data.tags]
+    assert len(parents) == 1 and len(children) == 2
+    assert all(r.info.status == "FINISHED" for r in found)

@@ -1,0 +1,111 @@
+"""Benchmark: the reference protocol against restore, on one worker and on all workers.
+
+Runs the whole ``pspsweep`` command on the shared 86_C2_center cell for the same units
+with ``run.strategy=reference executor.workers=1``, ``run.strategy=restore
+executor.workers=1`` and ``run.strategy=restore executor.workers=N``, with a fixed step
+and with CVODE, and prints the wall time of each command, the time per unit, the
+ratios measured in this one run, and the largest differences of amplitudes and traces
+between the strategies. Not a test: the machine is shared and noisy, so the numbers are
+printed, never asserted.
+
+    python benchmarks/strategies.py                       # 60 VPM_C2 units, tStim 110, tEnd 150
+    python benchmarks/strategies.py --t-stim 2000 --t-end 2040 --cases fixed --workers 1
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+REPO = Path(__file__).resolve().parents[1]
+DATA = REPO.parent / "shared" / "data" / "isf_86_c2"
+
+
+def run_command(out: Path, overrides: list[str]) -> float:
+    """Run pspsweep with ``overrides`` writing into ``out``; returns the wall time (s)."""
+    exe = Path(sys.executable).parent / "pspsweep"
+    args = [str(exe), *overrides, f"hydra.run.dir={out}", "executor.progress=false"]
+    started = time.perf_counter()
+    res = subprocess.run(args, cwd=out.parent, capture_output=True, text=True)
+    wall = time.perf_counter() - started
+    if res.returncode != 0:
+        sys.exit(f"benchmark: command failed ({' '.join(overrides)}):\n{res.stderr[-3000:]}")
+    return wall
+
+
+def max_trace_difference(a: Path, b: Path) -> float:
+    """Largest |v_a - v_b| (mV) over all stored samples; inf when the sample times differ."""
+    with np.load(a / "traces.npz") as x, np.load(b / "traces.npz") as y:
+        if x["t"].shape != y["t"].shape or not np.array_equal(x["t"], y["t"]):
+            return float("inf")
+        return float(np.max(np.abs(x["v"].astype(np.float64) - y["v"].astype(np.float64)), initial=0.0))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--celltype", default="VPM_C2")
+    parser.add_argument("--units", type=int, default=60, help="first N units of the cell type")
+    parser.add_argument("--t-stim", type=float, default=110.0)
+    parser.add_argument("--t-end", type=float, default=150.0)
+    parser.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="workers of the parallel run")
+    parser.add_argument("--cases", default="fixed,cvode", help="comma list of fixed, cvode")
+    parser.add_argument("--data", type=Path, default=DATA)
+    args = parser.parse_args()
+    if not (args.data / "86_C2_center.param").is_file():
+        sys.exit(f"benchmark: the shared 86_C2_center data is not at {args.data}")
+
+    units = "[" + ",".join(str(i) for i in range(args.units)) + "]"
+    print(f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}; "
+          f"load average {os.getloadavg()[0]:.2f}")
+    print(f"cell 86_C2_center, {args.celltype}, {args.units} units, tStim {args.t_stim:g} ms, "
+          f"tEnd {args.t_end:g} ms; whole-command wall times\n")
+    rows = []
+    with tempfile.TemporaryDirectory(prefix="pspsweep-bench-") as tmp:
+        root = Path(tmp)
+        for case in args.cases.split(","):
+            base = [
+                "neuron=isf", "network=isf", f"neuron.param_file={args.data / '86_C2_center.param'}",
+                f"network.syn_file={args.data / 'example_embedding_86_C2_center.syn'}",
+                f"network.con_file={args.data / 'example_embedding_86_C2_center.con'}",
+                f"run.celltype={args.celltype}", f"run.units={units}", "run.g=1.0",
+                f"run.tStim={args.t_stim}", f"run.tEnd={args.t_end}", f"run.vardt={case == 'cvode'}",
+                f"tracking.uri=sqlite:///{root / 'bench.db'}", f"executor.work_dir={root / 'chunks'}",
+            ]
+            runs = {
+                "reference, 1 worker": ["run.strategy=reference", "executor.workers=1"],
+                "restore, 1 worker": ["run.strategy=restore", "executor.workers=1"],
+                f"restore, {args.workers} workers": ["run.strategy=restore", f"executor.workers={args.workers}"],
+            }
+            walls, outs = {}, {}
+            for name, extra in runs.items():
+                out = root / f"{case}-{name.replace(' ', '').replace(',', '-')}"
+                walls[name] = run_command(out, base + extra)
+                outs[name] = out
+            ref = "reference, 1 worker"
+            ref_psps = pd.read_csv(outs[ref] / "psps.csv")
+            for name in runs:
+                psps = pd.read_csv(outs[name] / "psps.csv")
+                rows.append({
+                    "step": case, "run": name, "wall s": walls[name], "s/unit": walls[name] / args.units,
+                    "ratio": walls[ref] / walls[name],
+                    "max |d amplitude| mV": float(np.max(np.abs(psps.amplitude_mV - ref_psps.amplitude_mV))),
+                    "max |d trace| mV": max_trace_difference(outs[ref], outs[name]),
+                })
+    table = pd.DataFrame(rows)
+    with pd.option_context("display.float_format", "{:.4g}".format, "display.width", 140):
+        print(table.to_string(index=False))
+    print("\nratio = wall time of the reference command / wall time of this command, measured in this run;"
+          "\ntrace differences compare the stored traces (float32 mV) sample by sample.")
+
+
+if __name__ == "__main__":
+    main()
