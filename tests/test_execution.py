@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 from omegaconf import OmegaConf
@@ -150,3 +152,42 @@ def test_assembled_file_matches_save_traces_layout(tmp_path):
     for k in got:
         np.testing.assert_array_equal(got[k], want[k])
         assert got[k].dtype == want[k].dtype, k
+
+
+def crash_once_on_unit_4(work, chunk, with_baseline=False):
+    """A chunk function whose worker dies (like a segfault) the first time it sees unit 4."""
+    import os
+
+    marker = Path(os.environ["PSPSWEEP_TEST_CRASH_MARKER"])
+    if any(u.index == 4 for u in chunk.units) and not marker.exists():
+        marker.write_text("crashed")
+        os._exit(139)
+    return execution.simulate_chunk(work, chunk, with_baseline)
+
+
+def crash_always_on_unit_4(work, chunk, with_baseline=False):
+    import os
+
+    if any(u.index == 4 for u in chunk.units):
+        os._exit(139)
+    return execution.simulate_chunk(work, chunk, with_baseline)
+
+
+@pytest.mark.slow
+def test_crashed_worker_chunk_is_retried_once(demo_work, tmp_path, monkeypatch):
+    work, units = demo_work
+    monkeypatch.setenv("PSPSWEEP_TEST_CRASH_MARKER", str(tmp_path / "marker"))
+    chunks = execution.plan_chunks(units, 2, 3)
+    executor = execution.LocalProcesses(2)
+    try:
+        results = list(executor.run(crash_once_on_unit_4, [(work, c, False) for c in chunks]))
+    finally:
+        executor.close()
+    assert (tmp_path / "marker").exists(), "the worker did crash"
+    assert sorted(r.index for r in results) == [c.index for c in chunks], "every chunk completed once"
+    executor = execution.LocalProcesses(2)
+    try:
+        with pytest.raises(execution.WorkerCrash, match="L4ss_C2 unit 4"):
+            list(executor.run(crash_always_on_unit_4, [(work, c, False) for c in chunks]))
+    finally:
+        executor.close()

@@ -12,6 +12,7 @@ from __future__ import annotations
 import io
 import logging
 import os
+import signal
 import sys
 import traceback
 import warnings
@@ -33,10 +34,14 @@ log = logging.getLogger("pspsweep")
 
 ConfigStore.instance().store(name="pspsweep_schema", node=PspSweepConfig)
 
+#: tag holding a sweep's content hash (pspsweep.pipeline.sweep_key), for reuse
+SWEEP_KEY_TAG = "pspsweep.sweep_key"
+
 #: exit codes
 EXIT_USER_ERROR = 2
 EXIT_INTERNAL_ERROR = 1
 EXIT_INTERRUPTED = 130
+EXIT_TERMINATED = 143
 
 
 def _run_name(cfg: PspSweepConfig, weights: dict[str, float]) -> str:
@@ -46,7 +51,7 @@ def _run_name(cfg: PspSweepConfig, weights: dict[str, float]) -> str:
 
 def run_job(cfg: DictConfig) -> dict[str, float]:
     """One Hydra job: prepare, simulate, analyse, track. Returns the run's metrics."""
-    from pspsweep.pipeline import prepare, provenance_tags, run_sweep
+    from pspsweep.pipeline import prepare, provenance_tags, run_sweep, sweep_key
 
     typed: PspSweepConfig = OmegaConf.to_object(cfg)  # type: ignore[assignment]
     prep = prepare(typed)  # every input check happens before a run is recorded
@@ -60,10 +65,21 @@ def run_job(cfg: DictConfig) -> dict[str, float]:
             parent = tracking.read_parent_run_id(Path(hc.sweep.dir))
         tracker = tracking.MlflowTracker(uri, typed.tracking.experiment, _run_name(typed, prep.weights),
                                          parent_run_id=parent)
+    key = sweep_key(typed, prep)
+    previous = None
+    if typed.tracking.enabled and not typed.run.force:
+        previous = tracking.find_finished_run(uri, typed.tracking.experiment, SWEEP_KEY_TAG, key)
     try:
         tracker.log_params(tracking.flatten(OmegaConf.to_container(cfg, resolve=True, enum_to_str=True)))
-        tracker.set_tags({**provenance_tags(typed, prep), "tracking.uri": uri, "output.dir": str(out_dir.resolve())})
-        result = run_sweep(typed, prep, tracker, out_dir, progress=typed.executor.progress)
+        tracker.set_tags({**provenance_tags(typed, prep), SWEEP_KEY_TAG: key, "tracking.uri": uri,
+                          "output.dir": str(out_dir.resolve())})
+        if previous:
+            # the same sweep finished before: its results are these results
+            tracker.set_tags({"pspsweep.reused_from": previous})
+            stats = tracking.copy_run_outputs(uri, previous, tracker, out_dir)
+            print(f"pspsweep: reused the finished run {previous} of the same sweep (run.force=true simulates again)")
+        else:
+            stats = run_sweep(typed, prep, tracker, out_dir, progress=typed.executor.progress).metrics
         hydra_dir = out_dir / hc.output_subdir if hc.output_subdir else None
         if hydra_dir and hydra_dir.is_dir():
             tracker.log_artifacts(hydra_dir, ".hydra")
@@ -74,7 +90,6 @@ def run_job(cfg: DictConfig) -> dict[str, float]:
         tracker.end("FAILED")
         raise
     tracker.end("FINISHED")
-    stats = result.metrics
     print(
         f"pspsweep: {prep.celltype}: {int(stats['n_units'])} units, "
         f"{int(stats.get('n_responding', 0))} responding, mean amplitude {stats.get('amp_mean', float('nan')):.4g} mV\n"
@@ -96,10 +111,11 @@ def one_line(exc: BaseException) -> str:
     cause = exc.__cause__ or exc.__context__
     # Hydra wraps OmegaConf's validation errors; their msg and full_key say what is wrong
     if cause is not None and not isinstance(exc, PspSweepError):
-        msg = getattr(cause, "msg", None) or str(cause)
-        parts.append(str(msg).strip())
+        msg = str(getattr(cause, "msg", None) or cause).strip().splitlines()[0]
+        if msg and msg not in parts[0]:
+            parts.append(msg)
         key = getattr(cause, "full_key", None)
-        if key:
+        if key and key not in " ".join(parts):
             parts.append(f"(key: {key})")
     text = ": ".join(p for p in parts[:2] if p) + (" " + parts[2] if len(parts) > 2 else "")
     return " ".join(text.split())
@@ -134,6 +150,14 @@ class _DropHydraJobErrorLine(io.TextIOBase):
         return self._stream.encoding
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, handled like Ctrl-C: the run is marked KILLED and finished chunks stay on disk."""
+
+
+def _raise_terminated(signum: int, frame: object) -> None:
+    raise Terminated()
+
+
 def _entry(fn: Callable[[], object]) -> None:
     """Run ``fn`` with pspsweep's error policy (one line, exit code, no traceback)."""
     verbose = "--traceback" in sys.argv or os.environ.get("PSPSWEEP_VERBOSE") == "1"
@@ -147,14 +171,16 @@ def _entry(fn: Callable[[], object]) -> None:
     warnings.formatwarning = lambda message, category, *_args, **_kw: f"{category.__name__}: {message}"
     real_stderr = sys.stderr
     sys.stderr = _DropHydraJobErrorLine(real_stderr)
+    signal.signal(signal.SIGTERM, _raise_terminated)
     try:
         fn()
     except SystemExit:
         raise
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as exc:
         fail_active_parent()
-        print("pspsweep: interrupted", file=sys.stderr)
-        sys.exit(EXIT_INTERRUPTED)
+        print("pspsweep: interrupted; run the same command again to continue from the finished chunks",
+              file=sys.stderr)
+        sys.exit(EXIT_TERMINATED if isinstance(exc, Terminated) else EXIT_INTERRUPTED)
     except BaseException as exc:  # noqa: BLE001 - the policy is to report every error in one line
         fail_active_parent()
         if verbose:

@@ -182,7 +182,8 @@ class RunConfig:
     ``g`` sets gAMPA = g * AMPA_component and gNMDA = g * NMDA_component for an
     excitatory cell type (ISF's ``PSPs`` components, 1 by default), or gGABA = g for an
     inhibitory one, unless those are given explicitly. ``units`` restricts the sweep to
-    these unit indices (0-based, in unit order).
+    these unit indices (0-based, in unit order). A finished run of the same sweep in the
+    store is reused instead of simulated again unless ``force`` is true.
     """
 
     celltype: str = "L4ss_C2"
@@ -199,6 +200,7 @@ class RunConfig:
     units: Optional[List[int]] = None
     strategy: Strategy = Strategy.restore
     record_dt: Optional[float] = None
+    force: bool = False
 
 
 @dataclass

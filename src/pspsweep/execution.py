@@ -19,7 +19,8 @@ import socket
 import time
 import zipfile
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from multiprocessing import get_context
 from pathlib import Path
@@ -241,8 +242,22 @@ class InProcess:
         """Nothing to release."""
 
 
+def _units_of(task: tuple) -> str:
+    chunk: ChunkTask = task[1]
+    return ", ".join(f"{u.celltype} unit {u.index}" for u in chunk.units)
+
+
+class WorkerCrash(PspSweepError):
+    """A chunk whose worker died twice (e.g. a segmentation fault inside NEURON)."""
+
+
 class LocalProcesses:
-    """Run chunks on ``workers`` spawned local processes (each builds its own cell)."""
+    """Run chunks on ``workers`` spawned local processes (each builds its own cell).
+
+    A worker that dies (a crash inside NEURON, the OOM killer) breaks the pool: the pool
+    is rebuilt and every chunk that was running is retried once; a chunk whose worker
+    dies a second time fails the sweep, naming its units.
+    """
 
     def __init__(self, workers: int) -> None:
         self.workers = workers
@@ -250,16 +265,45 @@ class LocalProcesses:
         # cannot resolve; fall back to the standard one for the children of this process.
         if multiprocessing.get_start_method(allow_none=True) not in (None, "spawn", "fork", "forkserver"):
             multiprocessing.set_start_method("spawn", force=True)
+        self._pool = self._new_pool()
+
+    def _new_pool(self) -> ProcessPoolExecutor:
         # spawn: a fresh interpreter per worker, no NEURON state inherited by fork
-        self._pool = ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn"))
+        return ProcessPoolExecutor(max_workers=self.workers, mp_context=get_context("spawn"))
 
     def run(self, fn: Callable, tasks: Sequence[tuple]) -> Iterator:
-        futures = [self._pool.submit(fn, *args) for args in tasks]
+        crashes = [0] * len(tasks)
+        pending = {self._pool.submit(fn, *tasks[i]): i for i in range(len(tasks))}
+        started: set[int] = set()
         try:
-            for fut in as_completed(futures):
-                yield fut.result()
+            while pending:
+                done, _ = wait(pending, timeout=0.2, return_when=FIRST_COMPLETED)
+                # remember which chunks were running: only they can have killed the pool
+                started.update(i for f, i in pending.items() if f.running())
+                broken = []
+                for fut in done:
+                    i = pending.pop(fut)
+                    try:
+                        result = fut.result()
+                    except BrokenProcessPool:
+                        broken.append(i)
+                        continue
+                    yield result
+                if not broken:
+                    continue
+                for i in broken:
+                    if i in started:
+                        crashes[i] += 1
+                        if crashes[i] > 1:
+                            raise WorkerCrash(f"a worker died twice while simulating {_units_of(tasks[i])}; "
+                                              "the sweep stops (a crash inside NEURON, or out of memory)")
+                self._pool.shutdown(wait=False, cancel_futures=True)
+                self._pool = self._new_pool()
+                retry = broken + list(pending.values())
+                started.clear()
+                pending = {self._pool.submit(fn, *tasks[i]): i for i in retry}
         finally:
-            for fut in futures:
+            for fut in pending:
                 fut.cancel()
 
     def close(self) -> None:
@@ -288,10 +332,17 @@ class DaskExecutor:
     def run(self, fn: Callable, tasks: Sequence[tuple]) -> Iterator:
         from distributed import as_completed as dask_completed
 
-        # pure=False: a chunk is a simulation to run, never a cached value
-        futures = [self._client.submit(fn, *args, pure=False) for args in tasks]
-        for fut in dask_completed(futures):
-            yield fut.result()
+        # pure=False: a chunk is a simulation to run, never a cached value; retries=1:
+        # a chunk whose worker dies is run once more, then the sweep fails
+        futures = {self._client.submit(fn, *args, pure=False, retries=1): args for args in tasks}
+        for fut in dask_completed(list(futures)):
+            try:
+                yield fut.result()
+            except PspSweepError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - KilledWorker and friends
+                raise WorkerCrash(f"simulating {_units_of(futures[fut])} failed twice on the Dask cluster: "
+                                  f"{type(exc).__name__}: {exc}") from None
 
     def close(self) -> None:
         """Disconnect, and stop the local cluster if this process started it."""

@@ -262,6 +262,42 @@ def child_runs(uri: str, parent_run_id: str) -> list[Any]:
     return sorted(runs, key=lambda r: r.info.start_time)
 
 
+def find_finished_run(uri: str, experiment: str, tag: str, value: str) -> str | None:
+    """The newest FINISHED run of ``experiment`` whose tag ``tag`` equals ``value``, or None."""
+    client = _client(uri)
+    exp = client.get_experiment_by_name(experiment)
+    if exp is None:
+        return None
+    runs = client.search_runs([exp.experiment_id], filter_string=f"tags.`{tag}` = '{value}' and attributes.status = 'FINISHED'",
+                              order_by=["attributes.start_time DESC"], max_results=1)
+    return runs[0].info.run_id if runs else None
+
+
+def copy_run_outputs(uri: str, source_run_id: str, tracker: Tracker, dst: Path) -> dict[str, float]:
+    """Give ``tracker``'s run the artifacts and metrics of another run; files land in ``dst``.
+
+    Returns:
+        The copied metrics.
+    """
+    from mlflow.artifacts import download_artifacts
+
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    dst.mkdir(parents=True, exist_ok=True)
+    client = _client(uri)
+    for item in client.list_artifacts(source_run_id):
+        if item.path == ".hydra":  # the new job has its own composed config
+            continue
+        local = Path(download_artifacts(run_id=source_run_id, artifact_path=item.path, dst_path=str(dst),
+                                        tracking_uri=uri))
+        if local.is_dir():
+            tracker.log_artifacts(local, item.path)
+        else:
+            tracker.log_artifact(local)
+    metrics = dict(client.get_run(source_run_id).data.metrics)
+    tracker.log_metrics(metrics)
+    return metrics
+
+
 def require_store(uri: str) -> None:
     """Refuse a local SQLite store that does not exist (reading must not create one).
 
