@@ -73,7 +73,11 @@ def test_units_in_both_modes(demo):
     assert sum(u.n_synapses for u in cells) == len(syns)
     # synapse units keep cell order, then embedding order inside a cell
     flat = [(u.cell_id, u.synapse_ids[0]) for u in syns]
-    assert flat == [(u.cell_id, s) for u in cells for s in u.synapse_ids]
+    assert flat == sorted(flat, key=lambda cs: cs[0])
+    assert sorted(flat) == sorted((u.cell_id, s) for u in cells for s in u.synapse_ids)
+    # a cell unit lists (and places) its synapses by section, then x
+    for u in cells:
+        assert list(zip(u.sections, u.xs)) == sorted(zip(u.sections, u.xs))
     subset = make_units(emb, "L4ss_C2", "cells", [3, 1])
     assert [u.index for u in subset] == [3, 1]
 

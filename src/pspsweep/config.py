@@ -183,7 +183,8 @@ class RunConfig:
     excitatory cell type (ISF's ``PSPs`` components, 1 by default), or gGABA = g for an
     inhibitory one, unless those are given explicitly. ``units`` restricts the sweep to
     these unit indices (0-based, in unit order). A finished run of the same sweep in the
-    store is reused instead of simulated again unless ``force`` is true.
+    store is reused instead of simulated again unless ``force`` is true. Units whose
+    synapses sit on the same segments share one simulation (``reuse_identical``).
     """
 
     celltype: str = "L4ss_C2"
@@ -201,6 +202,7 @@ class RunConfig:
     strategy: Strategy = Strategy.restore
     record_dt: Optional[float] = None
     force: bool = False
+    reuse_identical: bool = True
 
 
 @dataclass

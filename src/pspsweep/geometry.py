@@ -17,12 +17,14 @@ Units: um throughout.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 
 from pspsweep.cellmodel import CellSpec, SectionSpec
+from pspsweep.errors import PspSweepError
 
 __all__ = [
     "parse_locations",
@@ -253,3 +255,81 @@ def _section(spec: CellSpec | Sequence[SectionSpec], section: int) -> SectionSpe
 def _check_x(section: int, x: float, what: str = "x") -> None:
     if not 0.0 <= float(x) <= 1.0:
         raise ValueError(f"section {section}: {what} = {x} outside [0, 1]")
+
+
+def isf_dlambda_nseg(
+    length_um: float,
+    diam_um: float,
+    Ra: float,
+    cm: float,
+    f: float = 100.0,
+    max_seg_length: float | None = None,
+) -> int:
+    """ISF's d-lambda nseg (isf-reference 1.5).
+
+    Args:
+        length_um: section length L (um), NEURON's ``sec.L``.
+        diam_um: diameter (um) of the original 3-D point with index n//2.
+        Ra: axial resistivity (ohm*cm).
+        cm: specific capacitance (uF/cm2).
+        f: frequency (Hz) of the AC length constant.
+        max_seg_length: if set and L/nseg exceeds it, nseg = ceil(L/max_seg_length)
+            (may be even).
+
+    Returns:
+        nseg = 2*floor((L/(0.1*lambda_f) + 0.5)/2) + 1 with
+        lambda_f = 1e5*sqrt(d/(4*pi*f*Ra*cm)) um, then the max_seg_length rule.
+
+    Raises:
+        PspSweepError: if the diameter, Ra, cm or f is not positive.
+    """
+    if diam_um <= 0 or Ra <= 0 or cm <= 0 or f <= 0:
+        raise PspSweepError(
+            f"d-lambda rule needs positive diameter, Ra, cm and f "
+            f"(got diam={diam_um}, Ra={Ra}, cm={cm}, f={f})"
+        )
+    lambda_f = 1e5 * math.sqrt(diam_um / (4.0 * math.pi * f * Ra * cm))
+    nseg = 2 * math.floor((length_um / (0.1 * lambda_f) + 0.5) / 2.0) + 1
+    if max_seg_length is not None and length_um / nseg > max_seg_length:
+        nseg = max(1, math.ceil(length_um / max_seg_length))
+    return int(nseg)
+
+
+#: NEURON's defaults for sections without a biophysics entry
+NEURON_DEFAULT_RA = 35.4
+NEURON_DEFAULT_CM = 1.0
+
+
+def neuron_length(points: np.ndarray) -> float:
+    """Section length as NEURON computes it: arc length of the float32-stored 3-D points (um)."""
+    xyz = np.asarray(points, dtype=np.float32)[:, :3].astype(np.float64)
+    return float(np.sum(np.sqrt(np.sum(np.diff(xyz, axis=0) ** 2, axis=1))))
+
+
+def segment_counts(spec: CellSpec) -> list[int]:
+    """nseg of every section, as :mod:`pspsweep.simulation.cell` sets it, without NEURON.
+
+    Used to find units whose synapses sit on the same segments before any simulation.
+    """
+    bio = {b.label: b for b in spec.biophysics}
+    disc = spec.discretization
+    out = []
+    for s in spec.sections:
+        if s.nseg is not None:
+            out.append(int(s.nseg))
+        elif disc.rule == "fixed":
+            out.append(int(disc.nseg))
+        else:
+            b = bio.get(s.label)
+            ra = b.Ra if b is not None and b.Ra is not None else NEURON_DEFAULT_RA
+            cm = b.cm if b is not None and b.cm is not None else NEURON_DEFAULT_CM
+            d_mid = float(np.asarray(s.points)[len(s.points) // 2, 3])
+            out.append(isf_dlambda_nseg(neuron_length(s.points), d_mid, ra, cm, disc.f, disc.max_seg_length))
+    return out
+
+
+def segment_of(nseg: int, x: float) -> int:
+    """The segment a point process at x lands on: x clamped to [0.5/nseg, 1 - 0.5/nseg] as
+    ISF does, then NEURON's ``min(floor(nseg * x), nseg - 1)`` (isf-reference 3.4)."""
+    x = min(max(x, 0.5 / nseg), 1.0 - 0.5 / nseg)
+    return min(int(math.floor(nseg * x)), nseg - 1)

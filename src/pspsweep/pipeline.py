@@ -13,7 +13,7 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
 import pandas as pd
@@ -32,12 +32,12 @@ from pspsweep.config import PspSweepConfig, validate
 from pspsweep.embedding import Embedding
 from pspsweep.errors import PspSweepError
 from pspsweep.features import AnalysisOptions
-from pspsweep.geometry import path_distances
+from pspsweep.geometry import path_distances, segment_counts
 from pspsweep.progress import progress_bar
 from pspsweep.report import MAX_TRACES, amplitude_histogram, trace_overview
 from pspsweep.statistics import summary_statistics
 from pspsweep.tracking import Tracker
-from pspsweep.units import Unit, make_units, resolve_celltypes
+from pspsweep.units import Unit, distinct_units, make_units, resolve_celltypes
 
 if TYPE_CHECKING:
     from pspsweep.fitting import FitResult
@@ -110,8 +110,13 @@ def prepare(cfg: PspSweepConfig) -> PreparedSweep:
     return PreparedSweep(cell, embedding, celltype, units, weights, float(g), options)
 
 
-def unit_table(prep: PreparedSweep, amplitudes: np.ndarray, t_peaks: np.ndarray) -> pd.DataFrame:
-    """One row per unit: identity, synapses, conductances and PSP features (psps.csv)."""
+def unit_table(prep: PreparedSweep, amplitudes: np.ndarray, t_peaks: np.ndarray,
+               simulation: Sequence[int]) -> pd.DataFrame:
+    """One row per unit: identity, synapses, conductances and PSP features (psps.csv).
+
+    ``simulation`` names, per unit, the unit whose simulation gave its result (itself,
+    or an earlier unit on the same segments).
+    """
     g = {name: prep.weights.get(name, np.nan) for name in ("gAMPA", "gNMDA", "gGABA")}
     distances = [float(np.mean(path_distances(prep.cell, list(u.sections), list(u.xs)))) for u in prep.units]
     rows = [
@@ -128,8 +133,9 @@ def unit_table(prep: PreparedSweep, amplitudes: np.ndarray, t_peaks: np.ndarray)
             "g": prep.g,
             "amplitude_mV": a,
             "t_peak_ms": t,
+            "simulation": sim,
         }
-        for u, a, t, d in zip(prep.units, amplitudes, t_peaks, distances)
+        for u, a, t, d, sim in zip(prep.units, amplitudes, t_peaks, distances, simulation)
     ]
     return pd.DataFrame(rows)
 
@@ -172,6 +178,31 @@ def provenance_tags(cfg: PspSweepConfig, prep: PreparedSweep) -> dict[str, str]:
     return tags
 
 
+def sweep_work(cfg: PspSweepConfig, prep: PreparedSweep) -> execution.SweepWork:
+    """What every worker needs: the simulation request, analysis options, storage step."""
+    from pspsweep.simulation.runner import SweepRequest
+
+    run = cfg.run
+    receptor = prep.embedding.receptors[prep.celltype]
+    weights = tuple(prep.weights[n] for n in (("gAMPA", "gNMDA") if receptor.excitatory else ("gGABA",)))
+    # one synapse pool large enough for every unit: one settle per sweep (fixed step)
+    pool = max((u.n_synapses for u in prep.units), default=1)
+    request = SweepRequest(prep.cell, receptor, weights, run.vardt, run.tStim, run.tEnd, run.strategy.value,
+                           pool_size=pool)
+    return execution.SweepWork(request, prep.options, run.record_dt)
+
+
+def sweep_key(cfg: PspSweepConfig, prep: PreparedSweep) -> str:
+    """A content hash of a sweep's results: simulation, analysis and the units.
+
+    Two jobs with the same key produce the same files, whatever the executor, so a
+    finished run with this key can be reused. Paths and execution settings are left out.
+    """
+    work = sweep_work(cfg, prep)
+    units = [(u.celltype, u.index, u.cell_id, u.synapse_ids) for u in prep.units]
+    return hashlib.sha256(f"{work.fingerprint()}|{units}|{cfg.run.mode.value}".encode()).hexdigest()
+
+
 def run_sweep(cfg: PspSweepConfig, prep: PreparedSweep, tracker: Tracker, out_dir: Path,
               progress: bool = True) -> SweepResult:
     """Simulate, analyse, write the result files into ``out_dir`` and record them.
@@ -190,20 +221,24 @@ def run_sweep(cfg: PspSweepConfig, prep: PreparedSweep, tracker: Tracker, out_di
     Returns:
         The tables, metrics and written files.
     """
-    from pspsweep.simulation.runner import SweepRequest
+    import dataclasses
 
     run = cfg.run
-    receptor = prep.embedding.receptors[prep.celltype]
-    weights = tuple(prep.weights[n] for n in (("gAMPA", "gNMDA") if receptor.excitatory else ("gGABA",)))
-    request = SweepRequest(prep.cell, receptor, weights, run.vardt, run.tStim, run.tEnd, run.strategy.value)
-    work = execution.SweepWork(request, prep.options, run.record_dt)
+    work = sweep_work(cfg, prep)
     workers = execution.resolve_workers(cfg.executor.workers)
-    chunks = execution.plan_chunks(prep.units, workers, cfg.executor.chunk_size)
+    # units on the same segments give identical traces: simulate each distinct one once
+    same_as = distinct_units(prep.units, segment_counts(prep.cell)) if run.reuse_identical else list(
+        range(len(prep.units)))
+    simulated = [prep.units[i] for i in sorted(set(same_as))]
+    chunks = execution.plan_chunks(simulated, workers, cfg.executor.chunk_size)
     root = Path(cfg.executor.work_dir) if cfg.executor.work_dir else launch_dir() / ".pspsweep" / "chunks"
+    # settled states, shared by the workers and by every job of a multirun (see the
+    # runner's docstring); set here, not in sweep_work, so sweep_key stays free of paths
+    work = dataclasses.replace(work, request=dataclasses.replace(work.request, state_dir=str(root.parent / "states")))
     store = execution.ChunkStore.for_sweep(root, work, chunks)
 
     started = time.perf_counter()
-    bar = progress_bar(f"{prep.celltype} units", len(prep.units), enabled=progress)
+    bar = progress_bar(f"{prep.celltype} units", len(simulated), enabled=progress)
     executor = execution.make_executor(cfg.executor.kind, workers, cfg.executor.address)
     try:
         report = execution.run_chunks(work, chunks, store, executor, on_done=bar.update)
@@ -211,29 +246,33 @@ def run_sweep(cfg: PspSweepConfig, prep: PreparedSweep, tracker: Tracker, out_di
         executor.close()
         bar.close()
     amplitudes, t_peaks = execution.collect_features(store, chunks)
-    table = unit_table(prep, amplitudes, t_peaks)
+    position = {u.index: k for k, u in enumerate(simulated)}
+    source = [position[prep.units[i].index] for i in same_as]
+    table = unit_table(prep, amplitudes[source], t_peaks[source], [prep.units[i].index for i in same_as])
     stats = summary_statistics(table, prep.options)
 
     out_dir.mkdir(parents=True, exist_ok=True)
     title = f"{prep.celltype}, " + ", ".join(f"{k}={v:g} nS" for k, v in prep.weights.items())
     t_b, v_b = execution.find_baseline(store, chunks)
     shown = table.reindex(table["amplitude_mV"].abs().sort_values(ascending=False).index).head(MAX_TRACES)
-    examples = execution.read_unit_traces(store, chunks, set(int(u) for u in shown["unit"]))
+    examples = execution.read_unit_traces(store, chunks, set(int(u) for u in shown["simulation"]))
     files = [
         _write_csv(table, out_dir / PSPS_CSV),
         _write_csv(stats, out_dir / STATS_CSV),
         execution.assemble_traces(store, chunks, out_dir / TRACES_NPZ),
         amplitude_histogram(table, out_dir / HISTOGRAM_PNG, prep.options.threshold_mV, title),
-        trace_overview(t_b, v_b, [examples[int(u)] for u in shown["unit"]], len(table), out_dir / TRACES_PNG,
+        trace_overview(t_b, v_b, [examples[int(u)] for u in shown["simulation"]], len(table), out_dir / TRACES_PNG,
                        run.tStim, run.tEnd, title),
     ]
     wall = time.perf_counter() - started
     metrics = {
         "n_units": float(len(prep.units)),
         "n_synapses": float(sum(u.n_synapses for u in prep.units)),
+        "n_simulated": float(len(simulated)),
         "wall_time_s": wall,
         "simulation_time_s": report.wall_s,
         "units_per_second": len(prep.units) / report.wall_s if report.wall_s > 0 else float("nan"),
+        "simulations_per_second": report.units_simulated / report.wall_s if report.wall_s > 0 else float("nan"),
         "workers": float(report.workers),
         "parallel_efficiency": report.parallel_efficiency,
         "chunks": float(report.n_chunks),

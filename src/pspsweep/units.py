@@ -1,17 +1,19 @@
 """Presynaptic units: what is activated alone in one simulation.
 
-In mode ``cells`` a unit is one presynaptic cell with all its synapses; in mode
-``synapses`` it is one synapse. Units are numbered 0, 1, ... in the reference's order:
+In mode ``cells`` a unit is one presynaptic cell with all its synapses (listed, and
+placed, in order of section and x); in mode ``synapses`` it is one synapse. Units are numbered 0, 1, ... in the reference's order:
 cells by ascending cell id, and inside a cell its synapses in embedding (.con) order.
 """
 
 from __future__ import annotations
 
 import fnmatch
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from pspsweep.embedding import Embedding
 from pspsweep.errors import PspSweepError
+from pspsweep.geometry import segment_of
 
 
 @dataclass(frozen=True)
@@ -86,6 +88,10 @@ def make_units(
         secs = tuple(int(s) for s in syn["section"])
         xs = tuple(float(x) for x in syn["x"])
         if mode == "cells":
+            # a canonical placement order (by section, then x): units on the same
+            # segments then place their synapses identically, whatever the .con order
+            order = sorted(range(len(ids)), key=lambda k: (secs[k], xs[k], ids[k]))
+            ids, secs, xs = (tuple(v[k] for k in order) for v in (ids, secs, xs))
             units.append(Unit(len(units), celltype, int(cell_id), ids, secs, xs))
         elif mode == "synapses":
             for i in range(len(ids)):
@@ -100,3 +106,21 @@ def make_units(
             )
         units = [units[i] for i in dict.fromkeys(subset)]
     return units
+
+
+def segment_key(unit: Unit, nseg: Sequence[int]) -> tuple:
+    """What a unit's simulation depends on besides the shared settings: its cell type and
+    the multiset of segments its synapses sit on (a point process acts at its segment's
+    node, wherever its x lies inside the segment)."""
+    return (unit.celltype, tuple(sorted((s, segment_of(nseg[s], x)) for s, x in zip(unit.sections, unit.xs))))
+
+
+def distinct_units(units: Sequence[Unit], nseg: Sequence[int]) -> list[int]:
+    """For every unit, the position (in ``units``) of the first unit with the same segments.
+
+    Units mapped to the same position give bit-identical traces, so only the first of
+    them needs simulating (the simulator places a unit's synapses in a canonical
+    order, so the order in the embedding does not matter).
+    """
+    first: dict[tuple, int] = {}
+    return [first.setdefault(segment_key(u, nseg), i) for i, u in enumerate(units)]

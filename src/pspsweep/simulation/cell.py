@@ -40,7 +40,6 @@ Notes:
 from __future__ import annotations
 
 import itertools
-import math
 from pathlib import Path
 from typing import Any
 
@@ -56,6 +55,7 @@ from pspsweep.cellmodel import (
     SimSettings,
 )
 from pspsweep.errors import PspSweepError
+from pspsweep.geometry import isf_dlambda_nseg, segment_of
 
 #: Errors NEURON raises for unknown mechanisms, parameters or ions (hoc errors surface
 #: as RuntimeError).
@@ -68,44 +68,6 @@ _OPTIONAL_CONTROL_KEYS = {"outsidescale_sections"}
 _Z_DIST_LABEL = "ApicalDendrite"
 
 _cell_ids = itertools.count()
-
-
-def isf_dlambda_nseg(
-    length_um: float,
-    diam_um: float,
-    Ra: float,
-    cm: float,
-    f: float = 100.0,
-    max_seg_length: float | None = None,
-) -> int:
-    """ISF's d-lambda nseg (isf-reference 1.5).
-
-    Args:
-        length_um: section length L (um), NEURON's ``sec.L``.
-        diam_um: diameter (um) of the original 3-D point with index n//2.
-        Ra: axial resistivity (ohm*cm).
-        cm: specific capacitance (uF/cm2).
-        f: frequency (Hz) of the AC length constant.
-        max_seg_length: if set and L/nseg exceeds it, nseg = ceil(L/max_seg_length)
-            (may be even).
-
-    Returns:
-        nseg = 2*floor((L/(0.1*lambda_f) + 0.5)/2) + 1 with
-        lambda_f = 1e5*sqrt(d/(4*pi*f*Ra*cm)) um, then the max_seg_length rule.
-
-    Raises:
-        PspSweepError: if the diameter, Ra, cm or f is not positive.
-    """
-    if diam_um <= 0 or Ra <= 0 or cm <= 0 or f <= 0:
-        raise PspSweepError(
-            f"d-lambda rule needs positive diameter, Ra, cm and f "
-            f"(got diam={diam_um}, Ra={Ra}, cm={cm}, f={f})"
-        )
-    lambda_f = 1e5 * math.sqrt(diam_um / (4.0 * math.pi * f * Ra * cm))
-    nseg = 2 * math.floor((length_um / (0.1 * lambda_f) + 0.5) / 2.0) + 1
-    if max_seg_length is not None and length_um / nseg > max_seg_length:
-        nseg = max(1, math.ceil(length_um / max_seg_length))
-    return int(nseg)
 
 
 def build_cell(spec: CellSpec, load: bool = True) -> NeuronCell:
@@ -484,9 +446,7 @@ class NeuronCell:
         segment, never the zero-area end nodes), then NEURON's rule
         min(floor(nseg*x), nseg - 1) is applied.
         """
-        x_c = self.clamped_x(section, x)
-        nseg = int(self.sections[section].nseg)
-        return min(int(math.floor(nseg * x_c)), nseg - 1)
+        return segment_of(int(self._check_location(section, x).nseg), float(x))
 
     def segment_path_distance(self, section: int, x: float) -> float:
         """Path length (um) from the soma centre, soma(0.5), to ``sections[section](x)``."""

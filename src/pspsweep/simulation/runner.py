@@ -69,14 +69,52 @@ Strategies (``run.strategy``):
   or crash NEURON). A cell deleted since the save lingers in NEURON until the next
   initialisation; the restore then fails cleanly (NEURON prints "SaveState: Stored
   state inconsistent") and is retried after a new settle.
+
+  Settled-state cache (``SweepRequest.state_dir``; None: off). The settle does not
+  depend on the weights (parked synapses get no event), so every worker process and
+  every job of a multirun over conductances would repeat the same run. A settle is
+  written to ``<state_dir>/<key>.state`` (``SaveState.fwrite``) with a companion
+  ``<key>.npz`` (the settle's t and v samples, the saved t and soma v, the structure
+  fingerprint without section names, the state file's SHA-256). The key is a SHA-256
+  over the cell spec (canonically encoded), the mechanism sources and the mechanism
+  types loaded, NEURON's version and build, the platform, the integrator (CVODE
+  tolerances), dt, celsius, v_init, tStim (tEnd only if it ends the settle early), the
+  pool (size, receptor mechanism and parameters) and ``STATE_FORMAT_VERSION``; see
+  :meth:`UnitSimulator.state_key`. An exclusive ``fcntl`` lock on ``<key>.lock`` is
+  held while looking the key up and settling, so processes that start together settle
+  once: the others wait and then load. Files are written under temporary names and
+  renamed. Loading builds the pool, initialises with ``finitialize`` (NEURON reads a
+  state only into an initialised model), checks the fingerprint and checksum, reads
+  the state with ``SaveState.fread``, restores it once and compares t and the soma
+  voltage with the saved ones; anything unusable (missing, corrupt, another structure,
+  an unwritable folder) gives a warning and a settle in this process, which replaces
+  the files. The cache is used only when the process holds what a fresh worker holds
+  (this cell alone, the pool's NetCons numbered from 0, which ``SaveState`` checks);
+  otherwise the settle stays in memory. Restored from a file or settled in the
+  process, the traces are the same to the last bit (tested across processes, fixed
+  step and CVODE). Files are never removed (86 cell, tStim 2000 ms: 110 kB of state,
+  1.3 MB of samples). Bit identity across machines needs the same CPU family as well
+  (libm may pick other code paths); the key holds the architecture and the C library
+  version only.
 """
 
 from __future__ import annotations
 
+import enum
+import fcntl
+import hashlib
+import json
+import logging
+import os
+import pickle
+import platform
+import sys
+import tempfile
 import time
 import warnings
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, fields, is_dataclass, replace
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -88,6 +126,12 @@ from pspsweep.traces import TraceSet
 from pspsweep.units import Unit
 
 STRATEGIES = ("reference", "restore")
+
+#: Version of the settled-state cache files; part of their key (bump on any change of
+#: what a state file or its companion holds, or of how the settle run is done).
+STATE_FORMAT_VERSION = 1
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -106,6 +150,8 @@ class SweepRequest:
             least the largest unit's synapse count. None: :func:`simulate_sweep` takes the
             largest unit it is given; :class:`UnitSimulator` grows the pool (with a new
             settle run) when a larger unit comes. Ignored otherwise.
+        state_dir: ``restore``: folder of the settled-state cache shared by processes
+            (created if missing); None: every process settles itself.
     """
 
     cell: CellSpec
@@ -116,6 +162,7 @@ class SweepRequest:
     t_end: float
     strategy: str = "reference"
     pool_size: int | None = None
+    state_dir: str | None = None
 
 
 @dataclass
@@ -127,6 +174,7 @@ class _Settled:
     t_saved: float
     t: np.ndarray
     v: np.ndarray
+    v_saved: float  # soma(0.5) voltage of the saved state
 
 
 class UnitSimulator:
@@ -160,6 +208,8 @@ class UnitSimulator:
         self._pool: list[tuple[Any, Any]] = []
         self._states: dict[int, _Settled] = {}  # pool size -> its settle run
         self._warned_foreign = False
+        #: settled states obtained: (``"settled"`` or ``"loaded"``, pool size, seconds)
+        self.state_log: list[tuple[str, int, float]] = []
 
     # ------------------------------------------------------------------ common
 
@@ -259,21 +309,27 @@ class UnitSimulator:
         del syns
         self._pool = [self._new_synapse(self._park) for _ in range(size)]
 
-    def _structure(self) -> tuple:
-        """What a SaveState must find again: all sections (name, nseg), point processes
-        per type, NetCons; of every cell in the process (SaveState is global)."""
+    def _mechanism_names(self, kind: int) -> list[str]:
+        """Names of NEURON's density (``kind`` 0) or point-process (1) mechanism types."""
         h = self._h
-        mt = h.MechanismType(1)
+        mt = h.MechanismType(kind)
         names = []
         for i in range(int(mt.count())):
             mt.select(i)
             name = h.ref("")
             mt.selected(name)
             names.append(name[0])
+        return names
+
+    def _structure(self) -> tuple:
+        """What a SaveState must find again: all sections (name, nseg), point processes
+        per type, NetCons (by hoc index, which SaveState checks); of every cell in the
+        process (SaveState is global)."""
+        h = self._h
         return (
             tuple((sec.name(), int(sec.nseg)) for sec in h.allsec()),
-            tuple(int(h.List(n).count()) for n in names),
-            int(h.List("NetCon").count()),
+            tuple(int(h.List(n).count()) for n in self._mechanism_names(1)),
+            tuple(_hoc_index(nc) for nc in h.List("NetCon")),
         )
 
     def _settled_for(self, size: int) -> _Settled:
@@ -286,9 +342,9 @@ class UnitSimulator:
             self._states.clear()
             settled = None
         if settled is None:
-            settled = self._states[size] = self._settle()
+            settled = self._states[size] = self._settle_cached(size)
         # a state saved with another pool of this size restores onto this one: same
-        # number of point processes and NetCons on the same node
+        # number of point processes on the same node, NetCons with the same hoc indices
         return settled
 
     def _restore_settled(self, size: int) -> _Settled:
@@ -324,8 +380,186 @@ class UnitSimulator:
         state = h.SaveState()
         state.save()
         return _Settled(
-            state, self._structure(), float(h.t), self._t.as_numpy().copy(), self._v.as_numpy().copy()
+            state,
+            self._structure(),
+            float(h.t),
+            self._t.as_numpy().copy(),
+            self._v.as_numpy().copy(),
+            float(self.cell.soma(0.5).v),
         )
+
+    # ------------------------------------------------------------------ state cache
+
+    def _settle_cached(self, size: int) -> _Settled:
+        """The settle run of the current pool (``size`` synapses): from the state cache
+        when ``request.state_dir`` holds it, else simulated (and then written there)."""
+        started = time.perf_counter()
+
+        def settle() -> _Settled:
+            settled = self._settle()
+            self.state_log.append(("settled", size, time.perf_counter() - started))
+            return settled
+
+        structure = self._structure()
+        folder = self.request.state_dir
+        if folder is None:
+            return settle()
+        if not self._cacheable(structure):
+            log.debug("other cells, point processes or NetCons in this process: settling without the cache")
+            return settle()
+        try:
+            key = self.state_key(size)
+            path = Path(folder)
+            path.mkdir(parents=True, exist_ok=True)
+            lock = open(path / f"{key}.lock", "a")  # noqa: SIM115 (closed below)
+        except (OSError, PspSweepError) as exc:
+            warnings.warn(f"settled-state cache {folder} not usable ({exc}); settling in this process",
+                          RuntimeWarning, stacklevel=2)
+            return settle()
+        with lock:
+            try:
+                # one settle per key across processes: the others wait here, then load it
+                fcntl.flock(lock, fcntl.LOCK_EX)
+            except OSError as exc:  # e.g. a file system without locks
+                warnings.warn(f"settled-state cache {folder} not usable (lock: {exc}); settling in "
+                              "this process", RuntimeWarning, stacklevel=2)
+                return settle()
+            try:
+                settled = self._load_state(path, key, structure)
+                if settled is not None:
+                    elapsed = time.perf_counter() - started
+                    self.state_log.append(("loaded", size, elapsed))
+                    log.info("settled state %s (pool %d) loaded in %.2f s", key[:12], size, elapsed)
+                    return settled
+                settled = settle()
+                self._write_state(path, key, settled)
+                log.info("settled state %s (pool %d) simulated and saved in %.2f s", key[:12], size,
+                         time.perf_counter() - started)
+                return settled
+            finally:
+                fcntl.flock(lock, fcntl.LOCK_UN)
+
+    def _cacheable(self, structure: tuple) -> bool:
+        """True when the process holds exactly what a fresh worker holds: this cell alone,
+        the pool's point processes and NetCons only, the NetCons numbered 0 .. n-1 (a
+        state file restores only onto that structure)."""
+        sections, point_processes, netcons = structure
+        n = len(self._pool)
+        return (
+            len(sections) == len(self.cell.sections)
+            and sum(point_processes) == n
+            and netcons == tuple(range(n))
+        )
+
+    @staticmethod
+    def _portable(structure: tuple) -> list:
+        """The structure without section names (they carry a per-process cell number)."""
+        sections, point_processes, netcons = structure
+        return [[nseg for _, nseg in sections], list(point_processes), list(netcons)]
+
+    def state_key(self, size: int) -> str:
+        """The cache key of the settle run with a pool of ``size`` synapses.
+
+        A SHA-256 over everything that determines the saved state and the samples
+        recorded up to it: the cell (every field but the mechanism folders' paths), the
+        mechanism sources (content hash) and the mechanism types loaded in this process,
+        NEURON's version and build, the platform, the integrator (CVODE or fixed step,
+        dt, tolerances), celsius, v_init, tStim (tEnd only when it ends the settle
+        early), the pool (size, receptor mechanism and parameters, park segment) and
+        ``STATE_FORMAT_VERSION``. Not the NetCon weights: they are set after every restore.
+        """
+        from pspsweep.provenance import neuron_version
+        from pspsweep.simulation.mechanisms import source_hash
+
+        h, req = self._h, self.request
+        cell = req.cell
+        items = (
+            "pspsweep settled state",
+            STATE_FORMAT_VERSION,
+            replace(cell, mechanism_dirs=()),
+            source_hash(cell.mechanism_dirs) if cell.mechanism_dirs else None,
+            tuple(self._mechanism_names(0)),
+            tuple(self._mechanism_names(1)),
+            neuron_version(),
+            str(h.nrnversion()),
+            (platform.machine(), sys.byteorder, platform.libc_ver()),
+            ("cvode", float(self._cvode.atol()), float(self._cvode.rtol())) if req.vardt else ("fixed",),
+            int(h.secondorder),
+            (cell.sim.dt, cell.sim.celsius, cell.sim.v_init),
+            req.t_stim,
+            req.t_end if req.t_end < req.t_stim else None,
+            ("pool", size, req.receptor.mechanism, req.receptor.parameters, "soma", 0.5),
+        )
+        digest = hashlib.sha256()
+        _feed(digest, items)
+        return digest.hexdigest()
+
+    def _load_state(self, folder: Path, key: str, structure: tuple) -> _Settled | None:
+        """The cached settle run of ``key``, restored once to check it; None when absent
+        or unusable (then a warning says why)."""
+        h, req = self._h, self.request
+        state_path, meta_path = folder / f"{key}.state", folder / f"{key}.npz"
+        if not (state_path.is_file() and meta_path.is_file()):
+            return None
+        try:
+            with np.load(meta_path, allow_pickle=False) as meta:
+                info = json.loads(str(meta["info"]))
+                t, v = meta["t"].copy(), meta["v"].copy()
+            if info.get("format") != STATE_FORMAT_VERSION or info.get("key") != key:
+                raise PspSweepError("written for another key or format")
+            if info.get("structure") != self._portable(structure):
+                raise PspSweepError("saved with another model structure")
+            if _file_sha256(state_path) != info.get("state_sha256"):
+                raise PspSweepError("state file does not match its checksum")
+            # NEURON reads a state only into an initialised model of the same structure
+            self._configure()
+            h.finitialize(req.cell.sim.v_init)
+            state = h.SaveState()
+            state.fread(h.File(str(state_path)))
+            state.restore()  # checks the structure; raises when it differs
+            t_saved, v_saved = float(info["t_saved"]), float(info["v_saved"])
+            if h.t != t_saved or self.cell.soma(0.5).v != v_saved:
+                raise PspSweepError("restored state differs from the saved one")
+        except Exception as exc:  # noqa: BLE001 (any unreadable state: settle again)
+            warnings.warn(f"cached settled state {state_path} not used ({type(exc).__name__}: {exc}); "
+                          "settling again and replacing it", RuntimeWarning, stacklevel=3)
+            return None
+        return _Settled(state, self._structure(), t_saved, t, v, v_saved)
+
+    def _write_state(self, folder: Path, key: str, settled: _Settled) -> None:
+        """Write the state and its companion atomically (temporary names, then renames);
+        a failure only warns (the state in memory is used either way)."""
+        h = self._h
+        for stale in folder.glob(f".{key}.*.tmp"):
+            # we hold the key's lock: temporary files of this key are leftovers of a crash
+            stale.unlink(missing_ok=True)
+        temps: list[str] = []
+        try:
+            fd, tmp_state = tempfile.mkstemp(prefix=f".{key}.", suffix=".state.tmp", dir=folder)
+            os.close(fd)
+            temps.append(tmp_state)
+            settled.state.fwrite(h.File(tmp_state))
+            info = {
+                "format": STATE_FORMAT_VERSION,
+                "key": key,
+                "structure": self._portable(settled.structure),
+                "state_sha256": _file_sha256(Path(tmp_state)),
+                "t_saved": settled.t_saved,
+                "v_saved": settled.v_saved,
+            }
+            fd, tmp_meta = tempfile.mkstemp(prefix=f".{key}.", suffix=".npz.tmp", dir=folder)
+            temps.append(tmp_meta)
+            with os.fdopen(fd, "wb") as fh:
+                np.savez(fh, t=settled.t, v=settled.v, info=np.array(json.dumps(info)))
+            for tmp in temps:
+                os.chmod(tmp, 0o644)  # mkstemp's 0600 would hide the files from other users
+            os.replace(tmp_state, folder / f"{key}.state")
+            os.replace(tmp_meta, folder / f"{key}.npz")
+        except Exception as exc:  # noqa: BLE001 (a cache that cannot be written is no error)
+            warnings.warn(f"settled state not written to {folder} ({type(exc).__name__}: {exc})",
+                          RuntimeWarning, stacklevel=3)
+            for tmp in temps:
+                Path(tmp).unlink(missing_ok=True)
 
     def _join(self, settled: _Settled, t: np.ndarray, v: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Settle samples + restored samples, as one continuous run records them."""
@@ -374,6 +608,63 @@ class UnitSimulator:
             for syn, _ in placed:
                 syn.loc(self._park)
         return self._join(settled, t, v)
+
+
+def _hoc_index(obj: Any) -> int:
+    """The index of a hoc object (``NetCon[3]`` -> 3)."""
+    name = obj.hname()
+    return int(name[name.rindex("[") + 1 : -1])
+
+
+def _file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _feed(digest: Any, obj: Any) -> None:
+    """Feed a canonical encoding of plain data (dataclasses, containers, numbers, strings,
+    arrays) to ``digest``: equal content gives equal bytes in every process, unlike a
+    pickle, whose bytes also depend on which equal objects happen to be shared."""
+    if obj is None or isinstance(obj, (bool, int, str)):
+        digest.update(f"{type(obj).__name__}:{obj!r};".encode())
+    elif isinstance(obj, float):
+        digest.update(f"float:{float(obj).hex()};".encode())
+    elif isinstance(obj, (np.ndarray, np.generic)):
+        arr = np.asarray(obj)
+        if arr.dtype.hasobject:
+            _feed(digest, ("object-array", arr.shape, arr.ravel().tolist()))
+            return
+        arr = np.ascontiguousarray(arr)
+        digest.update(f"ndarray:{arr.dtype.str}:{arr.shape};".encode())
+        digest.update(arr.tobytes())
+    elif is_dataclass(obj) and not isinstance(obj, type):
+        digest.update(f"{type(obj).__module__}.{type(obj).__qualname__}{{".encode())
+        for f in fields(obj):
+            digest.update(f"{f.name}=".encode())
+            _feed(digest, getattr(obj, f.name))
+        digest.update(b"}")
+    elif isinstance(obj, enum.Enum):
+        digest.update(f"{type(obj).__module__}.{type(obj).__qualname__}.".encode())
+        _feed(digest, obj.value)
+    elif isinstance(obj, (list, tuple)):
+        digest.update(f"{type(obj).__name__}[{len(obj)}](".encode())
+        for item in obj:
+            _feed(digest, item)
+        digest.update(b")")
+    elif isinstance(obj, dict):
+        digest.update(f"dict[{len(obj)}]{{".encode())
+        for k, v in obj.items():
+            _feed(digest, k)
+            _feed(digest, v)
+        digest.update(b"}")
+    elif isinstance(obj, os.PathLike):
+        _feed(digest, os.fspath(obj))
+    else:
+        digest.update(f"pickle:{type(obj).__qualname__}:".encode())
+        digest.update(pickle.dumps(obj, protocol=5))
 
 
 @dataclass
