@@ -48,8 +48,15 @@ def resolve_path(path: str, what: str) -> Path:
     p = Path(path).expanduser()
     if not p.is_absolute():
         p = launch_dir() / p
+    if p.is_dir():
+        raise PspSweepError(f"{what}: {p} is a directory, not a file")
     if not p.is_file():
         raise PspSweepError(f"{what}: file not found: {p}")
+    try:
+        with open(p, "rb"):
+            pass
+    except OSError as exc:
+        raise PspSweepError(f"{what}: cannot read {p}: {exc.strerror}") from None
     return p
 
 

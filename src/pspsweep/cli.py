@@ -28,7 +28,7 @@ from omegaconf import DictConfig, OmegaConf
 from pspsweep import tracking
 from pspsweep.config import PspSweepConfig
 from pspsweep.errors import PspSweepError
-from pspsweep.hydra_callbacks import fail_active_parent, tracking_uri
+from pspsweep.hydra_callbacks import SweepAborted, fail_active_parent, tracking_uri
 
 log = logging.getLogger("pspsweep")
 
@@ -183,6 +183,8 @@ def _entry(fn: Callable[[], object]) -> None:
         sys.exit(EXIT_TERMINATED if isinstance(exc, Terminated) else EXIT_INTERRUPTED)
     except BaseException as exc:  # noqa: BLE001 - the policy is to report every error in one line
         fail_active_parent()
+        if isinstance(exc, SweepAborted):
+            exc = exc.error
         if verbose:
             traceback.print_exc()
         user_error = isinstance(exc, PspSweepError) or _is_config_error(exc)

@@ -35,10 +35,53 @@ def tracking_uri(cfg: DictConfig) -> str:
     return tracking.resolve_tracking_uri(cfg.tracking.uri, base)
 
 
+class SweepAborted(BaseException):
+    """An error raised in a multirun callback, carried out of Hydra.
+
+    A BaseException on purpose: Hydra's callback runner catches every ``Exception`` of a
+    callback and only warns, so the sweep would go on (or end with exit code 0).
+    """
+
+    def __init__(self, error: BaseException) -> None:
+        super().__init__(str(error))
+        self.error = error
+
+
+def check_sweep(config: DictConfig, config_name: str | None) -> None:
+    """Prepare every job of the sweep (and read the measured table) before anything runs.
+
+    Raises:
+        PspSweepError: the first bad input of any job, naming the culprit.
+    """
+    from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
+    from hydra.core.global_hydra import GlobalHydra
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+    from hydra.types import RunMode
+
+    from pspsweep.builders import resolve_path
+    from pspsweep.io.measured import read_measured_epsp
+    from pspsweep.pipeline import prepare
+
+    overrides = OverridesParser.create().parse_overrides(list(config.hydra.overrides.task))
+    jobs = BasicSweeper.split_arguments(overrides, None)[0]
+    loader = GlobalHydra.instance().config_loader()
+    measured: set[str] = set()
+    for job in jobs:
+        typed = typed_config(loader.load_configuration(config_name, job, RunMode.RUN))
+        prepare(typed)
+        if typed.fit.measured and typed.fit.measured not in measured:
+            read_measured_epsp(resolve_path(typed.fit.measured, "fit.measured"))
+            measured.add(typed.fit.measured)
+
+
 class ParentRunCallback(Callback):
     """Create the parent run at multirun start; finish it at multirun end."""
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
+        try:
+            check_sweep(config, kwargs.get("config_name"))
+        except Exception as exc:  # noqa: BLE001 - reported by the command in one line
+            raise SweepAborted(exc) from exc
         if not config.tracking.enabled:
             return
         uri = tracking_uri(config)
@@ -67,8 +110,12 @@ class ParentRunCallback(Callback):
         if typed.fit.measured:
             from pspsweep.pipeline import fit_parent_run
 
-            result = fit_parent_run(typed, ACTIVE_PARENT["uri"], ACTIVE_PARENT["run_id"],
-                                    Path(ACTIVE_PARENT["sweep_dir"]) / "fit")
+            try:
+                result = fit_parent_run(typed, ACTIVE_PARENT["uri"], ACTIVE_PARENT["run_id"],
+                                        Path(ACTIVE_PARENT["sweep_dir"]) / "fit")
+            except Exception as exc:  # noqa: BLE001 - Hydra would swallow it (exit code 0, parent RUNNING)
+                fail_active_parent()
+                raise SweepAborted(exc) from exc
             if result.optimal is not None:
                 shown = result.optimal[["group", "optimal_g", "g_mean", "g_median", "g_max"]]
                 print("pspsweep: optimal conductances (nS)\n" + shown.to_string(index=False))

@@ -142,11 +142,13 @@ def unit_table(prep: PreparedSweep, amplitudes: np.ndarray, t_peaks: np.ndarray,
 
 def input_files(cfg: PspSweepConfig) -> dict[str, Path]:
     """The input files a run read, by config key (for hashing into tags)."""
+    reads_morphology = not cfg.neuron.param_file and cfg.neuron.morphology.kind in ("hoc", "swc")
+    reads_embedding = cfg.network.kind == "isf"
     keys = {
         "neuron.param_file": cfg.neuron.param_file,
-        "neuron.morphology.path": cfg.neuron.morphology.path,
-        "network.syn_file": cfg.network.syn_file,
-        "network.con_file": cfg.network.con_file,
+        "neuron.morphology.path": cfg.neuron.morphology.path if reads_morphology else None,
+        "network.syn_file": cfg.network.syn_file if reads_embedding else None,
+        "network.con_file": cfg.network.con_file if reads_embedding else None,
     }
     return {k: resolve_path(v, k) for k, v in keys.items() if v}
 
@@ -242,6 +244,9 @@ def run_sweep(cfg: PspSweepConfig, prep: PreparedSweep, tracker: Tracker, out_di
     executor = execution.make_executor(cfg.executor.kind, workers, cfg.executor.address)
     try:
         report = execution.run_chunks(work, chunks, store, executor, on_done=bar.update)
+    except BaseException:
+        bar.leave = False  # erase the bar: the error is reported in one line
+        raise
     finally:
         executor.close()
         bar.close()

@@ -1,0 +1,21 @@
+# MLflow tracking server with the PostgreSQL driver, for compose.yaml's `mlflow` service.
+# mlflow 3.17.2 matches the pspsweep image's client (pyproject: mlflow>=3.0,<3.18).
+ARG BASE_IMAGE=python:3.11-slim
+FROM ${BASE_IMAGE}
+ENV VIRTUAL_ENV=/opt/venv \
+    PATH=/opt/venv/bin:$PATH \
+    PIP_NO_CACHE_DIR=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1
+RUN python3 -m venv /opt/venv
+# a CA bundle can be passed as a build secret where TLS is intercepted:
+#   --secret id=pipcert,src=/etc/ssl/certs/ca-certificates.crt
+RUN --mount=type=secret,id=pipcert \
+    if [ -s /run/secrets/pipcert ]; then export PIP_CERT=/run/secrets/pipcert; fi \
+    && pip install mlflow==3.17.2 "psycopg2-binary>=2.9,<3"
+COPY wait-for.py /usr/local/bin/wait-for
+RUN useradd --create-home --uid 1000 mlflow \
+    && mkdir /mlartifacts \
+    && chown mlflow:mlflow /mlartifacts
+USER mlflow
+EXPOSE 5000
+ENTRYPOINT ["mlflow", "server"]

@@ -1,0 +1,19 @@
+#!/bin/sh
+# Entrypoint of docker/postgres-standin.Dockerfile: initialises the cluster on first start
+# (user, password and database from POSTGRES_USER/PASSWORD/DB), then runs the server.
+set -eu
+BIN=/usr/lib/postgresql/15/bin
+as_pg() { setpriv --reuid postgres --regid postgres --init-groups "$@"; }
+mkdir -p "$PGDATA"
+chown postgres:postgres "$PGDATA"
+chmod 700 "$PGDATA"
+if [ ! -s "$PGDATA/PG_VERSION" ]; then
+    pw=$(mktemp)
+    printf '%s' "$POSTGRES_PASSWORD" > "$pw"
+    chown postgres "$pw"
+    as_pg "$BIN/initdb" -D "$PGDATA" -U "$POSTGRES_USER" --pwfile="$pw" --auth-local=trust --auth-host=scram-sha-256
+    rm -f "$pw"
+    echo "host all all all scram-sha-256" >> "$PGDATA/pg_hba.conf"
+    echo "CREATE DATABASE \"$POSTGRES_DB\";" | as_pg "$BIN/postgres" --single -D "$PGDATA" postgres >/dev/null
+fi
+exec setpriv --reuid postgres --regid postgres --init-groups "$BIN/postgres" -D "$PGDATA" -c listen_addresses='*' -c unix_socket_directories=/tmp
