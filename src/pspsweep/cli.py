@@ -94,8 +94,7 @@ def run_job(cfg: DictConfig) -> dict[str, float]:
         f"pspsweep: {prep.celltype}: {int(stats['n_units'])} units, "
         f"{int(stats.get('n_responding', 0))} responding, mean amplitude {stats.get('amp_mean', float('nan')):.4g} mV\n"
         f"  results: {out_dir.resolve()}"
-        + (f"\n  MLflow run {tracker.run_id} in {uri}\n  open the UI with: mlflow ui --backend-store-uri {uri}"
-           if tracker.run_id else "")
+        + (f"\n  MLflow run {tracker.run_id} in {uri}\n  {tracking.ui_hint(uri)}" if tracker.run_id else "")
     )
     return stats
 

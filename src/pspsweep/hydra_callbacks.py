@@ -121,7 +121,7 @@ class ParentRunCallback(Callback):
                 print("pspsweep: optimal conductances (nS)\n" + shown.to_string(index=False))
         tracking.end_run(ACTIVE_PARENT["uri"], ACTIVE_PARENT["run_id"], "FINISHED")
         print(f"pspsweep: multirun finished; MLflow parent run {ACTIVE_PARENT['run_id']}\n"
-              f"  open the UI with: mlflow ui --backend-store-uri {ACTIVE_PARENT['uri']}")
+              f"  {tracking.ui_hint(ACTIVE_PARENT['uri'])}")
         ACTIVE_PARENT.clear()
 
 

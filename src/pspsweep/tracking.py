@@ -24,6 +24,13 @@ MAX_PARAM_VALUE = 6000
 PARENT_RUN_FILE = "mlflow_parent_run_id"
 
 
+def ui_hint(uri: str) -> str:
+    """How to look at a store: the server's address, or the command that serves a local store."""
+    if uri.startswith(("http://", "https://")):
+        return f"open the UI at: {uri}"
+    return f"open the UI with: mlflow ui --backend-store-uri {uri}"
+
+
 def resolve_tracking_uri(uri: str | None, base_dir: Path) -> str:
     """An absolute tracking URI.
 
