@@ -12,16 +12,6 @@ from pspsweep.errors import PspSweepError
 from pspsweep.io.isf_axon import synthetic_axon
 from pspsweep.io.isf_hoc import read_hoc, section_length
 
-DATA_DIR = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "isf_86_c2"
-
-
-@pytest.fixture(scope="module")
-def isf_data() -> Path:
-    """The real ISF example folder; skips where it is absent."""
-    if not (DATA_DIR / "86_C2_center.hoc").is_file():
-        pytest.skip(f"real ISF example data not found: {DATA_DIR / '86_C2_center.hoc'}")
-    return DATA_DIR
-
 
 def small_cell() -> tuple[SectionSpec, ...]:
     dend = SectionSpec("dend_1", "Dendrite", 1, 0.5, np.array([[0, 0, 0, 1.0], [0, 5, 0, 1.0]]))
@@ -65,9 +55,9 @@ def test_synthetic_axon_needs_soma() -> None:
 
 
 @pytest.mark.realdata
-def test_86_synthetic_axon(isf_data: Path) -> None:
+def test_86_synthetic_axon(isf86: Path) -> None:
     """isf_axon: for 86_C2_center the axon gets indices 167-169 below soma point 22."""
-    sections = read_hoc(isf_data / "86_C2_center.hoc")
+    sections = read_hoc(isf86 / "86_C2_center.hoc")
     axon = synthetic_axon(sections)
     c = sections[0].points[22]
     check_axon(axon, n_before=167, soma_index=0, start=np.array([c[0], c[1], c[2] - c[3] / 2]))

@@ -28,18 +28,10 @@ from pspsweep.io.isf_embedding import (
 )
 from pspsweep.io.isf_hoc import read_hoc
 
-DATA_DIR = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "isf_86_c2"
 SYN_NAME = "example_embedding_86_C2_center.syn"
 CON_NAME = "example_embedding_86_C2_center.con"
 
 
-@pytest.fixture(scope="module")
-def isf_data() -> Path:
-    """The real ISF example folder; skips where it is absent."""
-    for name in (SYN_NAME, CON_NAME, "86_C2_center.hoc"):
-        if not (DATA_DIR / name).is_file():
-            pytest.skip(f"real ISF example data not found: {DATA_DIR / name}")
-    return DATA_DIR
 
 
 SYN = """\
@@ -283,28 +275,28 @@ def test_snap_zero_length_section() -> None:
 
 
 @pytest.fixture(scope="module")
-def embedding_86(isf_data: Path) -> Embedding:
-    return read_embedding(isf_data / SYN_NAME, isf_data / CON_NAME)
+def embedding_86(isf86: Path) -> Embedding:
+    return read_embedding(isf86 / SYN_NAME, isf86 / CON_NAME)
 
 
 @pytest.mark.realdata
-def test_86_syn(isf_data: Path) -> None:
+def test_86_syn(isf86: Path) -> None:
     """isf_embedding: 24,780 synapses of 278 types; per-label counts and index range (3.1)."""
-    syn = read_syn(isf_data / SYN_NAME)
+    syn = read_syn(isf86 / SYN_NAME)
     assert len(syn) == 24780
     assert syn["celltype"].nunique() == 278
     assert (syn["section"].min(), syn["section"].max()) == (0, 166)
     assert (syn["x"].min(), syn["x"].max()) == (0.0, 1.0)
-    labels = [s.label for s in read_hoc(isf_data / "86_C2_center.hoc")]
+    labels = [s.label for s in read_hoc(isf86 / "86_C2_center.hoc")]
     per_label = Counter(labels[i] for i in syn["section"])
     assert per_label == {"Soma": 98, "Dendrite": 10242, "ApicalDendrite": 14440}
     assert syn.iloc[0].tolist() == ["VPM_E1", 0, 112, 0.138046479525]
 
 
 @pytest.mark.realdata
-def test_86_con(isf_data: Path) -> None:
+def test_86_con(isf86: Path) -> None:
     """isf_embedding: 24,780 lines; per type synapse ids 0..n-1 in order, cell ids contiguous (3.2)."""
-    con = read_con(isf_data / CON_NAME)
+    con = read_con(isf86 / CON_NAME)
     assert len(con) == 24780
     assert len(con[["celltype", "cell_id"]].drop_duplicates()) == 19704
     for _, group in con.groupby("celltype", sort=False):
@@ -364,9 +356,9 @@ def test_86_prefix_table(embedding_86: Embedding) -> None:
 
 
 @pytest.mark.realdata
-def test_86_snapping_changes_nothing(isf_data: Path, embedding_86: Embedding) -> None:
+def test_86_snapping_changes_nothing(isf86: Path, embedding_86: Embedding) -> None:
     """isf_embedding: every example x already sits on a 3-D point (max |dx| <= 3e-6, 3.4)."""
-    sections = read_hoc(isf_data / "86_C2_center.hoc")
+    sections = read_hoc(isf86 / "86_C2_center.hoc")
     snapped = snap_to_points(embedding_86.synapses, sections)
     dx = np.abs(snapped["x"].to_numpy() - embedding_86.synapses["x"].to_numpy())
     assert dx.max() <= 3e-6, f"max |dx| = {dx.max():.3g} > 3e-6"

@@ -11,17 +11,6 @@ import pytest
 from pspsweep.errors import InputFileError
 from pspsweep.io.isf_hoc import read_hoc, relative_point_positions, section_length
 
-DATA_DIR = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "isf_86_c2"
-
-
-@pytest.fixture(scope="module")
-def isf_data() -> Path:
-    """The real ISF example folder; skips where it is absent."""
-    if not (DATA_DIR / "86_C2_center.hoc").is_file():
-        pytest.skip(f"real ISF example data not found: {DATA_DIR / '86_C2_center.hoc'}")
-    return DATA_DIR
-
-
 GOOD_HOC = """\
 /* a one-line comment with create and pt3dadd(1,2,3,4) */
 // created by hand; connect and pt3dadd(1,2,3,4) are ignored here
@@ -174,8 +163,8 @@ def test_missing_file(tmp_path: Path) -> None:
 
 
 @pytest.fixture(scope="module")
-def sections_86(isf_data: Path):
-    return read_hoc(isf_data / "86_C2_center.hoc")
+def sections_86(isf86: Path):
+    return read_hoc(isf86 / "86_C2_center.hoc")
 
 
 @pytest.mark.realdata

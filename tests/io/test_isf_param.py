@@ -27,17 +27,6 @@ from pspsweep.io.isf_param import (
     read_param_file,
 )
 
-DATA_DIR = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "isf_86_c2"
-
-
-@pytest.fixture(scope="module")
-def isf_data() -> Path:
-    """The real ISF example folder; skips where it is absent."""
-    if not (DATA_DIR / "86_C2_center.param").is_file():
-        pytest.skip(f"real ISF example data not found: {DATA_DIR / '86_C2_center.param'}")
-    return DATA_DIR
-
-
 # --------------------------------------------------------------------------- syntax
 
 
@@ -333,15 +322,15 @@ UNIFORM_86 = {
 
 
 @pytest.fixture(scope="module")
-def spec_86(isf_data: Path) -> CellSpec:
+def spec_86(isf86: Path) -> CellSpec:
     with pytest.warns(UserWarning, match="next to the parameter file"):
-        return read_cellspec(isf_data / "86_C2_center.param")
+        return read_cellspec(isf86 / "86_C2_center.param")
 
 
 @pytest.mark.realdata
-def test_86_param_file_keys(isf_data: Path) -> None:
+def test_86_param_file_keys(isf86: Path) -> None:
     """isf_param: the raw file parses with ISF's rewrites, keys in file order (2.2)."""
-    params = read_param_file(isf_data / "86_C2_center.param")
+    params = read_param_file(isf86 / "86_C2_center.param")
     assert list(params) == ["info", "NMODL_mechanisms", "mech_globals", "neuron", "sim"]
     assert list(params["neuron"]) == [
         "filename", "cell_modify_functions", "Soma", "Dendrite", "ApicalDendrite", "AIS", "Myelin",

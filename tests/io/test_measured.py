@@ -10,16 +10,6 @@ import pytest
 from pspsweep.errors import InputFileError
 from pspsweep.io.measured import MEASURED_COLUMNS, read_measured_epsp
 
-DATA_DIR = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "isf_86_c2"
-
-
-@pytest.fixture(scope="module")
-def isf_data() -> Path:
-    """The real ISF example folder; skips where it is absent."""
-    if not (DATA_DIR / "measured_epsp.csv").is_file():
-        pytest.skip(f"real ISF example data not found: {DATA_DIR / 'measured_epsp.csv'}")
-    return DATA_DIR
-
 
 def write(tmp_path: Path, text: str, name: str = "m.csv") -> Path:
     path = tmp_path / name
@@ -80,9 +70,9 @@ def test_missing_or_empty_file(tmp_path: Path) -> None:
 
 
 @pytest.mark.realdata
-def test_real_measured_table(isf_data: Path) -> None:
+def test_real_measured_table(isf86: Path) -> None:
     """measured: the shipped table equals ISF's (isf-reference 7.6)."""
-    table = read_measured_epsp(isf_data / "measured_epsp.csv")
+    table = read_measured_epsp(isf86 / "measured_epsp.csv")
     expected = pd.DataFrame(
         {
             "EPSP_mean_measured": [0.49, 0.49, 0.35, 0.47, 0.46, 0.44, 0.44, 0.571],
