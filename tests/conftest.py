@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -52,3 +59,48 @@ def pspsweep_env(**extra: str) -> dict[str, str]:
     env.pop("PSPSWEEP_LAUNCH_DIR", None)
     env.update(extra)
     return env
+
+
+def free_port() -> int:
+    """A free TCP port on the loopback interface."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextlib.contextmanager
+def running_mlflow_server(root: Path, timeout: float = 120) -> Iterator[str]:
+    """An ``mlflow server`` on 127.0.0.1 (free port) with a fresh SQLite store in ``root``; yields its URL."""
+    root.mkdir(parents=True, exist_ok=True)
+    port = free_port()
+    exe = Path(sys.executable).parent / "mlflow"
+    with open(root / "server.log", "w") as log:
+        proc = subprocess.Popen(
+            [str(exe), "server", "--backend-store-uri", f"sqlite:///{root / 'store.db'}",
+             "--artifacts-destination", str(root / "artifacts"), "--host", "127.0.0.1", "--port", str(port),
+             "--workers", "1"],
+            stdout=log, stderr=subprocess.STDOUT, cwd=root,
+        )
+        url = f"http://127.0.0.1:{port}"
+        try:
+            deadline = time.monotonic() + timeout
+            while True:
+                if proc.poll() is not None:
+                    raise RuntimeError(f"mlflow server exited: {(root / 'server.log').read_text()[-2000:]}")
+                try:
+                    with urllib.request.urlopen(f"{url}/health", timeout=2) as r:
+                        if r.status == 200:
+                            break
+                except OSError:
+                    pass
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"mlflow server did not answer within {timeout} s")
+                time.sleep(0.5)
+            yield url
+        finally:
+            proc.terminate()
+            try:
+                proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()

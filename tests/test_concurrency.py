@@ -8,15 +8,13 @@ each with its psps.csv, and do so every time (each sweep runs twice).
 
 from __future__ import annotations
 
-import socket
 import subprocess
 import sys
 import time
-import urllib.request
 from pathlib import Path
 
 import pytest
-from conftest import pspsweep_env
+from conftest import pspsweep_env, running_mlflow_server
 
 pytestmark = pytest.mark.slow
 
@@ -78,49 +76,11 @@ def test_eight_parallel_jobs_on_a_fresh_sqlite_store(tmp_path):
 # --------------------------------------------------------------------------- against an mlflow server
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture
 def mlflow_server(tmp_path):
-    """An ``mlflow server`` on a free loopback port with a fresh SQLite store, stopped after the test."""
-    root = tmp_path / "server"
-    root.mkdir()
-    port = free_port()
-    exe = Path(sys.executable).parent / "mlflow"
-    with open(root / "server.log", "w") as log:
-        proc = subprocess.Popen(
-            [str(exe), "server", "--backend-store-uri", f"sqlite:///{root / 'store.db'}",
-             "--artifacts-destination", str(root / "artifacts"), "--host", "127.0.0.1", "--port", str(port),
-             "--workers", "1"],
-            stdout=log, stderr=subprocess.STDOUT, cwd=root,
-        )
-        url = f"http://127.0.0.1:{port}"
-        try:
-            deadline = time.monotonic() + 120
-            while True:
-                if proc.poll() is not None:
-                    pytest.fail(f"mlflow server exited: {(root / 'server.log').read_text()[-2000:]}")
-                try:
-                    with urllib.request.urlopen(f"{url}/health", timeout=2) as r:
-                        if r.status == 200:
-                            break
-                except OSError:
-                    pass
-                if time.monotonic() > deadline:
-                    pytest.fail("mlflow server did not answer within 120 s")
-                time.sleep(0.5)
-            yield url
-        finally:
-            proc.terminate()
-            try:
-                proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+    """An ``mlflow server`` with a fresh store, stopped after the test."""
+    with running_mlflow_server(tmp_path / "server") as url:
+        yield url
 
 
 def test_eight_parallel_jobs_against_an_mlflow_server(tmp_path, mlflow_server):
