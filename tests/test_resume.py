@@ -16,6 +16,7 @@ pytestmark = pytest.mark.slow
 
 #: 300 one-synapse units of the demo cell, fixed step, 10 units per chunk, one worker
 SWEEP = ["network.celltypes.L4ss_C2.n_cells=300", "network.celltypes.L4ss_C2.max_synapses_per_cell=1",
+         "run.reuse_identical=false",  # every unit simulated: 30 chunks
          "run.vardt=false", "executor.workers=1", "executor.chunk_size=10", "executor.progress=false"]
 
 

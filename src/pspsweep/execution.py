@@ -255,8 +255,9 @@ class LocalProcesses:
     """Run chunks on ``workers`` spawned local processes (each builds its own cell).
 
     A worker that dies (a crash inside NEURON, the OOM killer) breaks the pool: the pool
-    is rebuilt and every chunk that was running is retried once; a chunk whose worker
-    dies a second time fails the sweep, naming its units.
+    is rebuilt for the chunks that were waiting, and every chunk that was running is
+    retried once, alone in a process of its own; a chunk whose worker dies again fails
+    the sweep, naming its units.
     """
 
     def __init__(self, workers: int) -> None:
@@ -272,9 +273,10 @@ class LocalProcesses:
         return ProcessPoolExecutor(max_workers=self.workers, mp_context=get_context("spawn"))
 
     def run(self, fn: Callable, tasks: Sequence[tuple]) -> Iterator:
-        crashes = [0] * len(tasks)
         pending = {self._pool.submit(fn, *tasks[i]): i for i in range(len(tasks))}
         started: set[int] = set()
+        suspects: list[int] = []
+        failures = [0] * len(tasks)
         try:
             while pending:
                 done, _ = wait(pending, timeout=0.2, return_when=FIRST_COMPLETED)
@@ -291,20 +293,33 @@ class LocalProcesses:
                     yield result
                 if not broken:
                     continue
+                # a dead worker fails every chunk of the pool: the ones seen running (or failing
+                # a second time) are suspects, retried alone below; the others go back to a
+                # fresh pool
                 for i in broken:
-                    if i in started:
-                        crashes[i] += 1
-                        if crashes[i] > 1:
-                            raise WorkerCrash(f"a worker died twice while simulating {_units_of(tasks[i])}; "
-                                              "the sweep stops (a crash inside NEURON, or out of memory)")
+                    failures[i] += 1
+                suspect = [i for i in broken if i in started or failures[i] > 1]
+                suspects += suspect
+                retry = [i for i in broken if i not in suspect] + list(pending.values())
                 self._pool.shutdown(wait=False, cancel_futures=True)
                 self._pool = self._new_pool()
-                retry = broken + list(pending.values())
                 started.clear()
                 pending = {self._pool.submit(fn, *tasks[i]): i for i in retry}
+            for i in suspects:
+                yield self._run_alone(fn, tasks[i])
         finally:
             for fut in pending:
                 fut.cancel()
+
+    @staticmethod
+    def _run_alone(fn: Callable, task: tuple):
+        """Retry a suspect chunk in a process of its own: a second death is its own fault."""
+        with ProcessPoolExecutor(max_workers=1, mp_context=get_context("spawn")) as pool:
+            try:
+                return pool.submit(fn, *task).result()
+            except BrokenProcessPool:
+                raise WorkerCrash(f"a worker died twice while simulating {_units_of(task)}; "
+                                  "the sweep stops (a crash inside NEURON, or out of memory)") from None
 
     def close(self) -> None:
         """Stop the workers."""
