@@ -21,13 +21,14 @@ import subprocess
 import sys
 import warnings
 from dataclasses import replace
-from functools import cache
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 pytest.importorskip("neuron")
+
+from demo_model import demo  # noqa: E402
 
 from pspsweep.errors import PspSweepError  # noqa: E402
 from pspsweep.features import AnalysisOptions, psp_features_many  # noqa: E402
@@ -36,29 +37,9 @@ from pspsweep.traces import TraceSet  # noqa: E402
 from pspsweep.units import make_units  # noqa: E402
 
 
-@cache
-def _demo():
-    """The demo cell spec and embedding, composed as the command would."""
-    from hydra import compose, initialize_config_module
-    from hydra.core.global_hydra import GlobalHydra
-    from omegaconf import OmegaConf
-
-    import pspsweep.cli  # noqa: F401  (registers the schemas)
-    from pspsweep.builders import cell_spec_from_config, embedding_from_config
-
-    GlobalHydra.instance().clear()
-    try:
-        with initialize_config_module(config_module="pspsweep.conf", version_base="1.3"):
-            cfg = OmegaConf.to_object(compose(config_name="config"))
-    finally:
-        GlobalHydra.instance().clear()
-    cell = cell_spec_from_config(cfg.neuron)
-    return cell, embedding_from_config(cfg.network, cell)
-
-
 def _request(celltype: str, vardt: bool, t_stim: float = 110.0, t_end: float = 150.0,
              strategy: str = "reference") -> SweepRequest:
-    cell, emb = _demo()
+    cell, emb = demo()
     receptor = emb.receptors[celltype]
     weights = (1.5, 1.5) if receptor.excitatory else (2.0,)
     return SweepRequest(cell, receptor, weights, vardt, t_stim, t_end, strategy)
@@ -92,7 +73,7 @@ CASES = [
 
 @pytest.mark.parametrize("celltype, mode, t_stim, t_end", CASES)
 def test_restore_is_bit_identical_to_reference_fixed_step(celltype, mode, t_stim, t_end):
-    units = make_units(_demo()[1], celltype, mode)
+    units = make_units(demo()[1], celltype, mode)
     if t_stim > 200:
         units = units[:4]
     assert len({u.n_synapses for u in units}) > 1 or mode == "synapses"
@@ -108,7 +89,7 @@ def test_restore_is_bit_identical_to_reference_fixed_step(celltype, mode, t_stim
 
 
 def _check_cvode_case(celltype: str, mode: str, t_stim: float, t_end: float) -> None:
-    units = make_units(_demo()[1], celltype, mode)
+    units = make_units(demo()[1], celltype, mode)
     request = _request(celltype, True, t_stim, t_end)
     ref = _sweep(request, units)
     res = _sweep(replace(request, strategy="restore"), units)
@@ -126,7 +107,7 @@ def _check_cvode_case(celltype: str, mode: str, t_stim: float, t_end: float) -> 
 
 def _check_any_order(vardt: bool) -> None:
     """Growing the fixed-step pool and switching the CVODE pool size re-settle correctly."""
-    _, emb = _demo()
+    _, emb = demo()
     units = make_units(emb, "L5tt_C2", "cells")
     by_size = sorted(units, key=lambda u: u.n_synapses)  # fixed step: the pool grows
     mixed = by_size[::2] + by_size[1::2][::-1]  # CVODE: the pool size changes often
@@ -145,7 +126,7 @@ def _check_any_order(vardt: bool) -> None:
 
 
 def _check_explicit_pool_size(vardt: bool) -> None:
-    _, emb = _demo()
+    _, emb = demo()
     units = make_units(emb, "L4ss_C2", "cells", [5, 0, 3])
     request = _request("L4ss_C2", vardt, strategy="restore")
     res = _sweep(replace(request, pool_size=7), units)
@@ -185,7 +166,7 @@ def test_fixed_step_activation_sample():
     unit's trace equals the baseline through that sample and one more (the event only
     enters the conductance in the following step).
     """
-    _, emb = _demo()
+    _, emb = demo()
     units = make_units(emb, "L4ss_C2", "cells")[:1]
     request = _request("L4ss_C2", False, strategy="restore")
     res = _sweep(request, units)
@@ -207,7 +188,7 @@ def test_explicit_pool_size_fixed_step():
 
 def test_two_restore_simulators_in_one_process_fixed_step():
     """A state saved before another cell came (or went) is not restored: a new settle."""
-    _, emb = _demo()
+    _, emb = demo()
     units = make_units(emb, "L4ss_C2", "cells")[:3]
     ref = _sweep(_request("L4ss_C2", False), units)
     request = _request("L4ss_C2", False, strategy="restore")

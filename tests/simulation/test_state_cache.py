@@ -21,7 +21,6 @@ import subprocess
 import sys
 import warnings
 from dataclasses import replace
-from functools import cache
 from pathlib import Path
 
 import numpy as np
@@ -29,36 +28,20 @@ import pytest
 
 pytest.importorskip("neuron")
 
+from demo_model import demo  # noqa: E402
+
 from pspsweep.simulation.runner import SweepRequest, UnitSimulator, simulate_sweep
 from pspsweep.units import make_units
 
 HERE = Path(__file__).resolve()
 
 
-@cache
-def _demo():
-    """The demo cell spec and embedding, composed as the command would."""
-    from hydra import compose, initialize_config_module
-    from hydra.core.global_hydra import GlobalHydra
-    from omegaconf import OmegaConf
-
-    import pspsweep.cli  # noqa: F401  (registers the schemas)
-    from pspsweep.builders import cell_spec_from_config, embedding_from_config
-
-    GlobalHydra.instance().clear()
-    try:
-        with initialize_config_module(config_module="pspsweep.conf", version_base="1.3"):
-            cfg = OmegaConf.to_object(compose(config_name="config"))
-    finally:
-        GlobalHydra.instance().clear()
-    cell = cell_spec_from_config(cfg.neuron)
-    return cell, embedding_from_config(cfg.network, cell)
 
 
 def _request(celltype: str = "L4ss_C2", vardt: bool = False, *, t_stim: float = 110.0, t_end: float = 150.0,
              weights: tuple[float, ...] | None = None, state_dir: str | Path | None = None,
              pool_size: int | None = None) -> SweepRequest:
-    cell, emb = _demo()
+    cell, emb = demo()
     receptor = emb.receptors[celltype]
     if weights is None:
         weights = (1.5, 1.5) if receptor.excitatory else (2.0,)
@@ -67,7 +50,7 @@ def _request(celltype: str = "L4ss_C2", vardt: bool = False, *, t_stim: float = 
 
 
 def _units(celltype: str = "L4ss_C2", n: int | None = None):
-    units = make_units(_demo()[1], celltype, "cells")
+    units = make_units(demo()[1], celltype, "cells")
     return units if n is None else units[:n]
 
 
@@ -151,7 +134,7 @@ def test_state_key_depends_on_what_the_settle_depends_on():
             _key_of(sim, replace(base, cell=replace(cell, sections=cell.sections[:-1]))),
             _key_of(sim, replace(base, receptor=replace(base.receptor, parameters={
                 **base.receptor.parameters, "tau1": 1.0 + float(base.receptor.parameters.get("tau1", 0.0))}))),
-            _key_of(sim, replace(base, receptor=_demo()[1].receptors["INH_C2"])),
+            _key_of(sim, replace(base, receptor=demo()[1].receptors["INH_C2"])),
         ]
         assert len(set(changed)) == len(changed) and key not in changed
     finally:
