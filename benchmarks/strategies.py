@@ -3,13 +3,16 @@
 Runs the whole ``pspsweep`` command on the shared 86_C2_center cell for the same units
 with ``run.strategy=reference executor.workers=1``, ``run.strategy=restore
 executor.workers=1`` and ``run.strategy=restore executor.workers=N``, with a fixed step
-and with CVODE, and prints the wall time of each command, the time per unit, the
-ratios measured in this one run, and the largest differences of amplitudes and traces
-between the strategies. Not a test: the machine is shared and noisy, so the numbers are
-printed, never asserted.
+and with CVODE; and (case ``coreneuron``, fixed step) ``run.strategy=restore
+executor.workers=1`` with ``run.engine=neuron`` against ``run.engine=coreneuron``. It
+prints the wall time of each command, the time per unit, the ratios measured in this one
+run, and the largest differences of amplitudes and traces between the strategies (or
+engines). Not a test: the machine is shared and noisy, so the numbers are printed, never
+asserted.
 
     python benchmarks/strategies.py                       # 60 VPM_C2 units, tStim 110, tEnd 150
     python benchmarks/strategies.py --t-stim 2000 --t-end 2040 --cases fixed --workers 1
+    python benchmarks/strategies.py --cases coreneuron --units 4   # CoreNEURON vs NEURON only
 """
 
 from __future__ import annotations
@@ -57,7 +60,7 @@ def main() -> None:
     parser.add_argument("--t-stim", type=float, default=110.0)
     parser.add_argument("--t-end", type=float, default=150.0)
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="workers of the parallel run")
-    parser.add_argument("--cases", default="fixed,cvode", help="comma list of fixed, cvode")
+    parser.add_argument("--cases", default="fixed,cvode,coreneuron", help="comma list of fixed, cvode, coreneuron")
     parser.add_argument("--data", type=Path, default=DATA)
     args = parser.parse_args()
     if not (args.data / "86_C2_center.param").is_file():
@@ -85,12 +88,20 @@ def main() -> None:
                 "restore, 1 worker": ["run.strategy=restore", "executor.workers=1"],
                 f"restore, {args.workers} workers": ["run.strategy=restore", f"executor.workers={args.workers}"],
             }
+            ref = "reference, 1 worker"
+            if case == "coreneuron":
+                # the same restore sweep on both engines (fixed step): CoreNEURON's speed-up
+                runs = {
+                    "restore, 1 worker": ["run.strategy=restore", "executor.workers=1"],
+                    "restore coreneuron, 1 worker": ["run.strategy=restore", "executor.workers=1",
+                                                     "run.engine=coreneuron"],
+                }
+                ref = "restore, 1 worker"
             walls, outs = {}, {}
             for name, extra in runs.items():
                 out = root / f"{case}-{name.replace(' ', '').replace(',', '-')}"
                 walls[name] = run_command(out, base + extra)
                 outs[name] = out
-            ref = "reference, 1 worker"
             ref_psps = pd.read_csv(outs[ref] / "psps.csv")
             for name in runs:
                 psps = pd.read_csv(outs[name] / "psps.csv")
@@ -103,7 +114,8 @@ def main() -> None:
     table = pd.DataFrame(rows)
     with pd.option_context("display.float_format", "{:.4g}".format, "display.width", 140):
         print(table.to_string(index=False))
-    print("\nratio = wall time of the reference command / wall time of this command, measured in this run;"
+    print("\nratio = wall time of the reference command (coreneuron case: NEURON's restore) / wall time of this"
+          "\ncommand, measured in this run;"
           "\ntrace differences compare the stored traces (float32 mV) sample by sample.")
 
 

@@ -17,6 +17,11 @@ the start of the step after it).
 Under CVODE every section in the process is integrated together: another cell alive
 in the same process changes the step sizes, and a warning says so.
 
+Engine (``SweepRequest.engine``, fixed step only): ``coreneuron`` replaces the
+``fadvance`` loop after an initialisation or restore with CoreNEURON's ``psolve``
+(same steps, same samples; :mod:`pspsweep.simulation.coreneuron`). Everything else,
+the settle run included, stays NEURON's.
+
 Strategies (``run.strategy``):
 
 * ``reference``: ISF's protocol. For every unit the unit's synapses are created, the
@@ -78,8 +83,8 @@ Strategies (``run.strategy``):
   fingerprint without section names, the state file's SHA-256). The key is a SHA-256
   over the cell spec (canonically encoded), the mechanism sources and the mechanism
   types loaded, NEURON's version and build, the platform, the integrator (CVODE
-  tolerances), dt, celsius, v_init, tStim (tEnd only if it ends the settle early), the
-  pool (size, receptor mechanism and parameters) and ``STATE_FORMAT_VERSION``; see
+  tolerances), the engine, dt, celsius, v_init, tStim (tEnd only if it ends the settle
+  early), the pool (size, receptor mechanism and parameters) and ``STATE_FORMAT_VERSION``; see
   :meth:`UnitSimulator.state_key`. An exclusive ``fcntl`` lock on ``<key>.lock`` is
   held while looking the key up and settling, so processes that start together settle
   once: the others wait and then load. Files are written under temporary names and
@@ -122,6 +127,7 @@ import numpy as np
 from pspsweep.cellmodel import CellSpec
 from pspsweep.embedding import ReceptorSpec
 from pspsweep.errors import PspSweepError
+from pspsweep.simulation import coreneuron
 from pspsweep.traces import TraceSet
 from pspsweep.units import Unit
 
@@ -152,6 +158,10 @@ class SweepRequest:
             settle run) when a larger unit comes. Ignored otherwise.
         state_dir: ``restore``: folder of the settled-state cache shared by processes
             (created if missing); None: every process settles itself.
+        engine: ``neuron`` or ``coreneuron`` (fixed step only; the runs after the
+            initialisation or restore go through CoreNEURON's ``psolve``, see
+            :mod:`pspsweep.simulation.coreneuron`).
+        gpu: ``coreneuron``: offload to a GPU (needs a GPU build of NEURON).
     """
 
     cell: CellSpec
@@ -163,6 +173,8 @@ class SweepRequest:
     strategy: str = "reference"
     pool_size: int | None = None
     state_dir: str | None = None
+    engine: str = "neuron"
+    gpu: bool = False
 
 
 @dataclass
@@ -185,13 +197,19 @@ class UnitSimulator:
             raise PspSweepError(f"unknown strategy {request.strategy!r}; valid: {', '.join(STRATEGIES)}")
         if request.pool_size is not None and request.pool_size < 0:
             raise PspSweepError(f"pool_size={request.pool_size} must be >= 0")
+        coreneuron.check_request(request.engine, request.vardt, request.gpu)
         from neuron import h
 
         from pspsweep.simulation.cell import build_cell
 
         self._h = h
         self.request = request
-        self.cell = build_cell(request.cell)
+        self._coreneuron = request.engine == "coreneuron"
+        dirs = request.cell.mechanism_dirs
+        if self._coreneuron:
+            coreneuron.load_mechanisms(dirs)
+        # a process holds one build of a mechanism set; CoreNEURON's also serves NEURON
+        self.cell = build_cell(request.cell, load=not (self._coreneuron or coreneuron.loaded(dirs)))
         self.cell.apply_sim_settings(request.cell.sim)
         if not hasattr(h, request.receptor.mechanism):
             raise PspSweepError(f"receptor mechanism {request.receptor.mechanism!r} is not loaded")
@@ -231,9 +249,15 @@ class UnitSimulator:
         h.dt = sim.dt
         h.celsius = sim.celsius
         h.tstop = self.request.t_end
+        if self._coreneuron:
+            coreneuron.prepare(h)
 
     def _advance_to_end(self) -> tuple[np.ndarray, np.ndarray]:
         h, t_end = self._h, self.request.t_end
+        if self._coreneuron:
+            # the same steps as the loop below, integrated by CoreNEURON
+            coreneuron.psolve(h, t_end, self.request.gpu)
+            return self._t.as_numpy().copy(), self._v.as_numpy().copy()
         # classic run semantics: single steps while t < tEnd (isf-reference 6.3, step 7)
         while h.t < t_end:
             h.fadvance()
@@ -245,7 +269,8 @@ class UnitSimulator:
         for name, value in rec.parameters.items():
             setattr(syn, name, value)
         nc = h.NetCon(None, syn)
-        nc.delay = 0.0
+        # NetCon.event(tStim) ignores the delay; CoreNEURON refuses delays below dt
+        nc.delay = coreneuron.NETCON_DELAY if self._coreneuron else 0.0
         nc.threshold = 0.0
         for i, w in enumerate(self.request.weights):
             nc.weight[i] = w
@@ -464,7 +489,8 @@ class UnitSimulator:
         recorded up to it: the cell (every field but the mechanism folders' paths), the
         mechanism sources (content hash) and the mechanism types loaded in this process,
         NEURON's version and build, the platform, the integrator (CVODE or fixed step,
-        dt, tolerances), celsius, v_init, tStim (tEnd only when it ends the settle
+        dt, tolerances), the engine (the pool's NetCon delays and the mechanism build
+        follow it), celsius, v_init, tStim (tEnd only when it ends the settle
         early), the pool (size, receptor mechanism and parameters, park segment) and
         ``STATE_FORMAT_VERSION``. Not the NetCon weights: they are set after every restore.
         """
@@ -484,6 +510,7 @@ class UnitSimulator:
             str(h.nrnversion()),
             (platform.machine(), sys.byteorder, platform.libc_ver()),
             ("cvode", float(self._cvode.atol()), float(self._cvode.rtol())) if req.vardt else ("fixed",),
+            ("engine", req.engine, req.gpu),
             int(h.secondorder),
             (cell.sim.dt, cell.sim.celsius, cell.sim.v_init),
             req.t_stim,
