@@ -21,15 +21,31 @@ def fake_units(n: int) -> list[Unit]:
 
 @pytest.mark.parametrize(("n", "workers", "size"), [(1, 2, None), (10, 2, None), (176, 2, None), (1000, 2, None),
                                                      (10, 1, 3), (7, 4, 100)])
-def test_plan_chunks_covers_units_in_order(n, workers, size):
+def test_plan_chunks_covers_every_unit_once(n, workers, size):
     chunks = execution.plan_chunks(fake_units(n), workers, size)
     flat = [u.index for c in chunks for u in c.units]
-    assert flat == list(range(n))
+    assert sorted(flat) == list(range(n))
+    assert [c.index for c in chunks] == list(range(len(chunks)))
     sizes = [len(c.units) for c in chunks]
-    assert max(sizes) - min(sizes) <= 1, "chunks are balanced"
     assert max(sizes) <= (size or 64)
-    if size is None and n >= 16:
+    if size:
+        assert all(s == size for s in sizes[:-1]), "a fixed chunk size is kept"
+    elif n >= 16:
         assert len(chunks) >= 2 * workers, "enough chunks to keep every worker busy"
+
+
+def test_plan_chunks_largest_work_first_and_shrinking():
+    """Units with more synapses start first; guided chunks shrink, so the tail is short."""
+    units = [Unit(i, "A", i, tuple(range(1 + i % 5)), (0,) * (1 + i % 5), (0.5,) * (1 + i % 5)) for i in range(400)]
+    chunks = execution.plan_chunks(units, 2, keys=[1000 + i for i in range(400)], work=3, first_index=7)
+    order = [u for c in chunks for u in c.units]
+    costs = [execution.unit_cost(u) for u in order]
+    assert costs == sorted(costs, reverse=True)
+    assert [c.index for c in chunks] == list(range(7, 7 + len(chunks))) and {c.work for c in chunks} == {3}
+    assert all(k == 1000 + u.index for c in chunks for u, k in zip(c.units, c.keys))
+    work = [sum(execution.unit_cost(u) for u in c.units) for c in chunks]
+    assert work[0] > 4 * work[-1], "chunks shrink towards the end"
+    assert work[-1] <= max(costs), "the last chunk is a single unit's worth"
 
 
 @pytest.fixture
@@ -65,9 +81,11 @@ def test_in_process_equals_reference_loop_and_assembles(demo_work, tmp_path):
     path = execution.assemble_traces(store, chunks, tmp_path / "traces.npz")
     assembled = load_traces(path)
     expected = load_traces(save_traces(direct, tmp_path / "direct.npz"))
-    assert list(assembled.units) == list(range(len(units)))
+    assert sorted(assembled.units) == list(range(len(units)))  # traces in the order simulated
+    order = [int(u) for u in assembled.units]
     for a, b in zip(assembled.ts + assembled.vs + [assembled.t_baseline, assembled.v_baseline],
-                    expected.ts + expected.vs + [expected.t_baseline, expected.v_baseline]):
+                    [expected.ts[i] for i in order] + [expected.vs[i] for i in order]
+                    + [expected.t_baseline, expected.v_baseline]):
         np.testing.assert_array_equal(a, b)
     amps, peaks = execution.collect_features(store, chunks)
     assert amps.shape == (len(units),) and np.all(amps > 0)

@@ -26,7 +26,7 @@ def test_distinct_units_by_segment_multiset():
         Unit(5, "A", 4, (7,), (0,), (0.9,)),
         Unit(6, "A", 5, (8,), (0,), (0.1,)),             # the soma has one segment
     ]
-    assert distinct_units(units, nseg) == [0, 0, 2, 3, 4, 5, 5]
+    assert distinct_units(units, nseg) == [0, 0, 2, 3, 2, 5, 5]
 
 
 def sweep(tmp_path: Path, name: str, *overrides: str) -> pd.DataFrame:

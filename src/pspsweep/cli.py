@@ -9,15 +9,17 @@ the Python traceback as well.
 
 from __future__ import annotations
 
+import atexit
 import io
 import logging
 import os
 import signal
 import sys
+import threading
 import traceback
 import warnings
 from pathlib import Path
-from typing import Callable, TextIO
+from typing import TYPE_CHECKING, Callable, TextIO
 
 import hydra
 from hydra.core.config_store import ConfigStore
@@ -29,6 +31,10 @@ from pspsweep import tracking
 from pspsweep.config import PspSweepConfig
 from pspsweep.errors import PspSweepError
 from pspsweep.hydra_callbacks import SweepAborted, fail_active_parent, tracking_uri
+
+if TYPE_CHECKING:
+    from pspsweep.execution import LocalProcesses
+    from pspsweep.pipeline import PreparedSweep
 
 log = logging.getLogger("pspsweep")
 
@@ -44,54 +50,110 @@ EXIT_INTERRUPTED = 130
 EXIT_TERMINATED = 143
 
 
-def _run_name(cfg: PspSweepConfig, weights: dict[str, float]) -> str:
-    g = " ".join(f"{k}={v:g}" for k, v in weights.items())
-    return f"{cfg.run.celltype} {cfg.run.mode.value} {g}"
+def _run_name(cfg: PspSweepConfig, prep: PreparedSweep) -> str:
+    return f"{prep.label} {cfg.run.mode.value} {prep.conductance_label().replace(' nS', '').replace(',', '')}"
 
 
 def run_job(cfg: DictConfig) -> dict[str, float]:
-    """One Hydra job: prepare, simulate, analyse, track. Returns the run's metrics."""
+    """One Hydra job: prepare, simulate, analyse, track. Returns the run's metrics.
+
+    Start-up overlaps (what is recorded is the same either way): local worker processes
+    are spawned first and import NEURON while this process reads the inputs; with
+    tracking, the MLflow run is opened in a background thread while they simulate (see
+    :class:`tracking.BackgroundRun`), and a finished run of the same sweep found then
+    stops the simulation and is reused as before.
+    """
+    workers = _start_workers(cfg)
+    try:
+        return _run_job(cfg, workers)
+    finally:
+        if workers is not None:
+            workers.close()  # no-op when the sweep took and closed them
+
+
+def _start_workers(cfg: DictConfig) -> LocalProcesses | None:
+    """Local worker processes started before the inputs are read, or None when the units
+    run elsewhere: on Dask, or in this process (one worker and no MLflow run to open
+    meanwhile: with tracking a single worker runs in a process of its own, because
+    NEURON holds the GIL and a thread opening the run would otherwise wait for it)."""
+    from pspsweep import execution
+
+    if cfg.executor.kind != "local":
+        return None
+    workers = execution.resolve_workers(int(cfg.executor.workers))
+    if workers <= 1 and not cfg.tracking.enabled:
+        return None
+    return execution.start_local_workers(workers)
+
+
+def _run_job(cfg: DictConfig, workers: LocalProcesses | None) -> dict[str, float]:
     from pspsweep.pipeline import prepare, provenance_tags, run_sweep, sweep_key
 
     typed: PspSweepConfig = OmegaConf.to_object(cfg)  # type: ignore[assignment]
     prep = prepare(typed)  # every input check happens before a run is recorded
     hc = HydraConfig.get()
     out_dir = Path(hc.runtime.output_dir)
-    tracker: tracking.Tracker = tracking.NullTracker()
     uri = tracking_uri(cfg)
+    key = sweep_key(typed, prep)
+    opening: tracking.BackgroundRun | None = None
     if typed.tracking.enabled:
         parent = None
         if hc.mode == RunMode.MULTIRUN:
             parent = tracking.read_parent_run_id(Path(hc.sweep.dir))
-        tracker = tracking.MlflowTracker(uri, typed.tracking.experiment, _run_name(typed, prep.weights),
-                                         parent_run_id=parent)
-    key = sweep_key(typed, prep)
-    previous = None
-    if typed.tracking.enabled and not typed.run.force:
-        previous = tracking.find_finished_run(uri, typed.tracking.experiment, SWEEP_KEY_TAG, key)
+        name = _run_name(typed, prep)
+        params = tracking.flatten(OmegaConf.to_container(cfg, resolve=True, enum_to_str=True))
+
+        def create() -> tracking.MlflowTracker:
+            return tracking.MlflowTracker(uri, typed.tracking.experiment, name, parent_run_id=parent)
+
+        def lookup() -> str | None:
+            if typed.run.force:
+                return None
+            return tracking.find_finished_run(uri, typed.tracking.experiment, SWEEP_KEY_TAG, key)
+
+        def record(tracker: tracking.MlflowTracker) -> None:
+            tracker.log_params(params)
+            tracker.set_tags({**provenance_tags(typed, prep), SWEEP_KEY_TAG: key, "tracking.uri": uri,
+                              "output.dir": str(out_dir.resolve())})
+
+        from pspsweep.report import warm_up
+
+        # in the background only while worker processes simulate (see _start_workers);
+        # then the idle moment after opening also imports matplotlib for the plots
+        opening = tracking.BackgroundRun(create, lookup, record, then=warm_up, background=workers is not None)
+    tracker: tracking.Tracker = tracking.NullTracker()
     try:
-        tracker.log_params(tracking.flatten(OmegaConf.to_container(cfg, resolve=True, enum_to_str=True)))
-        tracker.set_tags({**provenance_tags(typed, prep), SWEEP_KEY_TAG: key, "tracking.uri": uri,
-                          "output.dir": str(out_dir.resolve())})
-        if previous:
+        try:
+            sweep_tracker: tracking.Tracker = tracking.NullTracker()
+            if opening is not None:
+                opening.poll()  # opened here and now (or failed): stop before simulating
+                sweep_tracker = opening.pipeline_tracker()
+                if workers is not None:
+                    workers.poll = opening.poll
+            stats = run_sweep(typed, prep, sweep_tracker, out_dir, progress=typed.executor.progress).metrics
+            if opening is not None:
+                tracker = opening.for_sweep()
+        except tracking.RunReused:
             # the same sweep finished before: its results are these results
+            assert opening is not None and opening.previous is not None
+            tracker, previous = opening.wait(), opening.previous
             tracker.set_tags({"pspsweep.reused_from": previous})
             stats = tracking.copy_run_outputs(uri, previous, tracker, out_dir)
             print(f"pspsweep: reused the finished run {previous} of the same sweep (run.force=true simulates again)")
-        else:
-            stats = run_sweep(typed, prep, tracker, out_dir, progress=typed.executor.progress).metrics
         hydra_dir = out_dir / hc.output_subdir if hc.output_subdir else None
         if hydra_dir and hydra_dir.is_dir():
             tracker.log_artifacts(hydra_dir, ".hydra")
     except KeyboardInterrupt:
-        tracker.end("KILLED")
+        if opening is not None:
+            opening.end("KILLED")
         raise
     except BaseException:
-        tracker.end("FAILED")
+        if opening is not None:
+            opening.end("FAILED")
         raise
     tracker.end("FINISHED")
     print(
-        f"pspsweep: {prep.celltype}: {int(stats['n_units'])} units, "
+        f"pspsweep: {prep.label}: {int(stats['n_units'])} units, "
         f"{int(stats.get('n_responding', 0))} responding, mean amplitude {stats.get('amp_mean', float('nan')):.4g} mV\n"
         f"  results: {out_dir.resolve()}"
         + (f"\n  MLflow run {tracker.run_id} in {uri}\n  {tracking.ui_hint(uri)}" if tracker.run_id else "")
@@ -195,6 +257,30 @@ def _entry(fn: Callable[[], object]) -> None:
         sys.stderr = real_stderr
 
 
+def _exit_quickly(entry: Callable[[], None]) -> None:
+    """Run a console entry point, then end the process without the interpreter's teardown.
+
+    Why: freeing the modules of MLflow, SQLAlchemy and pandas takes 1.5-2 s after every
+    result is written. Exit handlers (logging, multiprocessing) still run and the output
+    is flushed; while another non-daemon thread is alive the normal exit is taken.
+    """
+    code: object = 0
+    try:
+        entry()
+    except SystemExit as exc:
+        code = exc.code
+    others = [t for t in threading.enumerate() if t is not threading.main_thread() and not t.daemon and t.is_alive()]
+    if others or not (code is None or isinstance(code, int)):
+        sys.exit(code)
+    atexit._run_exitfuncs()  # what the interpreter runs at exit, before its slow teardown
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):  # a closed or broken pipe: nothing more to write anyway
+            pass
+    os._exit(code or 0)
+
+
 def _is_config_error(exc: BaseException) -> bool:
     from hydra.errors import HydraException
     from omegaconf.errors import OmegaConfBaseException
@@ -204,7 +290,7 @@ def _is_config_error(exc: BaseException) -> bool:
 
 def main() -> None:
     """``pspsweep [overrides]`` and ``pspsweep -m [sweep overrides]``."""
-    _entry(_hydra_main)
+    _exit_quickly(lambda: _entry(_hydra_main))
 
 
 def mechanisms_main() -> None:
@@ -312,4 +398,4 @@ def fit_main() -> None:
             print(result.optimal[["group", "optimal_g", "g_mean", "g_median", "g_max"]].to_string(index=False))
         print(f"pspsweep-fit: fit logged on run {run_id} in {uri}")
 
-    _entry(refit)
+    _exit_quickly(lambda: _entry(refit))

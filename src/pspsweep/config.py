@@ -36,6 +36,15 @@ class Strategy(str, Enum):
     restore = "restore"
 
 
+class Engine(str, Enum):
+    """What integrates the fixed-step runs: ``neuron``, or ``coreneuron`` (in process,
+    ``ParallelContext.psolve``; mechanisms built with ``nrnivmodl -coreneuron``; fixed
+    step only; equal traces, see ``pspsweep.simulation.coreneuron``)."""
+
+    neuron = "neuron"
+    coreneuron = "coreneuron"
+
+
 class Convention(str, Enum):
     """Analysis conventions: pspsweep's own, or ISF's exact ones (isf-reference section 7)."""
 
@@ -181,13 +190,17 @@ class RunConfig:
 
     ``g`` sets gAMPA = g * AMPA_component and gNMDA = g * NMDA_component for an
     excitatory cell type (ISF's ``PSPs`` components, 1 by default), or gGABA = g for an
-    inhibitory one, unless those are given explicitly. ``units`` restricts the sweep to
-    these unit indices (0-based, in unit order). A finished run of the same sweep in the
-    store is reused instead of simulated again unless ``force`` is true. Units whose
+    inhibitory one, unless those are given explicitly. ``celltype`` may select several
+    cell types; each gets its own receptor and conductances. ``units`` restricts the
+    sweep to these unit indices (0-based, in unit order; with several cell types, of
+    each type). A finished run of the same sweep in the store is reused instead of
+    simulated again unless ``force`` is true. Units whose
     synapses sit on the same segments share one simulation (``reuse_identical``).
     """
 
-    celltype: str = "L4ss_C2"
+    # a name, an fnmatch pattern, ``excitatory``/``inhibitory``, or a list of those
+    # (Any: OmegaConf has no str-or-list type; validate() checks it)
+    celltype: Any = "L4ss_C2"
     mode: Mode = Mode.cells
     g: Optional[float] = 1.0
     gAMPA: Optional[float] = None
@@ -200,6 +213,9 @@ class RunConfig:
     tEnd: float = 150.0
     units: Optional[List[int]] = None
     strategy: Strategy = Strategy.restore
+    engine: Engine = Engine.neuron
+    #: CoreNEURON GPU offload; needs a GPU build of NEURON (the pip wheel is CPU only)
+    gpu: bool = False
     record_dt: Optional[float] = None
     force: bool = False
     reuse_identical: bool = True
@@ -285,6 +301,10 @@ def validate(cfg: PspSweepConfig) -> None:
         PspSweepError: on the first problem found.
     """
     run = cfg.run
+    names = [run.celltype] if isinstance(run.celltype, str) else run.celltype
+    if not isinstance(names, (list, tuple)) or not names or not all(isinstance(n, str) and n for n in names):
+        raise PspSweepError(f"run.celltype={run.celltype!r} must be a cell type, a pattern, excitatory, "
+                            "inhibitory, or a non-empty list of those")
     if not run.tStim >= 0:
         raise PspSweepError(f"run.tStim={run.tStim} must be >= 0 ms")
     if not run.tEnd > run.tStim:
@@ -317,6 +337,13 @@ def validate(cfg: PspSweepConfig) -> None:
         raise PspSweepError(f"executor.kind={cfg.executor.kind!r} is not one of: local, dask")
     if run.record_dt is not None and not run.record_dt > 0:
         raise PspSweepError(f"run.record_dt={run.record_dt} must be positive (ms) or null")
+    if run.engine == Engine.coreneuron and run.vardt:
+        raise PspSweepError("run.engine=coreneuron integrates with a fixed step only: set run.vardt=false")
+    if run.gpu:
+        from pspsweep.simulation.coreneuron import check_request
+
+        # engine and GPU support of the installed NEURON (imported only when asked for)
+        check_request(run.engine.value, run.vardt, run.gpu)
     if cfg.network.kind not in ("demo", "isf"):
         raise PspSweepError(f"network.kind={cfg.network.kind!r} is not one of: demo, isf")
     if cfg.network.classification not in ("isf_head", "isf_legacy"):

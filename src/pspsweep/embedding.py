@@ -47,4 +47,4 @@ class Embedding:
     @property
     def celltypes(self) -> list[str]:
         """Cell types in order of first appearance."""
-        return list(dict.fromkeys(self.synapses["celltype"]))
+        return [str(c) for c in pd.unique(self.synapses["celltype"].to_numpy())]

@@ -36,10 +36,25 @@ CHUNK_FORMAT_VERSION = 1
 
 @dataclass(frozen=True)
 class ChunkTask:
-    """A chunk: its position in the sweep and its units."""
+    """A chunk: its position in the sweep, its units and which of the sweep's works runs them.
+
+    Attributes:
+        index: chunk number (names its file).
+        units: the units to simulate.
+        keys: a sweep-wide number per unit that identifies its results (default: the
+            units' indices).
+        work: index into the sweep's list of :class:`SweepWork` (one per receptor and
+            conductances).
+    """
 
     index: int
     units: tuple[Unit, ...]
+    keys: tuple[int, ...] = ()
+    work: int = 0
+
+    def result_keys(self) -> np.ndarray:
+        """The keys under which the units' results are stored."""
+        return np.array(self.keys or [u.index for u in self.units], dtype=np.int64)
 
 
 @dataclass
@@ -122,7 +137,7 @@ def simulate_chunk(work: SweepWork, chunk: ChunkTask, with_baseline: bool = Fals
     baseline = _store_resolution(t_b, v_b, work.record_dt, req.t_end) if with_baseline else None  # type: ignore[attr-defined]
     return ChunkResult(
         index=chunk.index,
-        units=np.array([u.index for u in chunk.units], dtype=np.int64),
+        units=chunk.result_keys(),
         ts=[s[0] for s in stored],
         vs=[s[1] for s in stored],
         amplitudes=amps,
@@ -133,21 +148,51 @@ def simulate_chunk(work: SweepWork, chunk: ChunkTask, with_baseline: bool = Fals
     )
 
 
-def plan_chunks(units: Sequence[Unit], workers: int, chunk_size: int | None = None) -> list[ChunkTask]:
-    """Split units into chunks of about equal size.
+def unit_cost(unit: Unit) -> float:
+    """Relative simulation cost of a unit: every synapse adds events (and CVODE steps)."""
+    return 1.0 + 0.5 * unit.n_synapses
 
-    Without ``chunk_size`` there are about eight chunks per worker (for a smooth progress
-    display and small retries), each of 1 to 64 units.
+
+def plan_chunks(units: Sequence[Unit], workers: int, chunk_size: int | None = None, *,
+                keys: Sequence[int] | None = None, work: int = 0, first_index: int = 0) -> list[ChunkTask]:
+    """Split units into chunks, largest work first.
+
+    Units are ordered by :func:`unit_cost`, largest first (ties keep their order), so
+    the slow ones start early. Without ``chunk_size`` chunks shrink as the sweep
+    proceeds (guided scheduling): each takes about 1/(4 x workers) of the work still
+    left, at most 64 units, so early chunks are large (little overhead) and the last
+    ones small (both cores stay busy to the end). With ``chunk_size`` every chunk has
+    that many units (the last may have fewer).
+
+    Args:
+        units: the units to simulate.
+        workers: number of workers sharing the chunks.
+        chunk_size: fixed units per chunk, or None for guided sizes.
+        keys: sweep-wide result key per unit (default: ``unit.index``).
+        work: index of the :class:`SweepWork` that simulates these units.
+        first_index: number of the first chunk (chunks of several works share a store).
     """
-    n = len(units)
-    if n == 0:
-        return []
-    size = chunk_size or int(np.clip(np.ceil(n / (8 * max(workers, 1))), 1, 64))
-    if size < 1:
+    if chunk_size is not None and chunk_size < 1:
         raise PspSweepError(f"executor.chunk_size={chunk_size} must be >= 1")
-    n_chunks = int(np.ceil(n / size))
-    bounds = np.linspace(0, n, n_chunks + 1).round().astype(int)
-    return [ChunkTask(i, tuple(units[a:b])) for i, (a, b) in enumerate(zip(bounds[:-1], bounds[1:]))]
+    keys = list(keys) if keys is not None else [u.index for u in units]
+    order = sorted(range(len(units)), key=lambda i: -unit_cost(units[i]))
+    costs = [unit_cost(units[i]) for i in order]
+    chunks: list[ChunkTask] = []
+    start, left = 0, float(sum(costs))
+    while start < len(order):
+        if chunk_size:
+            stop = min(start + chunk_size, len(order))
+        else:
+            target, stop, taken = left / (4 * max(workers, 1)), start, 0.0
+            while stop < len(order) and stop - start < 64 and (stop == start or taken + costs[stop] <= target):
+                taken += costs[stop]
+                stop += 1
+        picked = order[start:stop]
+        chunks.append(ChunkTask(first_index + len(chunks), tuple(units[i] for i in picked),
+                                tuple(keys[i] for i in picked), work))
+        left -= sum(costs[start:stop])
+        start = stop
+    return chunks
 
 
 # ----------------------------------------------------------------------------- chunk files
@@ -215,10 +260,12 @@ class ChunkStore:
             return d["units"], d["amplitudes"], d["t_peaks"], float(d["work_s"])
 
     @staticmethod
-    def for_sweep(root: Path, work: SweepWork, chunks: Sequence[ChunkTask]) -> "ChunkStore":
-        """The store of one sweep: a folder named by the work and the chunk plan."""
-        plan = [(c.index, tuple(u.index for u in c.units)) for c in chunks]
-        key = hashlib.sha256((work.fingerprint() + repr(plan)).encode()).hexdigest()[:24]
+    def for_sweep(root: Path, works: SweepWork | Sequence[SweepWork], chunks: Sequence[ChunkTask]) -> "ChunkStore":
+        """The store of one sweep: a folder named by its works and the chunk plan."""
+        plan = [(c.index, c.work, tuple(c.result_keys()), tuple((u.celltype, u.index) for u in c.units))
+                for c in chunks]
+        prints = "".join(w.fingerprint() for w in _as_list(works))
+        key = hashlib.sha256((prints + repr(plan)).encode()).hexdigest()[:24]
         return ChunkStore(root / key)
 
     def remove(self) -> None:
@@ -260,17 +307,27 @@ class LocalProcesses:
     the sweep, naming its units.
     """
 
-    def __init__(self, workers: int) -> None:
+    def __init__(self, workers: int, start: bool = False) -> None:
+        """``start``: spawn every worker now and let it import NEURON and the runner while
+        this process goes on (see :func:`start_local_workers`); else on the first chunks."""
         self.workers = workers
+        #: called between chunks; whatever it raises stops :meth:`run` (the command uses it
+        #: to stop a sweep whose MLflow run turns out to be reusable or failed to open)
+        self.poll: Callable[[], None] | None = None
         # Inside a joblib (loky) job the start method is "loky", which a spawned child
         # cannot resolve; fall back to the standard one for the children of this process.
         if multiprocessing.get_start_method(allow_none=True) not in (None, "spawn", "fork", "forkserver"):
             multiprocessing.set_start_method("spawn", force=True)
-        self._pool = self._new_pool()
+        self._pool = self._new_pool(_import_simulation if start else None)
+        if start:
+            # a spawn pool starts one worker per submitted task while none is idle
+            for _ in range(workers):
+                self._pool.submit(int)
 
-    def _new_pool(self) -> ProcessPoolExecutor:
+    def _new_pool(self, initializer: Callable[[], None] | None = None) -> ProcessPoolExecutor:
         # spawn: a fresh interpreter per worker, no NEURON state inherited by fork
-        return ProcessPoolExecutor(max_workers=self.workers, mp_context=get_context("spawn"))
+        return ProcessPoolExecutor(max_workers=self.workers, mp_context=get_context("spawn"),
+                                   initializer=initializer)
 
     def run(self, fn: Callable, tasks: Sequence[tuple]) -> Iterator:
         pending = {self._pool.submit(fn, *tasks[i]): i for i in range(len(tasks))}
@@ -279,6 +336,8 @@ class LocalProcesses:
         failures = [0] * len(tasks)
         try:
             while pending:
+                if self.poll is not None:
+                    self.poll()
                 done, _ = wait(pending, timeout=0.2, return_when=FIRST_COMPLETED)
                 # remember which chunks were running: only they can have killed the pool
                 started.update(i for f, i in pending.items() if f.running())
@@ -322,8 +381,48 @@ class LocalProcesses:
                                   "the sweep stops (a crash inside NEURON, or out of memory)") from None
 
     def close(self) -> None:
-        """Stop the workers."""
+        """Stop the workers at once.
+
+        Why not a plain ``shutdown(wait=True)``: an idle worker takes about a second to
+        exit (freeing NEURON and pandas), and after an error or an interruption the chunks
+        still running would be waited for, though nobody reads their results. Chunk files
+        are written by this process, and settled-state files are renamed into place, so
+        a stopped worker leaves nothing half-written.
+        """
+        if self in _STARTED:
+            _STARTED.remove(self)
+        # ProcessPoolExecutor cannot stop busy workers before Python 3.14 (terminate_workers)
+        for proc in list((getattr(self._pool, "_processes", None) or {}).values()):
+            if proc.is_alive():
+                proc.terminate()
         self._pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _import_simulation() -> None:
+    """Initializer of pre-started workers: the imports every chunk needs, done while the
+    launching process still reads the inputs (``pspsweep.simulation`` first: it turns off
+    NEURON's GUI and its "no DISPLAY" warning)."""
+    import pspsweep.simulation.cell  # noqa: F401
+    import pspsweep.simulation.runner  # noqa: F401
+
+
+#: local worker pools started early by the command (:func:`start_local_workers`), each
+#: waiting to be taken by :func:`make_executor`
+_STARTED: list[LocalProcesses] = []
+
+
+def start_local_workers(workers: int) -> LocalProcesses:
+    """Spawn ``workers`` local worker processes now, for the next ``make_executor("local",
+    workers)`` of this process to take (``workers=1`` included: the chunks then run in
+    one worker process, not in this one).
+
+    Why: spawning a worker and importing NEURON, numpy and pandas there takes a second or
+    two, which overlaps the launching process's own reading of the inputs. Close the
+    result if no sweep takes it.
+    """
+    executor = LocalProcesses(workers, start=True)
+    _STARTED.append(executor)
+    return executor
 
 
 class DaskExecutor:
@@ -367,9 +466,15 @@ class DaskExecutor:
 
 
 def make_executor(kind: str, workers: int, address: str | None = None):
-    """An executor for ``executor.kind`` (``local`` or ``dask``) and a worker count."""
+    """An executor for ``executor.kind`` (``local`` or ``dask``) and a worker count:
+    local workers started by :func:`start_local_workers` if there are, else this process
+    (one worker) or new worker processes."""
     if kind == "dask":
         return DaskExecutor(address, workers)
+    for executor in _STARTED:
+        if executor.workers == workers:
+            _STARTED.remove(executor)
+            return executor
     if workers <= 1:
         return InProcess()
     return LocalProcesses(workers)
@@ -401,8 +506,12 @@ class ExecutionReport:
         return self.work_s / (self.workers * self.wall_s) if self.wall_s > 0 else float("nan")
 
 
+def _as_list(works: SweepWork | Sequence[SweepWork]) -> list[SweepWork]:
+    return [works] if isinstance(works, SweepWork) else list(works)
+
+
 def run_chunks(
-    work: SweepWork,
+    works: SweepWork | Sequence[SweepWork],
     chunks: Sequence[ChunkTask],
     store: ChunkStore,
     executor,
@@ -411,7 +520,8 @@ def run_chunks(
     """Simulate every chunk not yet in ``store`` and write each one as it completes.
 
     Args:
-        work: the sweep's simulation and analysis.
+        works: the sweep's simulations and analysis (``chunk.work`` indexes them); one
+            work alone stands for a list of one.
         chunks: all chunks of the sweep (those already stored are skipped).
         store: where chunk files go.
         executor: from :func:`make_executor`.
@@ -430,7 +540,8 @@ def run_chunks(
                 on_done(len(c.units))
     # the chunk that carries the baseline: the first one, unless it is already on disk
     need_baseline = not any(store.read(i).baseline is not None for i in sorted(done)[:1]) if done else True
-    tasks = [(work, c, need_baseline and k == 0) for k, c in enumerate(todo)]
+    works = _as_list(works)
+    tasks = [(works[c.work], c, need_baseline and k == 0) for k, c in enumerate(todo)]
     if need_baseline and not todo:
         raise PspSweepError(f"chunk folder {store.folder} has no baseline; delete it and run again")
     work_s, per_worker, simulated = 0.0, {}, 0
@@ -446,13 +557,24 @@ def run_chunks(
 
 
 def collect_features(store: ChunkStore, chunks: Sequence[ChunkTask]) -> tuple[np.ndarray, np.ndarray]:
-    """Amplitudes and peak times of all units, in chunk (= unit) order."""
-    amps, peaks = [], []
+    """Amplitudes and peak times of all units, indexed by their result keys.
+
+    With the default keys (unit indices 0..n-1) that is unit order; positions no chunk
+    covers hold NaN.
+    """
+    keys, amps, peaks = [], [], []
     for c in chunks:
-        _, a, p, _ = store.features(c.index)
+        k, a, p, _ = store.features(c.index)
+        keys.append(k)
         amps.append(a)
         peaks.append(p)
-    return (np.concatenate(amps), np.concatenate(peaks)) if amps else (np.zeros(0), np.zeros(0))
+    if not keys:
+        return np.zeros(0), np.zeros(0)
+    k = np.concatenate(keys)
+    amplitudes = np.full(int(k.max()) + 1, np.nan)
+    t_peaks = np.full(int(k.max()) + 1, np.nan)
+    amplitudes[k], t_peaks[k] = np.concatenate(amps), np.concatenate(peaks)
+    return amplitudes, t_peaks
 
 
 def find_baseline(store: ChunkStore, chunks: Sequence[ChunkTask]) -> tuple[np.ndarray, np.ndarray]:
@@ -508,17 +630,17 @@ def assemble_traces(store: ChunkStore, chunks: Sequence[ChunkTask], path: Path) 
         offsets = np.concatenate([[0], np.cumsum(lengths_all)]).astype(np.int64)
         _write_npy_member(zf, "offsets", offsets.dtype, offsets.size, iter([offsets]))
         unit = np.concatenate(units).astype(np.int64) if units else np.zeros(0, np.int64)
-        _write_npy_member(zf, "unit", unit.dtype, unit.size, iter([unit]))
+        _write_npy_member(zf, "simulation", unit.dtype, unit.size, iter([unit]))
     os.replace(tmp, path)
     return path
 
 
 def read_unit_traces(store: ChunkStore, chunks: Sequence[ChunkTask], wanted: set[int]
                      ) -> dict[int, tuple[np.ndarray, np.ndarray]]:
-    """The stored traces of the units in ``wanted`` (by unit index), read chunk by chunk."""
+    """The stored traces of the units in ``wanted`` (by result key), read chunk by chunk."""
     out: dict[int, tuple[np.ndarray, np.ndarray]] = {}
     for c in chunks:
-        if not wanted.intersection(u.index for u in c.units):
+        if not wanted.intersection(int(k) for k in c.result_keys()):
             continue
         result = store.read(c.index)
         for u, t, v in zip(result.units, result.ts, result.vs):

@@ -32,10 +32,10 @@ from pspsweep.config import PspSweepConfig, validate
 from pspsweep.embedding import Embedding
 from pspsweep.errors import PspSweepError
 from pspsweep.features import AnalysisOptions
-from pspsweep.geometry import path_distances, segment_counts
+from pspsweep.geometry import segment_counts, unit_mean_distances
 from pspsweep.progress import progress_bar
 from pspsweep.report import MAX_TRACES, amplitude_histogram, trace_overview
-from pspsweep.statistics import summary_statistics
+from pspsweep.statistics import CONDUCTANCE_COLUMNS, assign_groups, summary_statistics
 from pspsweep.tracking import Tracker
 from pspsweep.units import Unit, distinct_units, make_units, resolve_celltypes
 
@@ -48,21 +48,48 @@ log = logging.getLogger(__name__)
 PSPS_CSV = "psps.csv"
 TRACES_NPZ = "traces.npz"
 STATS_CSV = "statistics.csv"
+GROUP_STATS_CSV = "group_statistics.csv"
 HISTOGRAM_PNG = "amplitude_histogram.png"
 TRACES_PNG = "traces.png"
 
 
 @dataclass(frozen=True)
 class PreparedSweep:
-    """A checked, ready-to-simulate sweep (plain data only)."""
+    """A checked, ready-to-simulate sweep (plain data only).
+
+    Attributes:
+        cell: the cell model.
+        embedding: the synapse embedding.
+        celltypes: the sweep's cell types, in the order ``run.celltype`` names them.
+        units: every unit, cell type after cell type.
+        weights: per cell type, its conductances (gAMPA/gNMDA or gGABA, nS).
+        g: the conductance the fit runs against.
+        options: analysis options.
+    """
 
     cell: CellSpec
     embedding: Embedding
-    celltype: str
+    celltypes: tuple[str, ...]
     units: list[Unit]
-    weights: dict[str, float]
+    weights: dict[str, dict[str, float]]
     g: float
     options: AnalysisOptions
+
+    @property
+    def label(self) -> str:
+        """The cell types for titles and messages (shortened when there are many)."""
+        if len(self.celltypes) <= 3:
+            return ", ".join(self.celltypes)
+        return f"{len(self.celltypes)} cell types ({self.celltypes[0]} ... {self.celltypes[-1]})"
+
+    def conductance_label(self) -> str:
+        """``gAMPA=1 nS, gNMDA=1 nS`` unless cell types disagree on a conductance."""
+        merged: dict[str, float] = {}
+        for w in self.weights.values():
+            for name, value in w.items():
+                if merged.setdefault(name, value) != value:
+                    return f"g={self.g:g} nS"
+        return ", ".join(f"{k}={v:g} nS" for k, v in merged.items())
 
 
 @dataclass
@@ -94,31 +121,33 @@ def prepare(cfg: PspSweepConfig) -> PreparedSweep:
         raise PspSweepError(f"neuron.sim.dt={cell.sim.dt} must be positive (ms)")
     embedding = embedding_from_config(cfg.network, cell)
     celltypes = resolve_celltypes(embedding, cfg.run.celltype)
-    if len(celltypes) != 1:
-        raise PspSweepError(f"run.celltype={cfg.run.celltype!r} matches {len(celltypes)} cell types; name one")
-    celltype = celltypes[0]
     n_sections = len(cell.sections)
-    units = make_units(embedding, celltype, cfg.run.mode.value, cfg.run.units)
-    for u in units:
-        bad = [s for s in u.sections if not 0 <= s < n_sections]
-        if bad:
-            raise PspSweepError(f"{celltype} cell {u.cell_id}: synapse on section {bad[0]}, "
-                                f"but the cell has sections 0..{n_sections - 1}")
-    weights = conductances(cfg.run, receptor_of(embedding, celltype, cfg.network.classification))
+    units: list[Unit] = []
+    weights: dict[str, dict[str, float]] = {}
+    for celltype in celltypes:
+        weights[celltype] = conductances(cfg.run, receptor_of(embedding, celltype, cfg.network.classification))
+        for u in make_units(embedding, celltype, cfg.run.mode.value, cfg.run.units):
+            bad = [s for s in u.sections if not 0 <= s < n_sections]
+            if bad:
+                raise PspSweepError(f"{celltype} cell {u.cell_id}: synapse on section {bad[0]}, "
+                                    f"but the cell has sections 0..{n_sections - 1}")
+            units.append(u)
     # the conductance the fit runs against: run.g, else the explicit AMPA or GABA one
-    g = cfg.run.g if cfg.run.g is not None else weights.get("gAMPA", weights.get("gGABA"))
-    return PreparedSweep(cell, embedding, celltype, units, weights, float(g), options)
+    first = weights[celltypes[0]]
+    g = cfg.run.g if cfg.run.g is not None else first.get("gAMPA", first.get("gGABA"))
+    return PreparedSweep(cell, embedding, tuple(celltypes), units, weights, float(g), options)
 
 
 def unit_table(prep: PreparedSweep, amplitudes: np.ndarray, t_peaks: np.ndarray,
                simulation: Sequence[int]) -> pd.DataFrame:
     """One row per unit: identity, synapses, conductances and PSP features (psps.csv).
 
-    ``simulation`` names, per unit, the unit whose simulation gave its result (itself,
-    or an earlier unit on the same segments).
+    ``simulation`` names, per unit, the row of the unit whose simulation gave its result
+    (its own row, or the row of an earlier unit on the same segments with the same
+    receptor and conductances).
     """
-    g = {name: prep.weights.get(name, np.nan) for name in ("gAMPA", "gNMDA", "gGABA")}
-    distances = [float(np.mean(path_distances(prep.cell, list(u.sections), list(u.xs)))) for u in prep.units]
+    g = {c: {name: w.get(name, np.nan) for name in ("gAMPA", "gNMDA", "gGABA")} for c, w in prep.weights.items()}
+    distances = unit_mean_distances(prep.cell, [u.sections for u in prep.units], [u.xs for u in prep.units])
     rows = [
         {
             "celltype": u.celltype,
@@ -129,7 +158,7 @@ def unit_table(prep: PreparedSweep, amplitudes: np.ndarray, t_peaks: np.ndarray,
             "sections": ";".join(map(str, u.sections)),
             "xs": ";".join(f"{x:.6g}" for x in u.xs),
             "distance_um": d,
-            **g,
+            **g[u.celltype],
             "g": prep.g,
             "amplitude_mV": a,
             "t_peak_ms": t,
@@ -168,7 +197,7 @@ def provenance_tags(cfg: PspSweepConfig, prep: PreparedSweep) -> dict[str, str]:
         "neuron.version": neuron_version(),
         "python.version": sys.version.split()[0],
         "mechanisms.sha256": source_hash([Path(d) for d in prep.cell.mechanism_dirs]),
-        "celltype": prep.celltype,
+        "celltype": ",".join(prep.celltypes)[:5000],
         "mode": cfg.run.mode.value,
         "strategy": cfg.run.strategy.value,
     }
@@ -180,18 +209,44 @@ def provenance_tags(cfg: PspSweepConfig, prep: PreparedSweep) -> dict[str, str]:
     return tags
 
 
-def sweep_work(cfg: PspSweepConfig, prep: PreparedSweep) -> execution.SweepWork:
-    """What every worker needs: the simulation request, analysis options, storage step."""
+@dataclass(frozen=True)
+class WorkGroup:
+    """Cell types simulated with one :class:`execution.SweepWork` (same receptor and
+    conductances), and the positions of their units in ``PreparedSweep.units``."""
+
+    work: execution.SweepWork
+    celltypes: tuple[str, ...]
+    members: tuple[int, ...]
+
+
+def sweep_works(cfg: PspSweepConfig, prep: PreparedSweep) -> list[WorkGroup]:
+    """What the workers need, per group of cell types sharing receptor and conductances.
+
+    Each group is one simulation request (one cell, one synapse pool, one settle) with
+    the analysis options and storage step; the 194 excitatory types of the 86 embedding
+    are a single group.
+    """
     from pspsweep.simulation.runner import SweepRequest
 
     run = cfg.run
-    receptor = prep.embedding.receptors[prep.celltype]
-    weights = tuple(prep.weights[n] for n in (("gAMPA", "gNMDA") if receptor.excitatory else ("gGABA",)))
-    # one synapse pool large enough for every unit: one settle per sweep (fixed step)
-    pool = max((u.n_synapses for u in prep.units), default=1)
-    request = SweepRequest(prep.cell, receptor, weights, run.vardt, run.tStim, run.tEnd, run.strategy.value,
-                           pool_size=pool)
-    return execution.SweepWork(request, prep.options, run.record_dt)
+    by_request: dict[tuple, list[str]] = {}
+    for celltype in prep.celltypes:
+        receptor = prep.embedding.receptors[celltype]
+        key = (repr(receptor), tuple(sorted(prep.weights[celltype].items())))
+        by_request.setdefault(key, []).append(celltype)
+    groups = []
+    for celltypes in by_request.values():
+        receptor = prep.embedding.receptors[celltypes[0]]
+        w = prep.weights[celltypes[0]]
+        weights = tuple(w[n] for n in (("gAMPA", "gNMDA") if receptor.excitatory else ("gGABA",)))
+        members = tuple(i for i, u in enumerate(prep.units) if u.celltype in celltypes)
+        # one synapse pool large enough for every unit: one settle per group (fixed step)
+        pool = max((prep.units[i].n_synapses for i in members), default=1)
+        request = SweepRequest(prep.cell, receptor, weights, run.vardt, run.tStim, run.tEnd, run.strategy.value,
+                               pool_size=pool, engine=run.engine.value, gpu=run.gpu)
+        groups.append(WorkGroup(execution.SweepWork(request, prep.options, run.record_dt), tuple(celltypes),
+                                members))
+    return groups
 
 
 def sweep_key(cfg: PspSweepConfig, prep: PreparedSweep) -> str:
@@ -200,9 +255,31 @@ def sweep_key(cfg: PspSweepConfig, prep: PreparedSweep) -> str:
     Two jobs with the same key produce the same files, whatever the executor, so a
     finished run with this key can be reused. Paths and execution settings are left out.
     """
-    work = sweep_work(cfg, prep)
+    prints = "".join(g.work.fingerprint() for g in sweep_works(cfg, prep))
     units = [(u.celltype, u.index, u.cell_id, u.synapse_ids) for u in prep.units]
-    return hashlib.sha256(f"{work.fingerprint()}|{units}|{cfg.run.mode.value}".encode()).hexdigest()
+    text = f"{prints}|{units}|{cfg.run.mode.value}|{cfg.run.reuse_identical}"
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def plan_simulations(cfg: PspSweepConfig, prep: PreparedSweep, groups: Sequence[WorkGroup], workers: int
+                     ) -> tuple[list[execution.ChunkTask], np.ndarray]:
+    """Chunks of distinct simulations, and for every unit the row it takes its result from.
+
+    Units of one group on the same segments give identical traces (``run.reuse_identical``):
+    only the first is simulated. Result keys are rows of ``prep.units``.
+    """
+    nseg = segment_counts(prep.cell)
+    source = np.arange(len(prep.units))
+    chunks: list[execution.ChunkTask] = []
+    for index, group in enumerate(groups):
+        units = [prep.units[i] for i in group.members]
+        same_as = distinct_units(units, nseg) if cfg.run.reuse_identical else list(range(len(units)))
+        source[list(group.members)] = [group.members[j] for j in same_as]
+        firsts = sorted(set(same_as))
+        chunks += execution.plan_chunks([units[j] for j in firsts], workers, cfg.executor.chunk_size,
+                                        keys=[group.members[j] for j in firsts], work=index,
+                                        first_index=len(chunks))
+    return chunks, source
 
 
 def run_sweep(cfg: PspSweepConfig, prep: PreparedSweep, tracker: Tracker, out_dir: Path,
@@ -226,24 +303,22 @@ def run_sweep(cfg: PspSweepConfig, prep: PreparedSweep, tracker: Tracker, out_di
     import dataclasses
 
     run = cfg.run
-    work = sweep_work(cfg, prep)
     workers = execution.resolve_workers(cfg.executor.workers)
-    # units on the same segments give identical traces: simulate each distinct one once
-    same_as = distinct_units(prep.units, segment_counts(prep.cell)) if run.reuse_identical else list(
-        range(len(prep.units)))
-    simulated = [prep.units[i] for i in sorted(set(same_as))]
-    chunks = execution.plan_chunks(simulated, workers, cfg.executor.chunk_size)
+    groups = sweep_works(cfg, prep)
+    chunks, source = plan_simulations(cfg, prep, groups, workers)
+    n_simulated = len(set(source.tolist()))
     root = Path(cfg.executor.work_dir) if cfg.executor.work_dir else launch_dir() / ".pspsweep" / "chunks"
     # settled states, shared by the workers and by every job of a multirun (see the
-    # runner's docstring); set here, not in sweep_work, so sweep_key stays free of paths
-    work = dataclasses.replace(work, request=dataclasses.replace(work.request, state_dir=str(root.parent / "states")))
-    store = execution.ChunkStore.for_sweep(root, work, chunks)
+    # runner's docstring); set here, not in sweep_works, so sweep_key stays free of paths
+    works = [dataclasses.replace(g.work, request=dataclasses.replace(g.work.request, state_dir=str(root.parent / "states")))
+             for g in groups]
+    store = execution.ChunkStore.for_sweep(root, works, chunks)
 
     started = time.perf_counter()
-    bar = progress_bar(f"{prep.celltype} units", len(simulated), enabled=progress)
+    bar = progress_bar(f"{prep.label} units", n_simulated, enabled=progress)
     executor = execution.make_executor(cfg.executor.kind, workers, cfg.executor.address)
     try:
-        report = execution.run_chunks(work, chunks, store, executor, on_done=bar.update)
+        report = execution.run_chunks(works, chunks, store, executor, on_done=bar.update)
     except BaseException:
         bar.leave = False  # erase the bar: the error is reported in one line
         raise
@@ -251,19 +326,19 @@ def run_sweep(cfg: PspSweepConfig, prep: PreparedSweep, tracker: Tracker, out_di
         executor.close()
         bar.close()
     amplitudes, t_peaks = execution.collect_features(store, chunks)
-    position = {u.index: k for k, u in enumerate(simulated)}
-    source = [position[prep.units[i].index] for i in same_as]
-    table = unit_table(prep, amplitudes[source], t_peaks[source], [prep.units[i].index for i in same_as])
+    table = unit_table(prep, amplitudes[source], t_peaks[source], source.tolist())
     stats = summary_statistics(table, prep.options)
+    group_stats = group_statistics(cfg, table, prep.options)
 
     out_dir.mkdir(parents=True, exist_ok=True)
-    title = f"{prep.celltype}, " + ", ".join(f"{k}={v:g} nS" for k, v in prep.weights.items())
+    title = f"{prep.label}, {prep.conductance_label()}"
     t_b, v_b = execution.find_baseline(store, chunks)
     shown = table.reindex(table["amplitude_mV"].abs().sort_values(ascending=False).index).head(MAX_TRACES)
     examples = execution.read_unit_traces(store, chunks, set(int(u) for u in shown["simulation"]))
     files = [
         _write_csv(table, out_dir / PSPS_CSV),
         _write_csv(stats, out_dir / STATS_CSV),
+        _write_csv(group_stats, out_dir / GROUP_STATS_CSV),
         execution.assemble_traces(store, chunks, out_dir / TRACES_NPZ),
         amplitude_histogram(table, out_dir / HISTOGRAM_PNG, prep.options.threshold_mV, title),
         trace_overview(t_b, v_b, [examples[int(u)] for u in shown["simulation"]], len(table), out_dir / TRACES_PNG,
@@ -273,7 +348,8 @@ def run_sweep(cfg: PspSweepConfig, prep: PreparedSweep, tracker: Tracker, out_di
     metrics = {
         "n_units": float(len(prep.units)),
         "n_synapses": float(sum(u.n_synapses for u in prep.units)),
-        "n_simulated": float(len(simulated)),
+        "n_simulated": float(n_simulated),
+        "n_celltypes": float(len(prep.celltypes)),
         "wall_time_s": wall,
         "simulation_time_s": report.wall_s,
         "units_per_second": len(prep.units) / report.wall_s if report.wall_s > 0 else float("nan"),
@@ -283,16 +359,45 @@ def run_sweep(cfg: PspSweepConfig, prep: PreparedSweep, tracker: Tracker, out_di
         "chunks": float(report.n_chunks),
         "chunks_reused": float(report.chunks_reused),
     }
-    if len(stats):
-        row = stats.iloc[0]
-        metrics.update({k: float(row[k]) for k in stats.columns if k not in ("celltype", "gAMPA", "gNMDA", "gGABA")})
-    else:
-        metrics["n_responding"] = 0.0
+    metrics.update(statistics_metrics(table, stats, group_stats, prep.options))
     tracker.log_metrics(metrics)
     for f in files:
         tracker.log_artifact(f)
     store.remove()
     return SweepResult(table, stats, metrics, files)
+
+
+def group_statistics(cfg: PspSweepConfig, table: pd.DataFrame, options: AnalysisOptions) -> pd.DataFrame:
+    """Statistics per merged group (``fit.groups``, else ISF's merging; see
+    :func:`pspsweep.fitting.groups_for`) and conductances."""
+    from pspsweep.celltypes import CLASSIFICATIONS
+    from pspsweep.fitting import groups_for
+
+    patterns = {k: list(v) for k, v in cfg.fit.groups.items()} if cfg.fit.groups else None
+    excitatory, _ = CLASSIFICATIONS[cfg.network.classification]
+    groups = groups_for(list(dict.fromkeys(table["celltype"])), patterns, excitatory)
+    return summary_statistics(assign_groups(table, groups), options, by=("group", *CONDUCTANCE_COLUMNS))
+
+
+#: statistics that also become per-cell-type and per-group metrics
+KEY_STATISTICS = ("n_responding", "amp_mean", "amp_median", "amp_max")
+
+
+def statistics_metrics(table: pd.DataFrame, stats: pd.DataFrame, group_stats: pd.DataFrame,
+                       options: AnalysisOptions) -> dict[str, float]:
+    """Summary metrics of a sweep: every statistic over all its units (``amp_mean``, ...);
+    with several cell types also ``amp_mean.<celltype>`` and ``amp_mean.group.<group>``
+    (and n_responding, amp_median, amp_max)."""
+    overall = summary_statistics(table.assign(sweep="all"), options, by=("sweep",))
+    if len(overall):
+        metrics = {k: float(v) for k, v in overall.iloc[0].items() if k != "sweep"}
+    else:
+        metrics = {"n_responding": 0.0}
+    if table["celltype"].nunique() > 1:
+        for frame, key, prefix in ((stats, "celltype", ""), (group_stats, "group", "group.")):
+            for _, row in frame.iterrows():
+                metrics.update({f"{name}.{prefix}{row[key]}": float(row[name]) for name in KEY_STATISTICS})
+    return metrics
 
 
 def _write_csv(df: pd.DataFrame, path: Path) -> Path:
@@ -336,9 +441,16 @@ def fit_parent_run(cfg: PspSweepConfig, uri: str, parent_run_id: str, out_dir: P
     files = write_fit_tables(result, out_dir)
     cell = cell_spec_from_config(cfg.neuron)
     units = result.units.drop_duplicates(["celltype", "unit", "g"])
+    # with a measured table the plots show the groups it has values for (the others,
+    # e.g. VPM of other columns, stay in the tables with a note): a page per fit, not 30
+    def shown(df: pd.DataFrame | None) -> pd.DataFrame | None:
+        if measured is None or df is None or not set(measured.index) & set(df["group"]):
+            return df
+        return df[df["group"].isin(measured.index)]
+
     files += [
-        group_histograms(result.units, measured, out_dir / "group_histograms.png", options.threshold_mV),
-        fit_plot(result.group_statistics, result.fits, result.optimal, out_dir / "fit.png"),
+        group_histograms(shown(result.units), measured, out_dir / "group_histograms.png", options.threshold_mV),
+        fit_plot(shown(result.group_statistics), shown(result.fits), shown(result.optimal), out_dir / "fit.png"),
         amplitude_vs_distance(units, out_dir / "amplitude_vs_distance.png"),
         morphology_map(cell, units, out_dir / "morphology_amplitudes.png"),
     ]

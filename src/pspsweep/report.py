@@ -6,26 +6,70 @@ tracker, whose UI previews PNG and CSV.
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-import matplotlib
-
-matplotlib.use("Agg")  # no display on clusters and in CI
-import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
-from matplotlib.collections import LineCollection
-from matplotlib.ticker import MaxNLocator
 
 from pspsweep import geometry
 from pspsweep.cellmodel import CellSpec
 
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
 #: at most this many unit traces are drawn, so a plot of thousands of units stays readable
 MAX_TRACES = 60
+
+_PYPLOT: Any = None
+_PYPLOT_LOCK = threading.Lock()
+
+
+def _pyplot() -> Any:
+    """``matplotlib.pyplot`` on the Agg backend, imported on first use.
+
+    Why lazily: the import takes about a second, and a sweep draws only at its end, so
+    importing it with this module delayed every simulation. The lock makes a drawing
+    function wait for a :func:`preload` still in progress.
+    """
+    global _PYPLOT
+    with _PYPLOT_LOCK:
+        if _PYPLOT is None:
+            import matplotlib
+
+            matplotlib.use("Agg")  # no display on clusters and in CI
+            import matplotlib.pyplot as plt
+
+            _PYPLOT = plt
+    return _PYPLOT
+
+
+def warm_up() -> None:
+    """Import pyplot and render a tiny figure (loads the font list and the Agg renderer).
+
+    The figure is made without pyplot, whose figure registry is not thread-safe.
+    """
+    _pyplot()
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(1, 1), dpi=10)
+    fig.text(0.5, 0.5, "0")
+    FigureCanvasAgg(fig).draw()
+
+
+def preload() -> threading.Thread:
+    """Import matplotlib in a background thread, for a process that waits for its workers
+    anyway; the drawing functions wait for it. Returns the (daemon) thread."""
+    thread = threading.Thread(target=warm_up, name="pspsweep-preload-matplotlib", daemon=True)
+    thread.start()
+    return thread
 
 
 def amplitude_histogram(table: pd.DataFrame, path: Path, threshold_mV: float, title: str) -> Path:
     """Histogram of signed PSP amplitudes (mV) with the response threshold marked."""
+    plt = _pyplot()
     fig, ax = plt.subplots(figsize=(6, 4), dpi=110)
     amps = table["amplitude_mV"].to_numpy(dtype=float)
     amps = amps[np.isfinite(amps)]
@@ -54,6 +98,7 @@ def trace_overview(t_baseline: np.ndarray, v_baseline: np.ndarray, traces: list[
         t_stim, t_end: stimulus and end time (ms).
         title: first part of the title.
     """
+    plt = _pyplot()
     fig, (top, bottom) = plt.subplots(2, 1, figsize=(7, 6), dpi=110, sharex=True)
     t0 = max(0.0, t_stim - 10.0)
     grid = np.linspace(t0, t_end, 800)
@@ -99,8 +144,9 @@ _WARN = "\u26a0"
 
 
 def _grid(n: int, max_cols: int = 3, panel: tuple[float, float] = (4.2, 3.2),
-          extra_width: float = 0.0) -> tuple[plt.Figure, list]:
+          extra_width: float = 0.0) -> tuple[Figure, list]:
     """A figure of n small panels, at most ``max_cols`` per row; unused axes are hidden."""
+    plt = _pyplot()
     n = max(n, 1)
     ncols = min(n, max_cols)
     nrows = -(-n // ncols)
@@ -144,6 +190,9 @@ def group_histograms(units: pd.DataFrame, measured: pd.DataFrame | None, path: P
         path: the PNG to write.
         threshold_mV: response threshold, drawn at ±threshold.
     """
+    from matplotlib.ticker import MaxNLocator
+
+    plt = _pyplot()
     groups = list(dict.fromkeys(units[group_column])) if group_column in units.columns else [None]
     has_g = g_column in units.columns
     g_all = np.unique(_finite(units[g_column])) if has_g else np.array([np.nan])
@@ -206,6 +255,7 @@ def fit_plot(stats: pd.DataFrame, fits: pd.DataFrame, optimal: pd.DataFrame | No
     A panel title carries a warning mark when ``fit_ok`` is False or a used fit has
     r² below :data:`MIN_R2` or no fit at all (fewer than two g values, constant statistic).
     """
+    plt = _pyplot()
     groups = list(dict.fromkeys([*stats[group_column], *fits[group_column]]))
     fit_rows = {r[group_column]: r for r in fits.to_dict("records")}
     opt_rows = {} if optimal is None else {r[group_column]: r for r in optimal.to_dict("records")}
@@ -291,6 +341,7 @@ def amplitude_vs_distance(units: pd.DataFrame, path: Path, *, g_column: str = "g
             by ``g_column`` when it is present and takes several values.
         path: the PNG to write.
     """
+    plt = _pyplot()
     fig, ax = plt.subplots(figsize=(6.5, 4.5), dpi=110)
     d = units["distance_um"].to_numpy(dtype=float)
     a = units["amplitude_mV"].to_numpy(dtype=float)
@@ -333,6 +384,9 @@ def morphology_map(spec: CellSpec, units: pd.DataFrame, path: Path,
         path: the PNG to write.
         projection: the two axes to show, from ``"x"``, ``"y"``, ``"z"``.
     """
+    from matplotlib.collections import LineCollection
+
+    plt = _pyplot()
     axis_index = {"x": 0, "y": 1, "z": 2}
     if len(projection) != 2 or any(p not in axis_index for p in projection) or projection[0] == projection[1]:
         raise ValueError(f"projection must be two different axes of x, y, z, got {projection!r}")

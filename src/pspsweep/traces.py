@@ -3,9 +3,10 @@
 ``traces.npz`` holds:
 
 * ``t_baseline``, ``v_baseline``: the synapse-free run (float64 ms, float32 mV);
-* ``t``, ``v``: every unit's samples concatenated in unit order (float64 ms, float32 mV);
-* ``offsets``: int64 array of length n_units + 1; unit i is ``t[offsets[i]:offsets[i+1]]``;
-* ``unit``: int64 unit index of each trace (the ``unit`` column of ``psps.csv``).
+* ``t``, ``v``: the samples of every simulated unit, concatenated (float64 ms, float32 mV);
+* ``offsets``: int64 array of length n_traces + 1; trace i is ``t[offsets[i]:offsets[i+1]]``;
+* ``simulation``: int64 number of each trace: the ``simulation`` column of ``psps.csv``
+  (the row of the unit that was simulated; units on the same segments share a trace).
 
 Times stay float64 because CVODE sample times are irregular; voltages are stored as
 float32 (resolution about 1e-5 mV at -80 mV), features are computed before that rounding.
@@ -21,7 +22,8 @@ import numpy as np
 
 @dataclass
 class TraceSet:
-    """Baseline and per-unit (t, v) arrays, in unit order."""
+    """Baseline and per-simulation (t, v) arrays; ``units`` numbers each trace (the
+    ``simulation`` column of ``psps.csv``)."""
 
     t_baseline: np.ndarray
     v_baseline: np.ndarray
@@ -46,7 +48,7 @@ def save_traces(traces: TraceSet, path: str | Path) -> Path:
         t=np.concatenate(traces.ts).astype(np.float64) if traces.ts else empty,
         v=np.concatenate(traces.vs).astype(np.float32) if traces.vs else empty.astype(np.float32),
         offsets=offsets,
-        unit=np.asarray(traces.units, dtype=np.int64),
+        simulation=np.asarray(traces.units, dtype=np.int64),
     )
     return path
 
@@ -61,5 +63,5 @@ def load_traces(path: str | Path) -> TraceSet:
             v_baseline=data["v_baseline"],
             ts=[t[a:b] for a, b in zip(off[:-1], off[1:])],
             vs=[v[a:b] for a, b in zip(off[:-1], off[1:])],
-            units=data["unit"],
+            units=data["simulation"],
         )

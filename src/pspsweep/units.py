@@ -11,6 +11,8 @@ import fnmatch
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+import numpy as np
+
 from pspsweep.embedding import Embedding
 from pspsweep.errors import PspSweepError
 from pspsweep.geometry import segment_of
@@ -42,21 +44,39 @@ class Unit:
         return len(self.synapse_ids)
 
 
-def resolve_celltypes(embedding: Embedding, requested: str | list[str]) -> list[str]:
-    """Cell types named by ``requested``: names or fnmatch patterns, in embedding order.
+#: ``run.celltype`` keywords: every cell type whose receptor is of that kind
+KEYWORDS = ("excitatory", "inhibitory")
+
+
+def resolve_celltypes(embedding: Embedding, requested: str | Sequence[str]) -> list[str]:
+    """Cell types named by ``requested``: in the order requested, a pattern's matches in
+    embedding order, each type once.
+
+    ``requested`` is a name, an fnmatch pattern (``L5*_C2``), the keyword
+    ``excitatory`` or ``inhibitory``, or a list of those. A pattern or keyword keeps
+    only cell types with a receptor (``embedding.receptors``), so ``L*_C2`` skips the
+    types the classification leaves out; an exact name is kept as given (a later
+    receptor check names it).
 
     Raises:
-        PspSweepError: when a name or pattern matches no cell type; the message lists
+        PspSweepError: when an entry matches no usable cell type; the message lists
             the valid ones.
     """
     names = [requested] if isinstance(requested, str) else list(requested)
     available = embedding.celltypes
     chosen: list[str] = []
     for name in names:
-        matches = [c for c in available if fnmatch.fnmatchcase(c, name)]
+        if name in available:
+            matches = [name]
+        elif name in KEYWORDS:
+            matches = [c for c in available if c in embedding.receptors
+                       and embedding.receptors[c].excitatory == (name == "excitatory")]
+        else:
+            matches = [c for c in available if fnmatch.fnmatchcase(c, name) and c in embedding.receptors]
         if not matches:
             raise PspSweepError(
                 f"unknown cell type {name!r}; valid cell types: {', '.join(available)}"
+                f" (or a pattern, or one of {', '.join(KEYWORDS)})"
             )
         chosen.extend(m for m in matches if m not in chosen)
     return chosen
@@ -79,25 +99,33 @@ def make_units(
     Raises:
         PspSweepError: unknown cell type or mode, or a subset index out of range.
     """
-    resolve_celltypes(embedding, celltype)  # validates the name
-    rows = embedding.synapses[embedding.synapses["celltype"] == celltype]
+    if celltype not in embedding.receptors and celltype not in embedding.celltypes:
+        resolve_celltypes(embedding, celltype)  # raises, listing the valid names
+    syn = embedding.synapses
+    rows = syn[(syn["celltype"] == celltype).to_numpy()].sort_values("cell_id", kind="stable")
+    cell_ids = rows["cell_id"].to_numpy()
+    all_ids = rows["synapse_id"].to_numpy()
+    all_secs = rows["section"].to_numpy()
+    all_xs = rows["x"].to_numpy(dtype=float)
+    if mode not in ("cells", "synapses"):
+        raise PspSweepError(f"unknown mode {mode!r}; valid modes: cells, synapses")
     units: list[Unit] = []
     # a stable sort keeps each cell's synapses in embedding order
-    for cell_id, syn in rows.sort_values("cell_id", kind="stable").groupby("cell_id", sort=True):
-        ids = tuple(int(s) for s in syn["synapse_id"])
-        secs = tuple(int(s) for s in syn["section"])
-        xs = tuple(float(x) for x in syn["x"])
+    starts = np.flatnonzero(np.r_[True, cell_ids[1:] != cell_ids[:-1]]) if len(cell_ids) else np.zeros(0, int)
+    for a, b in zip(starts, np.r_[starts[1:], len(cell_ids)]):
+        cell_id = int(cell_ids[a])
+        ids = tuple(int(s) for s in all_ids[a:b])
+        secs = tuple(int(s) for s in all_secs[a:b])
+        xs = tuple(float(x) for x in all_xs[a:b])
         if mode == "cells":
             # a canonical placement order (by section, then x): units on the same
             # segments then place their synapses identically, whatever the .con order
             order = sorted(range(len(ids)), key=lambda k: (secs[k], xs[k], ids[k]))
             ids, secs, xs = (tuple(v[k] for k in order) for v in (ids, secs, xs))
-            units.append(Unit(len(units), celltype, int(cell_id), ids, secs, xs))
-        elif mode == "synapses":
-            for i in range(len(ids)):
-                units.append(Unit(len(units), celltype, int(cell_id), ids[i : i + 1], secs[i : i + 1], xs[i : i + 1]))
+            units.append(Unit(len(units), celltype, cell_id, ids, secs, xs))
         else:
-            raise PspSweepError(f"unknown mode {mode!r}; valid modes: cells, synapses")
+            for i in range(len(ids)):
+                units.append(Unit(len(units), celltype, cell_id, ids[i : i + 1], secs[i : i + 1], xs[i : i + 1]))
     if subset is not None:
         bad = [i for i in subset if not 0 <= i < len(units)]
         if bad:
@@ -109,16 +137,17 @@ def make_units(
 
 
 def segment_key(unit: Unit, nseg: Sequence[int]) -> tuple:
-    """What a unit's simulation depends on besides the shared settings: its cell type and
-    the multiset of segments its synapses sit on (a point process acts at its segment's
-    node, wherever its x lies inside the segment)."""
-    return (unit.celltype, tuple(sorted((s, segment_of(nseg[s], x)) for s, x in zip(unit.sections, unit.xs))))
+    """What a unit's simulation depends on besides the shared settings (receptor,
+    conductances, times): the multiset of segments its synapses sit on (a point process
+    acts at its segment's node, wherever its x lies inside the segment)."""
+    return tuple(sorted((s, segment_of(nseg[s], x)) for s, x in zip(unit.sections, unit.xs)))
 
 
 def distinct_units(units: Sequence[Unit], nseg: Sequence[int]) -> list[int]:
     """For every unit, the position (in ``units``) of the first unit with the same segments.
 
-    Units mapped to the same position give bit-identical traces, so only the first of
+    ``units`` must share the simulation settings (receptor, conductances, times); they
+    may belong to different cell types. Units mapped to the same position give bit-identical traces, so only the first of
     them needs simulating (the simulator places a unit's synapses in a canonical
     order, so the order in the embedding does not matter).
     """
