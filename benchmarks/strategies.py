@@ -11,7 +11,7 @@ engines). Not a test: the machine is shared and noisy, so the numbers are printe
 asserted.
 
     python benchmarks/strategies.py                       # 60 VPM_C2 units, tStim 110, tEnd 150
-    python benchmarks/strategies.py --t-stim 2000 --t-end 2040 --cases fixed --workers 1
+    python benchmarks/strategies.py --t-stim 2000 --t-end 2040 --cases fixed --cached
     python benchmarks/strategies.py --cases coreneuron --units 4   # CoreNEURON vs NEURON only
 """
 
@@ -62,6 +62,9 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="workers of the parallel run")
     parser.add_argument("--cases", default="fixed,cvode,coreneuron", help="comma list of fixed, cvode, coreneuron")
     parser.add_argument("--data", type=Path, default=DATA)
+    parser.add_argument("--cached", action="store_true",
+                        help="add a restore run on 1 worker that finds its settled state in the cache "
+                             "(as every job of a conductance sweep after the first does)")
     args = parser.parse_args()
     if not (args.data / "86_C2_center.param").is_file():
         sys.exit(f"benchmark: the shared 86_C2_center data is not at {args.data}")
@@ -81,7 +84,7 @@ def main() -> None:
                 f"network.con_file={args.data / 'example_embedding_86_C2_center.con'}",
                 f"run.celltype={args.celltype}", f"run.units={units}", "run.g=1.0",
                 f"run.tStim={args.t_stim}", f"run.tEnd={args.t_end}", f"run.vardt={case == 'cvode'}",
-                f"tracking.uri=sqlite:///{root / 'bench.db'}", f"executor.work_dir={root / 'chunks'}",
+                f"tracking.uri=sqlite:///{root / 'bench.db'}",
             ]
             runs = {
                 "reference, 1 worker": ["run.strategy=reference", "executor.workers=1"],
@@ -97,10 +100,15 @@ def main() -> None:
                                                      "run.engine=coreneuron"],
                 }
                 ref = "restore, 1 worker"
+            elif args.cached:
+                runs["restore, 1 worker, cached settle"] = runs["restore, 1 worker"]
             walls, outs = {}, {}
             for name, extra in runs.items():
                 out = root / f"{case}-{name.replace(' ', '').replace(',', '-')}"
-                walls[name] = run_command(out, base + extra)
+                # every run settles afresh (its own work folder), except the cached one,
+                # which reuses the folder, and so the settled state, of the restore run before it
+                work = root / f"{case}-restore-1worker" if name.endswith("cached settle") else out
+                walls[name] = run_command(out, base + extra + [f"executor.work_dir={work / 'chunks'}"])
                 outs[name] = out
             ref_psps = pd.read_csv(outs[ref] / "psps.csv")
             for name in runs:
@@ -114,7 +122,8 @@ def main() -> None:
     table = pd.DataFrame(rows)
     with pd.option_context("display.float_format", "{:.4g}".format, "display.width", 140):
         print(table.to_string(index=False))
-    print("\nratio = wall time of the reference command (coreneuron case: NEURON's restore) / wall time of this"
+    print("\nevery run settles (simulates 0..tStim) afresh unless marked 'cached settle';"
+          "\nratio = wall time of the reference command (coreneuron case: NEURON's restore) / wall time of this"
           "\ncommand, measured in this run;"
           "\ntrace differences compare the stored traces (float32 mV) sample by sample.")
 
