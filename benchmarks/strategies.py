@@ -84,7 +84,8 @@ def main() -> None:
                 f"network.con_file={args.data / 'example_embedding_86_C2_center.con'}",
                 f"run.celltype={args.celltype}", f"run.units={units}", "run.g=1.0",
                 f"run.tStim={args.t_stim}", f"run.tEnd={args.t_end}", f"run.vardt={case == 'cvode'}",
-                f"tracking.uri=sqlite:///{root / 'bench.db'}",
+                # run.force: every command simulates (the store holds earlier runs of the same sweep)
+                f"tracking.uri=sqlite:///{root / 'bench.db'}", "run.force=true",
             ]
             runs = {
                 "reference, 1 worker": ["run.strategy=reference", "executor.workers=1"],

@@ -120,16 +120,18 @@ def _run_job(cfg: DictConfig, workers: LocalProcesses | None) -> dict[str, float
 
         # in the background only while worker processes simulate (see _start_workers);
         # then the idle moment after opening also imports matplotlib for the plots
-        opening = tracking.BackgroundRun(create, lookup, record, then=warm_up, background=workers is not None)
+        opening = tracking.BackgroundRun(create, lookup, record, then=warm_up, background=workers is not None,
+                                         may_reuse=not typed.run.force and tracking.may_hold_runs(uri))
     tracker: tracking.Tracker = tracking.NullTracker()
     try:
         try:
             sweep_tracker: tracking.Tracker = tracking.NullTracker()
             if opening is not None:
-                opening.poll()  # opened here and now (or failed): stop before simulating
                 sweep_tracker = opening.pipeline_tracker()
-                if workers is not None:
-                    workers.poll = opening.poll
+                if workers is None:
+                    opening.for_sweep()  # opened here and now: an error or a reuse stops us before simulating
+                else:
+                    workers.hold = opening.hold
             stats = run_sweep(typed, prep, sweep_tracker, out_dir, progress=typed.executor.progress).metrics
             if opening is not None:
                 tracker = opening.for_sweep()
@@ -289,7 +291,7 @@ def _is_config_error(exc: BaseException) -> bool:
 
 
 def main() -> None:
-    """``pspsweep [overrides]`` and ``pspsweep -m [sweep overrides]``."""
+    """``pspsweep [overrides]`` and ``pspsweep -m [sweep overrides]`` (ends the process)."""
     _exit_quickly(lambda: _entry(_hydra_main))
 
 

@@ -266,7 +266,8 @@ class TrackingConfig:
 class ExecutorConfig:
     """How units are run.
 
-    ``kind=local``: ``workers`` local processes (0: all cores; 1: this process).
+    ``kind=local``: ``workers`` local processes (0: all cores; 1: one, which runs in the
+    command's own process when tracking is off).
     ``kind=dask``: a Dask cluster at ``address`` (``tcp://HOST:PORT``), or a LocalCluster
     of ``workers`` processes when no address is given. Finished chunks of ``chunk_size``
     units (None: automatic) are written to ``work_dir`` (None: ``.pspsweep/chunks`` in the

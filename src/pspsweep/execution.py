@@ -311,9 +311,10 @@ class LocalProcesses:
         """``start``: spawn every worker now and let it import NEURON and the runner while
         this process goes on (see :func:`start_local_workers`); else on the first chunks."""
         self.workers = workers
-        #: called between chunks; whatever it raises stops :meth:`run` (the command uses it
-        #: to stop a sweep whose MLflow run turns out to be reusable or failed to open)
-        self.poll: Callable[[], None] | None = None
+        #: asked between chunks: True holds finished chunks back (not yet passed on to be
+        #: written), whatever it raises stops :meth:`run`. The command uses it while it
+        #: opens the MLflow run, which may find the sweep done before (then nothing is written).
+        self.hold: Callable[[], bool] | None = None
         # Inside a joblib (loky) job the start method is "loky", which a spawned child
         # cannot resolve; fall back to the standard one for the children of this process.
         if multiprocessing.get_start_method(allow_none=True) not in (None, "spawn", "fork", "forkserver"):
@@ -334,10 +335,17 @@ class LocalProcesses:
         started: set[int] = set()
         suspects: list[int] = []
         failures = [0] * len(tasks)
+        held: list = []  # finished while self.hold() says so
         try:
-            while pending:
-                if self.poll is not None:
-                    self.poll()
+            while pending or held:
+                holding = self.hold is not None and self.hold()
+                if held and not holding:
+                    yield from held
+                    held.clear()
+                    continue
+                if not pending:
+                    time.sleep(0.1)  # only held chunks are left
+                    continue
                 done, _ = wait(pending, timeout=0.2, return_when=FIRST_COMPLETED)
                 # remember which chunks were running: only they can have killed the pool
                 started.update(i for f, i in pending.items() if f.running())
@@ -349,7 +357,7 @@ class LocalProcesses:
                     except BrokenProcessPool:
                         broken.append(i)
                         continue
-                    yield result
+                    held.append(result)
                 if not broken:
                     continue
                 # a dead worker fails every chunk of the pool: the ones seen running (or failing
@@ -365,7 +373,10 @@ class LocalProcesses:
                 started.clear()
                 pending = {self._pool.submit(fn, *tasks[i]): i for i in retry}
             for i in suspects:
-                yield self._run_alone(fn, tasks[i])
+                result = self._run_alone(fn, tasks[i])
+                while self.hold is not None and self.hold():
+                    time.sleep(0.1)
+                yield result
         finally:
             for fut in pending:
                 fut.cancel()

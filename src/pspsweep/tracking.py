@@ -243,14 +243,17 @@ class BackgroundRun:
     The thread runs, in order, what the command did before simulating: ``create`` (the
     tracker), ``lookup`` (a finished run of the same sweep to reuse, or None) and
     ``record`` (params and tags), then ``then`` (optional work for an idle moment).
-    :meth:`poll` and the methods of :meth:`pipeline_tracker` raise in the calling thread
-    what the opening raised, or :class:`RunReused`.
+    :meth:`hold`, :meth:`for_sweep` and the methods of :meth:`pipeline_tracker` raise in
+    the calling thread what the opening raised, or :class:`RunReused`.
     """
 
     def __init__(self, create: Callable[[], MlflowTracker], lookup: Callable[[], str | None],
                  record: Callable[[MlflowTracker], None], then: Callable[[], object] | None = None,
-                 background: bool = True) -> None:
-        """``background=False`` opens the run here and now (``then`` is not run)."""
+                 background: bool = True, may_reuse: bool = True) -> None:
+        """``background=False`` opens the run here and now (``then`` is not run).
+        ``may_reuse=False`` (no finished run can turn up: a new store, or none looked up):
+        :meth:`hold` never holds chunks back."""
+        self._may_reuse = may_reuse
         #: the tracker once created (also when a later step failed: it still needs ending)
         self.tracker: MlflowTracker | None = None
         #: the finished run to reuse, once looked up
@@ -274,7 +277,10 @@ class BackgroundRun:
         finally:
             self._done.set()
         if then is not None and self._error is None and self.previous is None:
-            then()
+            try:
+                then()
+            except Exception:  # noqa: BLE001 - only a head start: whoever needs it meets the error
+                log.debug("background work after opening the run failed", exc_info=True)
 
     def wait(self) -> MlflowTracker:
         """The opened tracker (waits for it); raises what the opening raised."""
@@ -284,11 +290,14 @@ class BackgroundRun:
         assert self.tracker is not None
         return self.tracker
 
-    def poll(self) -> None:
-        """Return at once if the run is still opening or opened for a new sweep; else
-        raise the opening's error or :class:`RunReused`."""
-        if self._done.is_set():
-            self.for_sweep()
+    def hold(self) -> bool:
+        """For the executor: True while the run is still opening and may turn out to be a
+        reuse (finished chunks wait, so that nothing is written then), else False; raises
+        the opening's error or :class:`RunReused` once it has ended so."""
+        if not self._done.is_set():
+            return self._may_reuse
+        self.for_sweep()
+        return False
 
     def for_sweep(self) -> MlflowTracker:
         """The opened tracker (waits for it), for a sweep that simulated: raises the
@@ -306,7 +315,7 @@ class BackgroundRun:
 
     def pipeline_tracker(self) -> Tracker:
         """A :class:`Tracker` for the sweep: every call waits for the opening, then raises
-        like :meth:`poll` or passes the call on."""
+        like :meth:`for_sweep` or passes the call on."""
         return _OpenedRun(self)
 
 
@@ -337,6 +346,13 @@ class _OpenedRun:
 
     def end(self, status: str = "FINISHED") -> None:
         self._run.for_sweep().end(status)
+
+
+def may_hold_runs(uri: str) -> bool:
+    """False only when the store certainly holds no run: a local SQLite file not created yet."""
+    if uri.startswith("sqlite:///"):
+        return Path(uri[len("sqlite:///"):]).exists()
+    return True
 
 
 def start_parent_run(uri: str, experiment: str, run_name: str, params: Mapping[str, str],

@@ -134,12 +134,44 @@ def _check_explicit_pool_size(vardt: bool) -> None:
     _assert_identical(_sweep(_request("L4ss_C2", vardt), units), res)
 
 
+def _check_derived_baseline(vardt: bool) -> None:
+    """``restore``'s baseline equals the fresh synapse-free run of ``reference`` to the last
+    bit: fixed step, the settle's samples (0 .. tStim) joined with the restored run to tEnd
+    without events, also when the state comes from the cache or after units; CVODE, a
+    fresh run (a settle stops the integrator at tStim, which changes the later steps)."""
+    import tempfile
+
+    gc.collect()
+    ref = UnitSimulator(_request("L4ss_C2", vardt))
+    t_ref, v_ref = ref.baseline()
+    del ref
+    units = make_units(demo()[1], "L4ss_C2", "cells")[:2]
+    with tempfile.TemporaryDirectory() as folder:
+        for expected in ("settled", "loaded"):
+            gc.collect()
+            request = replace(_request("L4ss_C2", vardt, strategy="restore"), state_dir=folder,
+                              pool_size=max(u.n_synapses for u in units))
+            sim = UnitSimulator(request)
+            t, v = sim.baseline()
+            assert np.array_equal(t, t_ref) and np.array_equal(v, v_ref), f"{expected}: baseline differs"
+            if not vardt:
+                # derived from the settle (no second run from t = 0), and the same after units
+                assert [kind for kind, _, _ in sim.state_log] == [expected]
+                for u in units:
+                    sim.unit(u)
+                t, v = sim.baseline()
+                assert np.array_equal(t, t_ref) and np.array_equal(v, v_ref), "baseline after units differs"
+                assert len(sim.state_log) == 1
+            del sim
+
+
 #: CVODE checks run in a fresh process: CVODE integrates every cell of the process
 #: together, and other test modules may keep cells alive (fixed step is immune)
 CVODE_CHECKS = {
     **{f"cvode-{c}-{m}-{ts:g}": (_check_cvode_case, (c, m, ts, te)) for c, m, ts, te in CASES},
     "cvode-any-order": (_check_any_order, (True,)),
     "cvode-pool-size": (_check_explicit_pool_size, (True,)),
+    "cvode-derived-baseline": (_check_derived_baseline, (True,)),
 }
 
 
@@ -180,6 +212,10 @@ def test_fixed_step_activation_sample():
 
 def test_unit_simulator_directly_in_any_order_fixed_step():
     _check_any_order(False)
+
+
+def test_restore_baseline_is_derived_from_the_settle_fixed_step():
+    _check_derived_baseline(False)
 
 
 def test_explicit_pool_size_fixed_step():

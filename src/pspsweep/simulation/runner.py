@@ -51,7 +51,8 @@ Strategies (``run.strategy``):
     synapse without events has zero conductance and adds exactly 0 to its node, so one
     pool covers all units: ``SweepRequest.pool_size`` (:func:`simulate_sweep` uses the
     largest unit), grown with a new settle if a larger unit comes. The baseline is the
-    settle continued to tEnd.
+    settle continued to tEnd without events (no run from t = 0; the continuation is run
+    once per process, or read from the state cache).
   - CVODE: the reference integrator shortens the step before tStim to end exactly
     there. The settle queues a bare ``CVode.event(tStim)``, which does the same, and
     saves at tStim before anything is delivered; the reference re-initialises the
@@ -80,7 +81,9 @@ Strategies (``run.strategy``):
   every job of a multirun over conductances would repeat the same run. A settle is
   written to ``<state_dir>/<key>.state`` (``SaveState.fwrite``) with a companion
   ``<key>.npz`` (the settle's t and v samples, the saved t and soma v, the structure
-  fingerprint without section names, the state file's SHA-256). The key is a SHA-256
+  fingerprint without section names, the state file's SHA-256; fixed step also the
+  baseline's continuation to the settling process's tEnd, used by processes with the
+  same tEnd and ignored by older readers). The key is a SHA-256
   over the cell spec (canonically encoded), the mechanism sources and the mechanism
   types loaded, NEURON's version and build, the platform, the integrator (CVODE
   tolerances), the engine, dt, celsius, v_init, tStim (tEnd only if it ends the settle
@@ -118,7 +121,7 @@ import tempfile
 import time
 import warnings
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, fields, is_dataclass, replace
+from dataclasses import dataclass, field, fields, is_dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -187,6 +190,9 @@ class _Settled:
     t: np.ndarray
     v: np.ndarray
     v_saved: float  # soma(0.5) voltage of the saved state
+    #: fixed step: the baseline's samples after the settle, per tEnd (the restored run to
+    #: tEnd without events); computed once, also kept in the state cache's companion
+    tails: dict[float, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
 
 
 class UnitSimulator:
@@ -289,12 +295,23 @@ class UnitSimulator:
     # ------------------------------------------------------------------ public
 
     def baseline(self) -> tuple[np.ndarray, np.ndarray]:
-        """Simulate the synapse-free cell from t = 0 to tEnd; returns (t ms, v mV)."""
+        """Simulate the synapse-free cell from t = 0 to tEnd; returns (t ms, v mV).
+
+        ``restore``, fixed step: no run from t = 0. The settle's samples (0 .. tStim,
+        kept with the saved state and in the state cache) are joined with a run from the
+        restored state to tEnd without events (parked synapses add exactly 0): the same
+        samples as the fresh run, to the last bit. That continuation is run once per
+        process and tEnd, or read from the state cache's companion. CVODE: a fresh run
+        without the pool, as in ``reference``: a settle stops the integrator at tStim, and
+        every later step would differ from the fresh run's (0.7 uV on the demo cell).
+        """
         if self._restore and not self.request.vardt:
             settled = self._restore_settled(self._pool_size_for(0))
-            self._h.frecord_init()
-            t, v = self._advance_to_end()
-            return self._join(settled, t, v)
+            tail = settled.tails.get(self.request.t_end)
+            if tail is None:
+                self._h.frecord_init()
+                tail = settled.tails[self.request.t_end] = self._advance_to_end()
+            return self._join(settled, *tail)
         if self._restore:
             # CVODE: the pool would change the step sizes; the baseline has no synapse
             self._set_pool(0)
@@ -457,6 +474,13 @@ class UnitSimulator:
                     log.info("settled state %s (pool %d) loaded in %.2f s", key[:12], size, elapsed)
                     return settled
                 settled = settle()
+                if not self.request.vardt:
+                    # the baseline's continuation too (its tEnd): every process that loads
+                    # this state runs the baseline first, and then skips that run
+                    self._configure()
+                    settled.state.restore()
+                    self._h.frecord_init()
+                    settled.tails[self.request.t_end] = self._advance_to_end()
                 self._write_state(path, key, settled)
                 log.info("settled state %s (pool %d) simulated and saved in %.2f s", key[:12], size,
                          time.perf_counter() - started)
@@ -532,6 +556,10 @@ class UnitSimulator:
             with np.load(meta_path, allow_pickle=False) as meta:
                 info = json.loads(str(meta["info"]))
                 t, v = meta["t"].copy(), meta["v"].copy()
+                # the baseline's continuation, if written for this tEnd (fixed step)
+                tail = None
+                if "tail_t" in meta and info.get("tail_t_end") == req.t_end and not req.vardt:
+                    tail = meta["tail_t"].copy(), meta["tail_v"].copy()
             if info.get("format") != STATE_FORMAT_VERSION or info.get("key") != key:
                 raise PspSweepError("written for another key or format")
             if info.get("structure") != self._portable(structure):
@@ -547,11 +575,16 @@ class UnitSimulator:
             t_saved, v_saved = float(info["t_saved"]), float(info["v_saved"])
             if h.t != t_saved or self.cell.soma(0.5).v != v_saved:
                 raise PspSweepError("restored state differs from the saved one")
+            if tail is not None and not (len(tail[0]) == len(tail[1]) > 0 and tail[0][0] == t_saved):
+                raise PspSweepError("baseline continuation does not start at the saved state")
         except Exception as exc:  # noqa: BLE001 (any unreadable state: settle again)
             warnings.warn(f"cached settled state {state_path} not used ({type(exc).__name__}: {exc}); "
                           "settling again and replacing it", RuntimeWarning, stacklevel=3)
             return None
-        return _Settled(state, self._structure(), t_saved, t, v, v_saved)
+        settled = _Settled(state, self._structure(), t_saved, t, v, v_saved)
+        if tail is not None:
+            settled.tails[req.t_end] = tail
+        return settled
 
     def _write_state(self, folder: Path, key: str, settled: _Settled) -> None:
         """Write the state and its companion atomically (temporary names, then renames);
@@ -574,10 +607,16 @@ class UnitSimulator:
                 "t_saved": settled.t_saved,
                 "v_saved": settled.v_saved,
             }
+            arrays = {"t": settled.t, "v": settled.v}
+            tail = settled.tails.get(self.request.t_end)
+            if tail is not None:
+                # optional (older readers ignore it): the baseline's continuation to this tEnd
+                info["tail_t_end"] = self.request.t_end
+                arrays.update(tail_t=tail[0], tail_v=tail[1])
             fd, tmp_meta = tempfile.mkstemp(prefix=f".{key}.", suffix=".npz.tmp", dir=folder)
             temps.append(tmp_meta)
             with os.fdopen(fd, "wb") as fh:
-                np.savez(fh, t=settled.t, v=settled.v, info=np.array(json.dumps(info)))
+                np.savez(fh, **arrays, info=np.array(json.dumps(info)))
             for tmp in temps:
                 os.chmod(tmp, 0o644)  # mkstemp's 0600 would hide the files from other users
             os.replace(tmp_state, folder / f"{key}.state")
