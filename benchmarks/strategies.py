@@ -63,8 +63,8 @@ def main() -> None:
     parser.add_argument("--cases", default="fixed,cvode,coreneuron", help="comma list of fixed, cvode, coreneuron")
     parser.add_argument("--data", type=Path, default=DATA)
     parser.add_argument("--cached", action="store_true",
-                        help="add a restore run on 1 worker that finds its settled state in the cache "
-                             "(as every job of a conductance sweep after the first does)")
+                        help="add restore runs on 1 and on all workers that find their settled state in "
+                             "the cache (as every job of a conductance sweep after the first does)")
     args = parser.parse_args()
     if not (args.data / "86_C2_center.param").is_file():
         sys.exit(f"benchmark: the shared 86_C2_center data is not at {args.data}")
@@ -103,11 +103,12 @@ def main() -> None:
                 ref = "restore, 1 worker"
             elif args.cached:
                 runs["restore, 1 worker, cached settle"] = runs["restore, 1 worker"]
+                runs[f"restore, {args.workers} workers, cached settle"] = runs[f"restore, {args.workers} workers"]
             walls, outs = {}, {}
             for name, extra in runs.items():
                 out = root / f"{case}-{name.replace(' ', '').replace(',', '-')}"
-                # every run settles afresh (its own work folder), except the cached one,
-                # which reuses the folder, and so the settled state, of the restore run before it
+                # every run settles afresh (its own work folder), except the cached ones,
+                # which reuse the folder, and so the settled state, of the 1-worker restore run
                 work = root / f"{case}-restore-1worker" if name.endswith("cached settle") else out
                 walls[name] = run_command(out, base + extra + [f"executor.work_dir={work / 'chunks'}"])
                 outs[name] = out

@@ -209,3 +209,20 @@ def test_crashed_worker_chunk_is_retried_once(demo_work, tmp_path, monkeypatch):
             list(executor.run(crash_always_on_unit_4, [(work, c, False) for c in chunks]))
     finally:
         executor.close()
+
+
+def test_worker_start_imports_stay_light():
+    """A spawned worker imports the console script's module again (``[project.scripts]``
+    points at :mod:`pspsweep.entry`) and then the simulation modules: none of that may pull
+    in Hydra, OmegaConf, MLflow, pandas or matplotlib, which would cost every worker seconds."""
+    import subprocess
+    import sys
+    import tomllib
+
+    scripts = tomllib.loads((Path(__file__).parents[1] / "pyproject.toml").read_text())["project"]["scripts"]
+    assert scripts and all(target.startswith("pspsweep.entry:") for target in scripts.values())
+    heavy = ("hydra", "omegaconf", "mlflow", "pandas", "matplotlib")
+    code = ("import sys, pspsweep.entry, pspsweep.execution, pspsweep.simulation.cell, pspsweep.simulation.runner; "
+            f"print(','.join(m for m in {heavy!r} if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "", f"a worker imports {out.stdout.strip()}"

@@ -15,9 +15,10 @@ Receptor models live in ``receptors``, one per cell type.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pandas as pd
+if TYPE_CHECKING:  # pandas is imported by whoever builds the table; workers never need it
+    import pandas as pd
 
 SYNAPSE_COLUMNS = ("celltype", "synapse_id", "section", "x", "cell_id")
 
@@ -47,4 +48,6 @@ class Embedding:
     @property
     def celltypes(self) -> list[str]:
         """Cell types in order of first appearance."""
+        import pandas as pd
+
         return [str(c) for c in pd.unique(self.synapses["celltype"].to_numpy())]

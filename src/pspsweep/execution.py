@@ -427,8 +427,9 @@ def start_local_workers(workers: int) -> LocalProcesses:
     workers)`` of this process to take (``workers=1`` included: the chunks then run in
     one worker process, not in this one).
 
-    Why: spawning a worker and importing NEURON, numpy and pandas there takes a second or
-    two, which overlaps the launching process's own reading of the inputs. Close the
+    Why: spawning a worker and importing NEURON and numpy there takes about a second,
+    which overlaps the launching process's own reading of the inputs (a spawned worker
+    also imports the console script's module, hence the light :mod:`pspsweep.entry`). Close the
     result if no sweep takes it.
     """
     executor = LocalProcesses(workers, start=True)
