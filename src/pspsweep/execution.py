@@ -634,7 +634,8 @@ def assemble_traces(store: ChunkStore, chunks: Sequence[ChunkTask], path: Path) 
                 yield d[key]
 
     tmp = path.with_suffix(".tmp.npz")
-    with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED, allowZip64=True) as zf:
+    # the fastest deflate level: 3x faster than the default, files within a few percent
+    with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=1, allowZip64=True) as zf:
         for name, arr in (("t_baseline", np.asarray(t_b, np.float64)), ("v_baseline", np.asarray(v_b, np.float32))):
             _write_npy_member(zf, name, arr.dtype, arr.size, iter([arr]))
         _write_npy_member(zf, "t", np.dtype(np.float64), total, column("t"))
