@@ -226,3 +226,23 @@ def test_worker_start_imports_stay_light():
             f"print(','.join(m for m in {heavy!r} if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "", f"a worker imports {out.stdout.strip()}"
+
+
+def test_garbage_collection_is_turned_on_again_after_start_up():
+    """``pspsweep`` starts with the cyclic collector off (start-up speed); a finished job
+    or a starting multirun turns it on again, without a full collection."""
+    import gc
+
+    from pspsweep.entry import collect_garbage_again
+
+    was_enabled = gc.isenabled()
+    try:
+        gc.disable()
+        collect_garbage_again()
+        assert gc.isenabled() and gc.get_freeze_count() > 0
+        collect_garbage_again()  # already on: nothing changes
+        assert gc.isenabled()
+    finally:
+        gc.unfreeze()
+        if not was_enabled:
+            gc.disable()

@@ -29,6 +29,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from pspsweep import tracking
 from pspsweep.config import PspSweepConfig
+from pspsweep.entry import collect_garbage_again
 from pspsweep.errors import PspSweepError
 from pspsweep.hydra_callbacks import SweepAborted, fail_active_parent, tracking_uri
 
@@ -69,6 +70,7 @@ def run_job(cfg: DictConfig) -> dict[str, float]:
     finally:
         if workers is not None:
             workers.close()  # no-op when the sweep took and closed them
+        collect_garbage_again()  # off during start-up, see pspsweep.entry.main
 
 
 def _start_workers(cfg: DictConfig) -> LocalProcesses | None:

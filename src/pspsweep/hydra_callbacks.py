@@ -19,6 +19,7 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 
 from pspsweep import tracking
 from pspsweep.config import PspSweepConfig
+from pspsweep.entry import collect_garbage_again
 
 log = logging.getLogger(__name__)
 
@@ -82,6 +83,10 @@ class ParentRunCallback(Callback):
             check_sweep(config, kwargs.get("config_name"))
         except Exception as exc:  # noqa: BLE001 - reported by the command in one line
             raise SweepAborted(exc) from exc
+        finally:
+            # off during start-up (pspsweep.entry.main); this process now waits for the
+            # jobs, or runs them one after another
+            collect_garbage_again()
         if not config.tracking.enabled:
             return
         uri = tracking_uri(config)
