@@ -13,6 +13,7 @@ asserted.
     python benchmarks/strategies.py                       # 60 VPM_C2 units, tStim 110, tEnd 150
     python benchmarks/strategies.py --t-stim 2000 --t-end 2040 --cases fixed --cached
     python benchmarks/strategies.py --cases coreneuron --units 4   # CoreNEURON vs NEURON only
+    python benchmarks/strategies.py --cases fixed --cached --repeat 3  # medians of 3 turns
 """
 
 from __future__ import annotations
@@ -65,7 +66,11 @@ def main() -> None:
     parser.add_argument("--cached", action="store_true",
                         help="add restore runs on 1 and on all workers that find their settled state in "
                              "the cache (as every job of a conductance sweep after the first does)")
+    parser.add_argument("--repeat", type=int, default=1,
+                        help="run the set of commands this many times in turn and report medians")
     args = parser.parse_args()
+    if args.repeat < 1:
+        sys.exit("benchmark: --repeat must be at least 1")
     if not (args.data / "86_C2_center.param").is_file():
         sys.exit(f"benchmark: the shared 86_C2_center data is not at {args.data}")
 
@@ -104,29 +109,41 @@ def main() -> None:
             elif args.cached:
                 runs["restore, 1 worker, cached settle"] = runs["restore, 1 worker"]
                 runs[f"restore, {args.workers} workers, cached settle"] = runs[f"restore, {args.workers} workers"]
-            walls, outs = {}, {}
-            for name, extra in runs.items():
-                out = root / f"{case}-{name.replace(' ', '').replace(',', '-')}"
-                # every run settles afresh (its own work folder), except the cached ones,
-                # which reuse the folder, and so the settled state, of the 1-worker restore run
-                work = root / f"{case}-restore-1worker" if name.endswith("cached settle") else out
-                walls[name] = run_command(out, base + extra + [f"executor.work_dir={work / 'chunks'}"])
-                outs[name] = out
-            ref_psps = pd.read_csv(outs[ref] / "psps.csv")
+            walls: dict[str, list[float]] = {name: [] for name in runs}
+            d_amp = dict.fromkeys(runs, 0.0)
+            d_trace = dict.fromkeys(runs, 0.0)
+            for rep in range(args.repeat):
+                # the runs in turn, then again: a drift of the machine's speed hits all of them
+                outs = {}
+                for name, extra in runs.items():
+                    out = root / f"{case}-{name.replace(' ', '').replace(',', '-')}-{rep}"
+                    # every run settles afresh (its own work folder), except the cached ones,
+                    # which reuse the folder, and so the settled state, of the 1-worker restore run
+                    work = root / f"{case}-restore-1worker-{rep}" if name.endswith("cached settle") else out
+                    walls[name].append(run_command(out, base + extra + [f"executor.work_dir={work / 'chunks'}"]))
+                    outs[name] = out
+                ref_psps = pd.read_csv(outs[ref] / "psps.csv")
+                for name in runs:
+                    psps = pd.read_csv(outs[name] / "psps.csv")
+                    d_amp[name] = max(d_amp[name], float(np.max(np.abs(psps.amplitude_mV - ref_psps.amplitude_mV))))
+                    d_trace[name] = max(d_trace[name], max_trace_difference(outs[ref], outs[name]))
             for name in runs:
-                psps = pd.read_csv(outs[name] / "psps.csv")
+                wall = float(np.median(walls[name]))
+                ratios = [r / w for r, w in zip(walls[ref], walls[name])]
                 rows.append({
-                    "step": case, "run": name, "wall s": walls[name], "s/unit": walls[name] / args.units,
-                    "ratio": walls[ref] / walls[name],
-                    "max |d amplitude| mV": float(np.max(np.abs(psps.amplitude_mV - ref_psps.amplitude_mV))),
-                    "max |d trace| mV": max_trace_difference(outs[ref], outs[name]),
+                    "step": case, "run": name, "wall s": wall, "s/unit": wall / args.units,
+                    "ratio": float(np.median(walls[ref])) / wall,
+                    "ratio range": f"{min(ratios):.3g}-{max(ratios):.3g}",
+                    "max |d amplitude| mV": d_amp[name],
+                    "max |d trace| mV": d_trace[name],
                 })
     table = pd.DataFrame(rows)
     with pd.option_context("display.float_format", "{:.4g}".format, "display.width", 140):
         print(table.to_string(index=False))
-    print("\nevery run settles (simulates 0..tStim) afresh unless marked 'cached settle';"
-          "\nratio = wall time of the reference command (coreneuron case: NEURON's restore) / wall time of this"
-          "\ncommand, measured in this run;"
+    print(f"\nevery run settles (simulates 0..tStim) afresh unless marked 'cached settle';"
+          f"\nwall s = median over {args.repeat} turn(s) through all commands; ratio = median wall time of the"
+          "\nreference command (coreneuron case: NEURON's restore) / median wall time of this command; ratio range:"
+          "\nthe ratios within each turn;"
           "\ntrace differences compare the stored traces (float32 mV) sample by sample.")
 
 
