@@ -24,6 +24,7 @@ from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from multiprocessing import get_context
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -91,18 +92,34 @@ class SweepWork:
         return hashlib.sha256(pickle.dumps((CHUNK_FORMAT_VERSION, self), protocol=5)).hexdigest()
 
 
-# one simulator (and its baseline run) per worker process, reused for all chunks of a sweep
-_SIMULATORS: dict[str, tuple[object, tuple[np.ndarray, np.ndarray]]] = {}
+@dataclass
+class _Simulator:
+    """A worker's simulator for one work and its baseline trace, run when first needed."""
+
+    sim: Any
+    baseline: tuple[np.ndarray, np.ndarray] | None = None
+
+    def baseline_trace(self) -> tuple[np.ndarray, np.ndarray]:
+        # after the first chunk's units where allowed: under restore (fixed step) the worker
+        # that settled adds the baseline's end to the state cache meanwhile (see the runner)
+        if self.baseline is None:
+            self.baseline = self.sim.baseline()
+        return self.baseline
 
 
-def _simulator(work: SweepWork) -> tuple[object, tuple[np.ndarray, np.ndarray]]:
+# one simulator per worker process, reused for all chunks of a sweep
+_SIMULATORS: dict[str, _Simulator] = {}
+
+
+def _simulator(work: SweepWork) -> _Simulator:
     from pspsweep.simulation.runner import UnitSimulator
 
     key = work.fingerprint()
     if key not in _SIMULATORS:
         _SIMULATORS.clear()  # a process serves one sweep at a time; drop the old cell
-        sim = UnitSimulator(work.request)  # type: ignore[arg-type]
-        _SIMULATORS[key] = (sim, sim.baseline())
+        entry = _SIMULATORS[key] = _Simulator(UnitSimulator(work.request))  # type: ignore[arg-type]
+        if entry.sim.baseline_first:
+            entry.baseline_trace()
     return _SIMULATORS[key]
 
 
@@ -124,13 +141,16 @@ def simulate_chunk(work: SweepWork, chunk: ChunkTask, with_baseline: bool = Fals
     Returns:
         Traces (at storage resolution) and features (from full-resolution traces).
     """
-    sim, (t_b, v_b) = _simulator(work)
+    simulator = _simulator(work)
     started = time.perf_counter()
     ts, vs = [], []
     for unit in chunk.units:
-        t, v = sim.unit(unit)  # type: ignore[attr-defined]
+        t, v = simulator.sim.unit(unit)
         ts.append(t)
         vs.append(v)
+    before_baseline = time.perf_counter()
+    t_b, v_b = simulator.baseline_trace()
+    baseline_s = time.perf_counter() - before_baseline  # not the chunk's work
     req = work.request
     amps, peaks = psp_features_many(ts, vs, t_b, v_b, req.t_stim, req.t_end, work.options)  # type: ignore[attr-defined]
     stored = [_store_resolution(t, v, work.record_dt, req.t_end) for t, v in zip(ts, vs)]  # type: ignore[attr-defined]
@@ -142,7 +162,7 @@ def simulate_chunk(work: SweepWork, chunk: ChunkTask, with_baseline: bool = Fals
         vs=[s[1] for s in stored],
         amplitudes=amps,
         t_peaks=peaks,
-        work_s=time.perf_counter() - started,
+        work_s=time.perf_counter() - started - baseline_s,
         worker=f"{socket.gethostname()}:{os.getpid()}",
         baseline=baseline,
     )

@@ -192,6 +192,46 @@ def test_fixed_step_settles_once_then_loads(tmp_path):
     assert _files(tmp_path) == written, "a loaded state is not written again"
 
 
+def test_waiting_process_reads_the_baseline_end_added_after_the_state(tmp_path, monkeypatch):
+    """The settling process writes the state, releases the lock, and only then runs the
+    baseline's continuation to tEnd and adds it to the companion. A process that loaded
+    the state before that reads the continuation when it needs the baseline (after its
+    units) instead of simulating it; without it there, it simulates it. Same samples."""
+    units = _units(n=2)
+    size = max(u.n_synapses for u in units)
+    request = _request(state_dir=tmp_path, pool_size=size)
+    cold, _ = _run(request, units)
+    (meta_path,) = tmp_path.glob("*.npz")
+    with np.load(meta_path) as meta:
+        full = dict(meta)
+    assert "tail_t" in full, "the settling process adds the continuation"
+    info = json.loads(str(full["info"]))
+    without = {k: v for k, v in full.items() if not k.startswith("tail_")}
+    without["info"] = np.array(json.dumps({k: v for k, v in info.items() if k != "tail_t_end"}))
+    runs: list[int] = []
+    original = UnitSimulator._advance_to_end
+
+    def counted(self):
+        runs.append(1)
+        return original(self)
+
+    monkeypatch.setattr(UnitSimulator, "_advance_to_end", counted)
+    for added_meanwhile in (True, False):
+        np.savez(meta_path, **without)  # as the waiting process found it
+        gc.collect()
+        sim = UnitSimulator(request)
+        arrays = list(sim.unit(units[0])) + list(sim.unit(units[1]))
+        assert [entry[0] for entry in sim.state_log] == ["loaded"]
+        if added_meanwhile:
+            np.savez(meta_path, **full)
+        runs.clear()
+        baseline = list(sim.baseline())
+        assert len(runs) == (0 if added_meanwhile else 1)
+        assert _identical(baseline + arrays, cold)
+        del sim  # the next simulator must be alone in the process (cacheable)
+        gc.collect()
+
+
 def test_growing_pool_keeps_one_state_per_size(tmp_path):
     units = sorted(_units("L5tt_C2"), key=lambda u: u.n_synapses)[:6]
     request = _request("L5tt_C2", state_dir=tmp_path)

@@ -83,7 +83,9 @@ Strategies (``run.strategy``):
   ``<key>.npz`` (the settle's t and v samples, the saved t and soma v, the structure
   fingerprint without section names, the state file's SHA-256; fixed step also the
   baseline's continuation to the settling process's tEnd, used by processes with the
-  same tEnd and ignored by older readers). The key is a SHA-256
+  same tEnd and ignored by older readers). The settling process adds that continuation
+  after it has released the lock, so the waiting processes start their units at once
+  and read it when they first need the baseline (after their first units). The key is a SHA-256
   over the cell spec (canonically encoded), the mechanism sources and the mechanism
   types loaded, NEURON's version and build, the platform, the integrator (CVODE
   tolerances), the engine, dt, celsius, v_init, tStim (tEnd only if it ends the settle
@@ -193,6 +195,8 @@ class _Settled:
     #: fixed step: the baseline's samples after the settle, per tEnd (the restored run to
     #: tEnd without events); computed once, also kept in the state cache's companion
     tails: dict[float, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
+    #: the state cache's folder and key when the state was written there or read from it
+    cached_as: tuple[Path, str] | None = None
 
 
 class UnitSimulator:
@@ -309,8 +313,12 @@ class UnitSimulator:
             settled = self._restore_settled(self._pool_size_for(0))
             tail = settled.tails.get(self.request.t_end)
             if tail is None:
+                # the process that settled may have written it since this one loaded the state
+                tail = self._cached_tail(settled)
+            if tail is None:
                 self._h.frecord_init()
-                tail = settled.tails[self.request.t_end] = self._advance_to_end()
+                tail = self._advance_to_end()
+            settled.tails[self.request.t_end] = tail
             return self._join(settled, *tail)
         if self._restore:
             # CVODE: the pool would change the step sizes; the baseline has no synapse
@@ -318,6 +326,13 @@ class UnitSimulator:
         self._configure()
         self._h.finitialize(self.request.cell.sim.v_init)
         return self._advance_to_end()
+
+    @property
+    def baseline_first(self) -> bool:
+        """Whether :meth:`baseline` must run before the units: under CVODE, ``restore``
+        runs it without the synapse pool, and a pool rebuilt between units would need a
+        new settle. Otherwise it may run at any time."""
+        return self._restore and self.request.vardt
 
     def unit(self, unit: Unit) -> tuple[np.ndarray, np.ndarray]:
         """Simulate one unit activated at tStim; returns (t ms, v mV)."""
@@ -474,19 +489,26 @@ class UnitSimulator:
                     log.info("settled state %s (pool %d) loaded in %.2f s", key[:12], size, elapsed)
                     return settled
                 settled = settle()
-                if not self.request.vardt:
-                    # the baseline's continuation too (its tEnd): every process that loads
-                    # this state runs the baseline first, and then skips that run
-                    self._configure()
-                    settled.state.restore()
-                    self._h.frecord_init()
-                    settled.tails[self.request.t_end] = self._advance_to_end()
-                self._write_state(path, key, settled)
+                if self._write_state(path, key, settled):
+                    settled.cached_as = (path, key)
                 log.info("settled state %s (pool %d) simulated and saved in %.2f s", key[:12], size,
                          time.perf_counter() - started)
-                return settled
             finally:
                 fcntl.flock(lock, fcntl.LOCK_UN)
+            if not self.request.vardt and settled.cached_as is not None:
+                # The baseline's continuation (this tEnd), once the waiting processes have the
+                # state and simulate their units: they need it only for their first chunk's
+                # features, and read it then from the companion (see baseline).
+                self._configure()
+                settled.state.restore()
+                self._h.frecord_init()
+                settled.tails[self.request.t_end] = self._advance_to_end()
+                fcntl.flock(lock, fcntl.LOCK_EX)
+                try:
+                    self._write_state(path, key, settled, state_file=False)
+                finally:
+                    fcntl.flock(lock, fcntl.LOCK_UN)
+            return settled
 
     def _cacheable(self, structure: tuple) -> bool:
         """True when the process holds exactly what a fresh worker holds: this cell alone,
@@ -581,29 +603,55 @@ class UnitSimulator:
             warnings.warn(f"cached settled state {state_path} not used ({type(exc).__name__}: {exc}); "
                           "settling again and replacing it", RuntimeWarning, stacklevel=3)
             return None
-        settled = _Settled(state, self._structure(), t_saved, t, v, v_saved)
+        settled = _Settled(state, self._structure(), t_saved, t, v, v_saved, cached_as=(folder, key))
         if tail is not None:
             settled.tails[req.t_end] = tail
         return settled
 
-    def _write_state(self, folder: Path, key: str, settled: _Settled) -> None:
+    def _cached_tail(self, settled: _Settled) -> tuple[np.ndarray, np.ndarray] | None:
+        """The baseline's continuation to this tEnd from the companion of a cached state,
+        if the process that settled has added it (None otherwise, or when unreadable)."""
+        if settled.cached_as is None or self.request.vardt:
+            return None
+        folder, key = settled.cached_as
+        try:
+            with np.load(folder / f"{key}.npz", allow_pickle=False) as meta:
+                info = json.loads(str(meta["info"]))
+                if "tail_t" not in meta or info.get("tail_t_end") != self.request.t_end:
+                    return None
+                if info.get("key") != key or info.get("t_saved") != settled.t_saved:
+                    return None
+                t, v = meta["tail_t"].copy(), meta["tail_v"].copy()
+        except Exception:  # noqa: BLE001 (missing or being replaced: simulate it instead)
+            return None
+        if not (len(t) == len(v) > 0 and t[0] == settled.t_saved and v[0] == settled.v_saved):
+            return None
+        return t, v
+
+    def _write_state(self, folder: Path, key: str, settled: _Settled, state_file: bool = True) -> bool:
         """Write the state and its companion atomically (temporary names, then renames);
-        a failure only warns (the state in memory is used either way)."""
+        ``state_file=False`` rewrites the companion only (to add the baseline's
+        continuation). A failure only warns (the state in memory is used either way) and
+        returns False. Hold the key's lock."""
         h = self._h
         for stale in folder.glob(f".{key}.*.tmp"):
             # we hold the key's lock: temporary files of this key are leftovers of a crash
             stale.unlink(missing_ok=True)
         temps: list[str] = []
         try:
-            fd, tmp_state = tempfile.mkstemp(prefix=f".{key}.", suffix=".state.tmp", dir=folder)
-            os.close(fd)
-            temps.append(tmp_state)
-            settled.state.fwrite(h.File(tmp_state))
+            if state_file:
+                fd, tmp_state = tempfile.mkstemp(prefix=f".{key}.", suffix=".state.tmp", dir=folder)
+                os.close(fd)
+                temps.append(tmp_state)
+                settled.state.fwrite(h.File(tmp_state))
+                state_path = Path(tmp_state)
+            else:
+                state_path = folder / f"{key}.state"
             info = {
                 "format": STATE_FORMAT_VERSION,
                 "key": key,
                 "structure": self._portable(settled.structure),
-                "state_sha256": _file_sha256(Path(tmp_state)),
+                "state_sha256": _file_sha256(state_path),
                 "t_saved": settled.t_saved,
                 "v_saved": settled.v_saved,
             }
@@ -619,13 +667,16 @@ class UnitSimulator:
                 np.savez(fh, **arrays, info=np.array(json.dumps(info)))
             for tmp in temps:
                 os.chmod(tmp, 0o644)  # mkstemp's 0600 would hide the files from other users
-            os.replace(tmp_state, folder / f"{key}.state")
+            if state_file:
+                os.replace(tmp_state, folder / f"{key}.state")
             os.replace(tmp_meta, folder / f"{key}.npz")
         except Exception as exc:  # noqa: BLE001 (a cache that cannot be written is no error)
             warnings.warn(f"settled state not written to {folder} ({type(exc).__name__}: {exc})",
                           RuntimeWarning, stacklevel=3)
             for tmp in temps:
                 Path(tmp).unlink(missing_ok=True)
+            return False
+        return True
 
     def _join(self, settled: _Settled, t: np.ndarray, v: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Settle samples + restored samples, as one continuous run records them."""
