@@ -246,3 +246,24 @@ def test_garbage_collection_is_turned_on_again_after_start_up():
         gc.unfreeze()
         if not was_enabled:
             gc.disable()
+
+
+def test_manager_thread_race_of_python_3_11_is_not_printed():
+    """Only CPython's known InvalidStateError in a breaking pool's manager thread is
+    dropped (it printed a traceback after the one-line error); everything else is passed on."""
+    import threading
+    from concurrent.futures import InvalidStateError
+    from types import SimpleNamespace
+
+    class _ExecutorManagerThread:  # the type name is what the hook recognises
+        pass
+
+    seen: list = []
+    hook = execution._ignore_manager_race(seen.append)
+    hook(SimpleNamespace(exc_type=InvalidStateError, thread=_ExecutorManagerThread()))
+    assert seen == []
+    others = [SimpleNamespace(exc_type=ValueError, thread=_ExecutorManagerThread()),
+              SimpleNamespace(exc_type=InvalidStateError, thread=threading.Thread())]
+    for args in others:
+        hook(args)
+    assert seen == others

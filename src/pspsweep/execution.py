@@ -16,10 +16,17 @@ import os
 import pickle
 import shutil
 import socket
+import sys
+import threading
 import time
 import zipfile
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from concurrent.futures import (
+    FIRST_COMPLETED,
+    InvalidStateError,
+    ProcessPoolExecutor,
+    wait,
+)
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from multiprocessing import get_context
@@ -318,6 +325,24 @@ class WorkerCrash(PspSweepError):
     """A chunk whose worker died twice (e.g. a segmentation fault inside NEURON)."""
 
 
+def _ignore_manager_race(previous: Callable[[Any], object]) -> Callable[[Any], object]:
+    """A ``threading.excepthook`` that drops one known CPython bug and passes on the rest.
+
+    Python < 3.12: when a pool breaks (:meth:`LocalProcesses.close` stops busy workers),
+    its manager thread sets an error on every pending future and raises
+    ``InvalidStateError`` for those already cancelled, printing a traceback after the
+    command's one-line error (fixed in 3.12, which ignores cancelled futures there).
+    """
+
+    def hook(args: Any) -> None:
+        if args.exc_type is InvalidStateError and type(args.thread).__name__ == "_ExecutorManagerThread":
+            return
+        previous(args)
+
+    hook.pspsweep = True  # type: ignore[attr-defined]
+    return hook
+
+
 class LocalProcesses:
     """Run chunks on ``workers`` spawned local processes (each builds its own cell).
 
@@ -339,6 +364,8 @@ class LocalProcesses:
         # cannot resolve; fall back to the standard one for the children of this process.
         if multiprocessing.get_start_method(allow_none=True) not in (None, "spawn", "fork", "forkserver"):
             multiprocessing.set_start_method("spawn", force=True)
+        if sys.version_info < (3, 12) and not getattr(threading.excepthook, "pspsweep", False):
+            threading.excepthook = _ignore_manager_race(threading.excepthook)
         self._pool = self._new_pool(_import_simulation if start else None)
         if start:
             # a spawn pool starts one worker per submitted task while none is idle
