@@ -121,9 +121,14 @@ def _run_job(cfg: DictConfig, workers: LocalProcesses | None) -> dict[str, float
         from pspsweep.report import warm_up
 
         # in the background only while worker processes simulate (see _start_workers);
-        # then the idle moment after opening also imports matplotlib for the plots
-        opening = tracking.BackgroundRun(create, lookup, record, then=warm_up, background=workers is not None,
-                                         may_reuse=not typed.run.force and tracking.may_hold_runs(uri))
+        # then the idle moment after opening also imports matplotlib for the plots. A new
+        # SQLite store is created first, here: its schema takes MLflow dozens of migration
+        # steps, and a kill (SIGKILL) in the middle of them would leave a store that every
+        # later command refuses, after chunks that the next command would resume from.
+        exists = tracking.may_hold_runs(uri)
+        opening = tracking.BackgroundRun(create, lookup, record, then=warm_up,
+                                         background=workers is not None and exists,
+                                         may_reuse=not typed.run.force and exists)
     tracker: tracking.Tracker = tracking.NullTracker()
     try:
         try:
