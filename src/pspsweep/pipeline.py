@@ -18,7 +18,8 @@ from typing import TYPE_CHECKING, Sequence
 import numpy as np
 import pandas as pd
 
-from pspsweep import __version__, execution, tracking
+import pspsweep
+from pspsweep import execution, tracking
 from pspsweep.builders import (
     cell_spec_from_config,
     conductances,
@@ -193,7 +194,7 @@ def provenance_tags(cfg: PspSweepConfig, prep: PreparedSweep) -> dict[str, str]:
     from pspsweep.simulation.mechanisms import source_hash
 
     tags = {
-        "pspsweep.version": __version__,
+        "pspsweep.version": pspsweep.__version__,
         "neuron.version": neuron_version(),
         "python.version": sys.version.split()[0],
         "mechanisms.sha256": source_hash([Path(d) for d in prep.cell.mechanism_dirs]),
