@@ -139,6 +139,34 @@ def test_two_workers_give_identical_results(demo_work, tmp_path, kind):
                                   execution.collect_features(parallel, chunks)[0])
 
 
+@pytest.mark.slow
+def test_workers_that_prebuilt_the_cell_give_identical_results(demo_work, tmp_path):
+    work, units = demo_work
+    serial = execution.ChunkStore(tmp_path / "serial")
+    chunks, _ = run_all(work, units, serial, execution.InProcess())
+    executor = execution.LocalProcesses(2, start=True)
+    executor.prebuild(work.request.cell)
+    prebuilt = execution.ChunkStore(tmp_path / "prebuilt")
+    run_all(work, units, prebuilt, executor)
+    a = load_traces(execution.assemble_traces(serial, chunks, tmp_path / "a.npz"))
+    b = load_traces(execution.assemble_traces(prebuilt, chunks, tmp_path / "b.npz"))
+    for x, y in zip(a.ts + a.vs, b.ts + b.vs):
+        np.testing.assert_array_equal(x, y)
+
+
+def test_prepare_hands_over_the_cell_before_reading_the_embedding(compose, tmp_path):
+    from pspsweep.errors import PspSweepError
+    from pspsweep.pipeline import prepare
+
+    cfg = OmegaConf.to_object(compose("network=isf", f"network.syn_file={tmp_path / 'missing.syn'}",
+                                      f"network.con_file={tmp_path / 'missing.con'}"))
+    cells = []
+    with pytest.raises(PspSweepError, match="missing.syn"):
+        prepare(cfg, on_cell=cells.append)
+    assert len(cells) == 1
+    assert [sec.name for sec in cells[0].sections] == [sec.name for sec in cell_spec_from_config(cfg.neuron).sections]
+
+
 def test_record_dt_resamples_stored_traces(demo_work, tmp_path):
     work, units = demo_work
     coarse = execution.SweepWork(work.request, work.options, record_dt=0.5)

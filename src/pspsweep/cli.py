@@ -92,7 +92,9 @@ def _run_job(cfg: DictConfig, workers: LocalProcesses | None) -> dict[str, float
     from pspsweep.pipeline import prepare, provenance_tags, run_sweep, sweep_key
 
     typed: PspSweepConfig = OmegaConf.to_object(cfg)  # type: ignore[assignment]
-    prep = prepare(typed)  # every input check happens before a run is recorded
+    engine = typed.run.engine.value
+    prebuild = (lambda cell: workers.prebuild(cell, engine)) if workers is not None else None
+    prep = prepare(typed, on_cell=prebuild)  # every input check happens before a run is recorded
     hc = HydraConfig.get()
     out_dir = Path(hc.runtime.output_dir)
     uri = tracking_uri(cfg)

@@ -428,6 +428,16 @@ class LocalProcesses:
             for fut in pending:
                 fut.cancel()
 
+    def prebuild(self, cell: object, engine: str = "neuron") -> None:
+        """Let idle workers build ``cell`` (a :class:`~pspsweep.cellmodel.CellSpec`) now,
+        ahead of the chunks (:func:`pspsweep.simulation.runner.prebuild_cell`).
+
+        Nothing waits for it: a worker that gets no such task, or whose build fails,
+        builds the cell for its first chunk (which reports any error).
+        """
+        for _ in range(self.workers):
+            self._pool.submit(_prebuild_cell, cell, engine)
+
     @staticmethod
     def _run_alone(fn: Callable, task: tuple):
         """Retry a suspect chunk in a process of its own: a second death is its own fault."""
@@ -462,6 +472,15 @@ def _import_simulation() -> None:
     NEURON's GUI and its "no DISPLAY" warning)."""
     import pspsweep.simulation.cell  # noqa: F401
     import pspsweep.simulation.runner  # noqa: F401
+
+
+def _prebuild_cell(cell: object, engine: str) -> None:
+    from pspsweep.simulation.runner import prebuild_cell
+
+    try:
+        prebuild_cell(cell, engine)  # type: ignore[arg-type]
+    except Exception:  # noqa: BLE001 - only a head start: the first chunk builds again and reports
+        pass
 
 
 #: local worker pools started early by the command (:func:`start_local_workers`), each

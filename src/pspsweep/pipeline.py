@@ -11,9 +11,10 @@ import hashlib
 import logging
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Sequence
+from typing import TYPE_CHECKING, Callable, Sequence
 
 import numpy as np
 import pandas as pd
@@ -109,8 +110,13 @@ def analysis_options(cfg: PspSweepConfig) -> AnalysisOptions:
     return AnalysisOptions(a.convention.value, a.baseline.value, a.threshold_mV, a.resample_dt)
 
 
-def prepare(cfg: PspSweepConfig) -> PreparedSweep:
+def prepare(cfg: PspSweepConfig, on_cell: Callable[[CellSpec], object] | None = None) -> PreparedSweep:
     """Read and check every input of a sweep.
+
+    Args:
+        cfg: the job's configuration.
+        on_cell: called with the cell model as soon as it is read and checked, before the
+            synapse embedding is (the command lets its idle workers build the cell then).
 
     Raises:
         PspSweepError: on any bad input, naming the culprit.
@@ -120,6 +126,8 @@ def prepare(cfg: PspSweepConfig) -> PreparedSweep:
     cell = cell_spec_from_config(cfg.neuron)
     if not cell.sim.dt > 0:
         raise PspSweepError(f"neuron.sim.dt={cell.sim.dt} must be positive (ms)")
+    if on_cell is not None:
+        on_cell(cell)
     embedding = embedding_from_config(cfg.network, cell)
     celltypes = resolve_celltypes(embedding, cfg.run.celltype)
     n_sections = len(cell.sections)
@@ -336,15 +344,18 @@ def run_sweep(cfg: PspSweepConfig, prep: PreparedSweep, tracker: Tracker, out_di
     t_b, v_b = execution.find_baseline(store, chunks)
     shown = table.reindex(table["amplitude_mV"].abs().sort_values(ascending=False).index).head(MAX_TRACES)
     examples = execution.read_unit_traces(store, chunks, set(int(u) for u in shown["simulation"]))
-    files = [
-        _write_csv(table, out_dir / PSPS_CSV),
-        _write_csv(stats, out_dir / STATS_CSV),
-        _write_csv(group_stats, out_dir / GROUP_STATS_CSV),
-        execution.assemble_traces(store, chunks, out_dir / TRACES_NPZ),
-        amplitude_histogram(table, out_dir / HISTOGRAM_PNG, prep.options.threshold_mV, title),
-        trace_overview(t_b, v_b, [examples[int(u)] for u in shown["simulation"]], len(table), out_dir / TRACES_PNG,
-                       run.tStim, run.tEnd, title),
-    ]
+    with ThreadPoolExecutor(1, thread_name_prefix="pspsweep-traces") as background:
+        # deflating traces.npz releases the GIL, so it overlaps drawing the plots
+        traces_npz = background.submit(execution.assemble_traces, store, chunks, out_dir / TRACES_NPZ)
+        files = [
+            _write_csv(table, out_dir / PSPS_CSV),
+            _write_csv(stats, out_dir / STATS_CSV),
+            _write_csv(group_stats, out_dir / GROUP_STATS_CSV),
+            amplitude_histogram(table, out_dir / HISTOGRAM_PNG, prep.options.threshold_mV, title),
+            trace_overview(t_b, v_b, [examples[int(u)] for u in shown["simulation"]], len(table),
+                           out_dir / TRACES_PNG, run.tStim, run.tEnd, title),
+        ]
+        files.insert(3, traces_npz.result())
     wall = time.perf_counter() - started
     metrics = {
         "n_units": float(len(prep.units)),

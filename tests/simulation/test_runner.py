@@ -260,6 +260,47 @@ def test_cvode_warns_about_other_cells_in_the_process():
     del other, sim
 
 
+def test_simulator_takes_the_prebuilt_cell_of_its_request():
+    """A cell built ahead (by an idle worker) is used as is, with bit-identical traces."""
+    from pspsweep.simulation import runner
+
+    _, emb = demo()
+    units = make_units(emb, "L4ss_C2", "cells")[:2]
+    request = _request("L4ss_C2", False, strategy="restore")
+    gc.collect()
+    fresh = UnitSimulator(request)
+    expected = [fresh.unit(u) for u in units]
+    del fresh
+    gc.collect()
+    runner.prebuild_cell(request.cell)
+    runner.prebuild_cell(request.cell)  # the same cell again: kept, not built twice
+    assert len(runner._PREBUILT) == 1
+    prebuilt = runner._PREBUILT[0][1]
+    sim = UnitSimulator(request)
+    assert sim.cell is prebuilt and not runner._PREBUILT
+    for (t, v), (t_ref, v_ref) in zip((sim.unit(u) for u in units), expected):
+        assert np.array_equal(t, t_ref) and np.array_equal(v, v_ref)
+
+
+def test_simulator_drops_a_prebuilt_cell_of_another_spec():
+    from pspsweep.simulation import runner
+
+    request = _request("L4ss_C2", False, t_end=5.0)
+    other = replace(request.cell, sim=replace(request.cell.sim, v_init=request.cell.sim.v_init - 1.0))
+    from neuron import h
+
+    gc.collect()
+    before = sum(1 for _ in h.allsec())  # other tests' cells may still be alive
+    runner.prebuild_cell(other)
+    prebuilt = runner._PREBUILT[0][1]
+    sim = UnitSimulator(request)
+    assert sim.cell is not prebuilt and not runner._PREBUILT
+    del prebuilt
+    gc.collect()
+    # the prebuilt cell is gone: only the simulator's own cell came
+    assert sum(1 for _ in h.allsec()) == before + len(sim.cell.sections)
+
+
 def test_invalid_strategy_and_pool_size():
     with pytest.raises(PspSweepError, match="unknown strategy 'magic'.*reference, restore"):
         UnitSimulator(_request("L4ss_C2", False, strategy="magic"))
