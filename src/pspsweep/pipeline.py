@@ -347,15 +347,12 @@ def run_sweep(cfg: PspSweepConfig, prep: PreparedSweep, tracker: Tracker, out_di
     with ThreadPoolExecutor(1, thread_name_prefix="pspsweep-traces") as background:
         # deflating traces.npz releases the GIL, so it overlaps drawing the plots
         traces_npz = background.submit(execution.assemble_traces, store, chunks, out_dir / TRACES_NPZ)
-        files = [
-            _write_csv(table, out_dir / PSPS_CSV),
-            _write_csv(stats, out_dir / STATS_CSV),
-            _write_csv(group_stats, out_dir / GROUP_STATS_CSV),
-            amplitude_histogram(table, out_dir / HISTOGRAM_PNG, prep.options.threshold_mV, title),
-            trace_overview(t_b, v_b, [examples[int(u)] for u in shown["simulation"]], len(table),
-                           out_dir / TRACES_PNG, run.tStim, run.tEnd, title),
-        ]
-        files.insert(3, traces_npz.result())
+        tables = [_write_csv(table, out_dir / PSPS_CSV), _write_csv(stats, out_dir / STATS_CSV),
+                  _write_csv(group_stats, out_dir / GROUP_STATS_CSV)]
+        plots = [amplitude_histogram(table, out_dir / HISTOGRAM_PNG, prep.options.threshold_mV, title),
+                 trace_overview(t_b, v_b, [examples[int(u)] for u in shown["simulation"]], len(table),
+                                out_dir / TRACES_PNG, run.tStim, run.tEnd, title)]
+    files = [*tables, traces_npz.result(), *plots]
     wall = time.perf_counter() - started
     metrics = {
         "n_units": float(len(prep.units)),
