@@ -22,6 +22,7 @@ import tempfile
 import time
 from pathlib import Path
 
+import isf86
 import pandas as pd
 
 from pspsweep.builders import cell_spec_from_config, embedding_from_config
@@ -29,17 +30,14 @@ from pspsweep.config import NetworkConfig, NeuronConfig
 from pspsweep.geometry import segment_counts
 from pspsweep.units import distinct_units, make_units, resolve_celltypes
 
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "isf_86_c2"
-INPUTS = [f"neuron.param_file={DATA / '86_C2_center.param'}",
-          f"network.syn_file={DATA / 'example_embedding_86_C2_center.syn'}",
-          f"network.con_file={DATA / 'example_embedding_86_C2_center.con'}"]
+DATA = isf86.DATA
 
 
 def count() -> None:
     """Print units and distinct simulations per mode."""
-    cell = cell_spec_from_config(NeuronConfig(param_file=str(DATA / "86_C2_center.param"), mechanism_dirs=["l5pt"]))
-    emb = embedding_from_config(NetworkConfig(kind="isf", syn_file=str(DATA / "example_embedding_86_C2_center.syn"),
-                                              con_file=str(DATA / "example_embedding_86_C2_center.con")), cell)
+    cell = cell_spec_from_config(NeuronConfig(param_file=str(DATA / isf86.PARAM), mechanism_dirs=["l5pt"]))
+    emb = embedding_from_config(NetworkConfig(kind="isf", syn_file=str(DATA / isf86.SYN), con_file=str(DATA / isf86.CON)),
+                                cell)
     nseg = segment_counts(cell)
     excitatory = resolve_celltypes(emb, "excitatory")
     for mode in ("cells", "synapses"):
@@ -66,7 +64,7 @@ def sweep(out: Path, *overrides: str) -> tuple[pd.DataFrame, float]:
     """Run one pspsweep command; returns its psps.csv and wall time."""
     exe = Path(sys.executable).parent / "pspsweep"
     started = time.perf_counter()
-    res = subprocess.run([str(exe), "neuron=isf", "network=isf", *INPUTS, *overrides, "tracking.enabled=false",
+    res = subprocess.run([str(exe), *isf86.input_overrides(DATA), *overrides, "tracking.enabled=false",
                           "executor.progress=false", f"executor.work_dir={out.parent / 'work'}",
                           f"hydra.run.dir={out}"], capture_output=True, text=True, cwd=out.parent)
     if res.returncode != 0:
@@ -95,8 +93,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--verify", nargs="*", metavar="CELLTYPE", help="run and compare these cell types")
     args = parser.parse_args()
-    if not (DATA / "86_C2_center.param").is_file():
-        sys.exit(f"identical_units: the shared 86_C2_center data is not at {DATA}")
+    isf86.require(DATA, "identical_units")
     count()
     if args.verify and not verify(args.verify):
         sys.exit("identical_units: reuse on and off differ")

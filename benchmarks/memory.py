@@ -30,8 +30,8 @@ import threading
 import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-DATA = REPO.parent / "shared" / "data" / "isf_86_c2"
+import isf86
+
 GB = 1024**3
 
 
@@ -41,10 +41,8 @@ def sweep_overrides(demo: bool, units: int, data: Path) -> list[str]:
     if demo:
         # distinct cells, every one simulated (identical ones would be simulated once)
         return [*common, f"network.celltypes.L4ss_C2.n_cells={units}", "run.reuse_identical=false"]
-    return [*common, "neuron=isf", "network=isf", f"neuron.param_file={data / '86_C2_center.param'}",
-            f"network.syn_file={data / 'example_embedding_86_C2_center.syn'}",
-            f"network.con_file={data / 'example_embedding_86_C2_center.con'}",
-            "run.celltype=L34_C2", "run.mode=synapses", f"run.units=[{','.join(map(str, range(units)))}]"]
+    return [*common, *isf86.input_overrides(data), "run.celltype=L34_C2", "run.mode=synapses",
+            f"run.units=[{','.join(map(str, range(units)))}]"]
 
 
 def _peak_rss(pid: int) -> int | None:
@@ -131,10 +129,10 @@ def main() -> None:
     parser.add_argument("--units", type=int, default=1000)
     parser.add_argument("--demo", action="store_true", help="use the demo cell even if the shared data exists")
     parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--data", type=Path, default=DATA)
+    parser.add_argument("--data", type=Path, default=isf86.DATA)
     parser.add_argument("--no-tracking", action="store_true", help="run without MLflow")
     args = parser.parse_args()
-    demo = args.demo or not (args.data / "86_C2_center.param").is_file()
+    demo = args.demo or not (args.data / isf86.PARAM).is_file()
     cell = "demo cell, L4ss_C2, cell mode" if demo else f"86_C2_center ({args.data}), L34_C2, synapse mode"
     print(f"cell: {cell}; {args.units} units, {args.workers} workers, fixed step, restore; "
           f"load average {os.getloadavg()[0]:.2f}")

@@ -27,11 +27,9 @@ import tempfile
 import time
 from pathlib import Path
 
+import isf86
 import numpy as np
 import pandas as pd
-
-REPO = Path(__file__).resolve().parents[1]
-DATA = REPO.parent / "shared" / "data" / "isf_86_c2"
 
 
 def run_command(out: Path, overrides: list[str]) -> float:
@@ -62,7 +60,7 @@ def main() -> None:
     parser.add_argument("--t-end", type=float, default=150.0)
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="workers of the parallel run")
     parser.add_argument("--cases", default="fixed,cvode,coreneuron", help="comma list of fixed, cvode, coreneuron")
-    parser.add_argument("--data", type=Path, default=DATA)
+    parser.add_argument("--data", type=Path, default=isf86.DATA)
     parser.add_argument("--cached", action="store_true",
                         help="add restore runs on 1 and on all workers that find their settled state in "
                              "the cache (as every job of a conductance sweep after the first does)")
@@ -71,8 +69,7 @@ def main() -> None:
     args = parser.parse_args()
     if args.repeat < 1:
         sys.exit("benchmark: --repeat must be at least 1")
-    if not (args.data / "86_C2_center.param").is_file():
-        sys.exit(f"benchmark: the shared 86_C2_center data is not at {args.data}")
+    isf86.require(args.data, "benchmark")
 
     units = "[" + ",".join(str(i) for i in range(args.units)) + "]"
     print(f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}; "
@@ -84,9 +81,7 @@ def main() -> None:
         root = Path(tmp)
         for case in args.cases.split(","):
             base = [
-                "neuron=isf", "network=isf", f"neuron.param_file={args.data / '86_C2_center.param'}",
-                f"network.syn_file={args.data / 'example_embedding_86_C2_center.syn'}",
-                f"network.con_file={args.data / 'example_embedding_86_C2_center.con'}",
+                *isf86.input_overrides(args.data),
                 f"run.celltype={args.celltype}", f"run.units={units}", "run.g=1.0",
                 f"run.tStim={args.t_stim}", f"run.tEnd={args.t_end}", f"run.vardt={case == 'cvode'}",
                 # run.force: every command simulates (the store holds earlier runs of the same sweep)

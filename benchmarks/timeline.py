@@ -25,9 +25,9 @@ import threading
 import time
 from pathlib import Path
 
+import isf86
+
 STARTED = time.perf_counter()
-REPO = Path(__file__).resolve().parents[1]
-DATA = REPO.parent / "shared" / "data" / "isf_86_c2"
 EVENTS: list[tuple[float, str]] = []
 
 
@@ -79,10 +79,9 @@ def main() -> None:
     parser.add_argument("--units", type=int, default=60)
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--no-tracking", action="store_true")
-    parser.add_argument("--data", type=Path, default=DATA)
+    parser.add_argument("--data", type=Path, default=isf86.DATA)
     args = parser.parse_args()
-    if not (args.data / "86_C2_center.param").is_file():
-        sys.exit(f"benchmark: the shared 86_C2_center data is not at {args.data}")
+    isf86.require(args.data, "benchmark")
 
     tmp = Path(tempfile.mkdtemp(prefix="pspsweep-timeline-"))
     if not args.no_tracking:
@@ -129,10 +128,7 @@ def main() -> None:
 
     units = "[" + ",".join(str(i) for i in range(args.units)) + "]"
     sys.argv = [
-        "pspsweep", "neuron=isf", "network=isf",
-        f"neuron.param_file={args.data / '86_C2_center.param'}",
-        f"network.syn_file={args.data / 'example_embedding_86_C2_center.syn'}",
-        f"network.con_file={args.data / 'example_embedding_86_C2_center.con'}",
+        "pspsweep", *isf86.input_overrides(args.data),
         "run.vardt=false", "run.celltype=VPM_C2", f"run.units={units}", "run.strategy=restore",
         f"executor.workers={args.workers}", "run.force=true", "executor.progress=false",
         f"hydra.run.dir={tmp / 'out'}", f"executor.work_dir={tmp / 'work' / 'chunks'}",

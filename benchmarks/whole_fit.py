@@ -26,8 +26,8 @@ import tempfile
 import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-DATA = REPO.parent / "shared" / "data" / "isf_86_c2"
+import isf86
+
 FULL_G = (0.5, 1.0, 1.5, 2.0)
 
 
@@ -36,10 +36,7 @@ def fit_command(data: Path, g: tuple[float, ...], store: Path, work: Path, sweep
     """The README's whole-fit command, pointed at ``data`` and private output folders."""
     exe = Path(sys.executable).parent / "pspsweep"
     return [
-        str(exe), "-m", "neuron=isf", "network=isf",
-        f"neuron.param_file={data / '86_C2_center.param'}",
-        f"network.syn_file={data / 'example_embedding_86_C2_center.syn'}",
-        f"network.con_file={data / 'example_embedding_86_C2_center.con'}",
+        str(exe), "-m", *isf86.input_overrides(data),
         "run.celltype=excitatory", "run.g=" + ",".join(f"{x:g}" for x in g),
         f"fit.measured={data / 'measured_epsp.csv'}",
         f"tracking.uri=sqlite:///{store}", f"executor.work_dir={work}", "executor.progress=false",
@@ -63,11 +60,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--g", default=",".join(f"{x:g}" for x in FULL_G),
                         help="comma list of conductances (nS); fewer than the full fit's four is a slice")
-    parser.add_argument("--data", type=Path, default=DATA)
+    parser.add_argument("--data", type=Path, default=isf86.DATA)
     parser.add_argument("overrides", nargs="*", help="extra pspsweep overrides, e.g. executor.workers=2")
     args = parser.parse_args()
-    if not (args.data / "86_C2_center.param").is_file():
-        sys.exit(f"benchmark: the shared 86_C2_center data is not at {args.data}")
+    isf86.require(args.data, "benchmark")
     g = tuple(float(x) for x in args.g.split(","))
 
     print(f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}; "
