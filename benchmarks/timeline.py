@@ -59,19 +59,18 @@ class IdleCores(threading.Thread):
         self.running = True
 
     @staticmethod
-    def _read() -> tuple[int, int]:
+    def _idle_ticks() -> int:
+        """Idle and I/O-wait clock ticks of all cores since boot."""
         with open("/proc/stat") as fh:
             values = [int(v) for v in fh.readline().split()[1:]]
-        return sum(values), values[3] + values[4]
+        return values[3] + values[4]
 
     def run(self) -> None:
-        ticks = os.sysconf("SC_CLK_TCK")
-        total, idle = self._read()
-        first = idle
+        first = last = self._idle_ticks()
         while self.running:
             time.sleep(0.05)
-            total, idle = self._read()
-        self.idle_s = (idle - first) / ticks
+            last = self._idle_ticks()
+        self.idle_s = (last - first) / os.sysconf("SC_CLK_TCK")
 
 
 def main() -> None:
