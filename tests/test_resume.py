@@ -20,10 +20,18 @@ SWEEP = ["network.celltypes.L4ss_C2.n_cells=300", "network.celltypes.L4ss_C2.max
          "run.vardt=false", "executor.workers=1", "executor.chunk_size=10", "executor.progress=false"]
 
 
+def _default_sigint() -> None:
+    # a command started in the background of a shell without job control inherits SIGINT
+    # as ignored (so does this test when its runner was started that way); the command
+    # here stands for one in a terminal's foreground, where Ctrl-C reaches it
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def start(cwd: Path, *extra: str) -> subprocess.Popen:
     exe = Path(sys.executable).parent / "pspsweep"
     return subprocess.Popen([str(exe), *SWEEP, *extra], cwd=cwd, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, env=pspsweep_env())
+                            stderr=subprocess.PIPE, text=True, env=pspsweep_env(),
+                            preexec_fn=_default_sigint)
 
 
 def chunk_files(cwd: Path) -> list[Path]:
