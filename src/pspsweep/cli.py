@@ -10,9 +10,11 @@ the Python traceback as well.
 from __future__ import annotations
 
 import atexit
+import errno
 import io
 import logging
 import os
+import secrets
 import signal
 import sys
 import threading
@@ -32,6 +34,7 @@ from pspsweep.config import PspSweepConfig
 from pspsweep.entry import collect_garbage_again
 from pspsweep.errors import PspSweepError
 from pspsweep.hydra_callbacks import SweepAborted, fail_active_parent, tracking_uri
+from pspsweep.stores import redact, redact_file
 
 if TYPE_CHECKING:
     from pspsweep.execution import LocalProcesses
@@ -40,6 +43,11 @@ if TYPE_CHECKING:
 log = logging.getLogger("pspsweep")
 
 ConfigStore.instance().store(name="pspsweep_schema", node=PspSweepConfig)
+
+# ``${pspsweep_unique:}`` in hydra.run.dir and hydra.sweep.dir: random per command, cached
+# like Hydra's ``now`` (which copies the cache into every job of a multirun), so that
+# commands started in the same second get folders of their own
+OmegaConf.register_new_resolver("pspsweep_unique", lambda: secrets.token_hex(3), use_cache=True, replace=True)
 
 #: tag holding a sweep's content hash (pspsweep.pipeline.sweep_key), for reuse
 SWEEP_KEY_TAG = "pspsweep.sweep_key"
@@ -89,7 +97,14 @@ def _start_workers(cfg: DictConfig) -> LocalProcesses | None:
 
 
 def _run_job(cfg: DictConfig, workers: LocalProcesses | None) -> dict[str, float]:
-    from pspsweep.pipeline import prepare, provenance_tags, run_sweep, sweep_key
+    from pspsweep.pipeline import (
+        REUSED_ARTIFACTS,
+        check_work_folders,
+        prepare,
+        provenance_tags,
+        run_sweep,
+        sweep_key,
+    )
 
     typed: PspSweepConfig = OmegaConf.to_object(cfg)  # type: ignore[assignment]
     engine = typed.run.engine.value
@@ -97,7 +112,14 @@ def _run_job(cfg: DictConfig, workers: LocalProcesses | None) -> dict[str, float
     prep = prepare(typed, on_cell=prebuild)  # every input check happens before a run is recorded
     hc = HydraConfig.get()
     out_dir = Path(hc.runtime.output_dir)
+    hydra_dir = out_dir / hc.output_subdir if hc.output_subdir else None
+    if hydra_dir is not None:
+        for name in ("config.yaml", "hydra.yaml", "overrides.yaml"):
+            redact_file(hydra_dir / name)  # Hydra saved the overrides as typed, passwords too
     uri = tracking_uri(cfg)
+    if typed.tracking.enabled:
+        tracking.check_store(uri)  # seconds, not MLflow's minutes of retries after the simulation
+    check_work_folders(typed)
     key = sweep_key(typed, prep)
     opening: tracking.BackgroundRun | None = None
     if typed.tracking.enabled:
@@ -113,7 +135,8 @@ def _run_job(cfg: DictConfig, workers: LocalProcesses | None) -> dict[str, float
         def lookup() -> str | None:
             if typed.run.force:
                 return None
-            return tracking.find_finished_run(uri, typed.tracking.experiment, SWEEP_KEY_TAG, key)
+            return tracking.find_finished_run(uri, typed.tracking.experiment, SWEEP_KEY_TAG, key,
+                                              artifacts=REUSED_ARTIFACTS)
 
         def record(tracker: tracking.MlflowTracker) -> None:
             tracker.log_params(params)
@@ -151,7 +174,6 @@ def _run_job(cfg: DictConfig, workers: LocalProcesses | None) -> dict[str, float
             tracker.set_tags({"pspsweep.reused_from": previous})
             stats = tracking.copy_run_outputs(uri, previous, tracker, out_dir)
             print(f"pspsweep: reused the finished run {previous} of the same sweep (run.force=true simulates again)")
-        hydra_dir = out_dir / hc.output_subdir if hc.output_subdir else None
         if hydra_dir and hydra_dir.is_dir():
             tracker.log_artifacts(hydra_dir, ".hydra")
     except KeyboardInterrupt:
@@ -179,6 +201,9 @@ def _hydra_main(cfg: DictConfig) -> dict[str, float]:
 
 def one_line(exc: BaseException) -> str:
     """A single readable line for an exception from Hydra, OmegaConf or pspsweep."""
+    if _is_environment_error(exc) and getattr(exc, "filename", None):
+        assert isinstance(exc, OSError)
+        return f"{exc.filename}: {exc.strerror} (free space, or choose a writable folder)"
     parts = [str(exc).strip()]
     cause = exc.__cause__ or exc.__context__
     # Hydra wraps OmegaConf's validation errors; their msg and full_key say what is wrong
@@ -249,7 +274,7 @@ def _entry(fn: Callable[[], object]) -> None:
     except SystemExit:
         raise
     except KeyboardInterrupt as exc:
-        fail_active_parent()
+        fail_active_parent("KILLED")
         print("pspsweep: interrupted; run the same command again to continue from the finished chunks",
               file=sys.stderr)
         sys.exit(EXIT_TERMINATED if isinstance(exc, Terminated) else EXIT_INTERRUPTED)
@@ -259,10 +284,10 @@ def _entry(fn: Callable[[], object]) -> None:
             exc = exc.error
         if verbose:
             traceback.print_exc()
-        user_error = isinstance(exc, PspSweepError) or _is_config_error(exc)
+        user_error = isinstance(exc, PspSweepError) or _is_config_error(exc) or _is_environment_error(exc)
         prefix = "error" if user_error else f"internal error ({type(exc).__name__})"
         hint = "" if user_error or verbose else " [run with --traceback for details]"
-        print(f"pspsweep: {prefix}: {one_line(exc)}{hint}", file=sys.stderr)
+        print(redact(f"pspsweep: {prefix}: {one_line(exc)}{hint}"), file=sys.stderr)
         sys.exit(EXIT_USER_ERROR if user_error else EXIT_INTERNAL_ERROR)
     finally:
         sys.stderr = real_stderr
@@ -290,6 +315,14 @@ def _exit_quickly(entry: Callable[[], None]) -> None:
         except (OSError, ValueError):  # a closed or broken pipe: nothing more to write anyway
             pass
     os._exit(code or 0)
+
+
+#: errors of the machine that a user fixes (a folder without write permission, a full disk)
+_ENVIRONMENT_ERRNOS = {errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOSPC, errno.EDQUOT}
+
+
+def _is_environment_error(exc: BaseException) -> bool:
+    return isinstance(exc, OSError) and exc.errno in _ENVIRONMENT_ERRNOS
 
 
 def _is_config_error(exc: BaseException) -> bool:

@@ -20,6 +20,7 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 from pspsweep import tracking
 from pspsweep.config import PspSweepConfig
 from pspsweep.entry import collect_garbage_again
+from pspsweep.stores import redact, redact_file, take_credentials
 
 log = logging.getLogger(__name__)
 
@@ -31,9 +32,10 @@ ACTIVE_PARENT: dict[str, str] = {}
 
 
 def tracking_uri(cfg: DictConfig) -> str:
-    """The absolute tracking URI of a composed config."""
+    """The absolute tracking URI of a composed config, without credentials (they go to
+    MLflow's environment variables, see :func:`pspsweep.stores.take_credentials`)."""
     base = Path(os.environ.get("PSPSWEEP_LAUNCH_DIR", os.getcwd()))
-    return tracking.resolve_tracking_uri(cfg.tracking.uri, base)
+    return take_credentials(tracking.resolve_tracking_uri(cfg.tracking.uri, base))
 
 
 class SweepAborted(BaseException):
@@ -90,7 +92,9 @@ class ParentRunCallback(Callback):
         if not config.tracking.enabled:
             return
         uri = tracking_uri(config)
+        tracking.check_store(uri)
         sweep_dir = Path(config.hydra.sweep.dir)
+        redact_file(sweep_dir / "multirun.yaml")
         overrides = list(config.hydra.overrides.task)
         params = {"sweep.overrides": " ".join(overrides), "sweep.dir": str(sweep_dir.resolve())}
         plain = OmegaConf.to_container(config, resolve=False)
@@ -103,7 +107,7 @@ class ParentRunCallback(Callback):
         tracking.write_parent_run_id(sweep_dir, run_id)
         # the sweep's base config, so that pspsweep-fit can refit later from the store
         base = sweep_dir / PARENT_CONFIG
-        base.write_text(OmegaConf.to_yaml(_without_hydra(config)))
+        base.write_text(redact(OmegaConf.to_yaml(_without_hydra(config))))
         tracking.MlflowTracker.attach(uri, run_id).log_artifact(base)
         ACTIVE_PARENT.update(uri=uri, run_id=run_id, sweep_dir=str(sweep_dir))
         log.info("MLflow parent run %s in %s", run_id, uri)
@@ -142,10 +146,13 @@ def typed_config(config: DictConfig) -> PspSweepConfig:
     return OmegaConf.to_object(_without_hydra(config))  # type: ignore[return-value]
 
 
-def fail_active_parent() -> None:
-    """Mark this process's unfinished parent run FAILED (after a job failed)."""
+def fail_active_parent(status: str = "FAILED") -> None:
+    """End this process's unfinished parent run with ``status`` (after a job failed, or
+    the command was interrupted), and its children still RUNNING as KILLED: jobs in other
+    processes (joblib) are stopped without a chance to end their runs."""
     if ACTIVE_PARENT:
         try:
-            tracking.end_run(ACTIVE_PARENT["uri"], ACTIVE_PARENT["run_id"], "FAILED")
+            tracking.end_unfinished_children(ACTIVE_PARENT["uri"], ACTIVE_PARENT["run_id"], "KILLED")
+            tracking.end_run(ACTIVE_PARENT["uri"], ACTIVE_PARENT["run_id"], status)
         finally:
             ACTIVE_PARENT.clear()

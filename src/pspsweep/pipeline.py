@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import os
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -258,15 +259,27 @@ def sweep_works(cfg: PspSweepConfig, prep: PreparedSweep) -> list[WorkGroup]:
     return groups
 
 
+#: raised when what a sweep key covers changes meaning, so older runs are never reused
+SWEEP_KEY_VERSION = 2
+
+
 def sweep_key(cfg: PspSweepConfig, prep: PreparedSweep) -> str:
-    """A content hash of a sweep's results: simulation, analysis and the units.
+    """A content hash of everything that determines a sweep's results (docs/reuse.md).
 
     Two jobs with the same key produce the same files, whatever the executor, so a
-    finished run with this key can be reused. Paths and execution settings are left out.
+    finished run with this key can be reused and its chunks resumed: the works (cell
+    model, receptor and parameters, conductances, times, strategy, engine, analysis,
+    storage step), every unit with its synapses' positions, the mechanisms' sources
+    (with the NEURON version) and the pspsweep version. Paths and execution settings
+    are left out.
     """
-    prints = "".join(g.work.fingerprint() for g in sweep_works(cfg, prep))
-    units = [(u.celltype, u.index, u.cell_id, u.synapse_ids) for u in prep.units]
-    text = f"{prints}|{units}|{cfg.run.mode.value}|{cfg.run.reuse_identical}"
+    from pspsweep.simulation.mechanisms import source_hash
+
+    prints = [g.work.fingerprint() for g in sweep_works(cfg, prep)]
+    units = [(u.celltype, u.index, u.cell_id, u.synapse_ids, u.sections, u.xs) for u in prep.units]
+    mechanisms = source_hash([Path(d) for d in prep.cell.mechanism_dirs])
+    text = repr((SWEEP_KEY_VERSION, pspsweep.__version__, mechanisms, prints, units, cfg.run.mode.value,
+                 cfg.run.reuse_identical))
     return hashlib.sha256(text.encode()).hexdigest()
 
 
@@ -289,6 +302,35 @@ def plan_simulations(cfg: PspSweepConfig, prep: PreparedSweep, groups: Sequence[
                                         keys=[group.members[j] for j in firsts], work=index,
                                         first_index=len(chunks))
     return chunks, source
+
+
+#: the files a finished run must still have for its results to be reused
+REUSED_ARTIFACTS = (PSPS_CSV, TRACES_NPZ)
+
+
+def work_folders(cfg: PspSweepConfig) -> tuple[Path, Path]:
+    """Where finished chunks and settled states are kept: ``chunks`` and ``states`` in
+    ``executor.work_dir``, else in ``.pspsweep`` of the launch directory."""
+    base = Path(cfg.executor.work_dir).expanduser() if cfg.executor.work_dir else Path(".pspsweep")
+    base = base if base.is_absolute() else launch_dir() / base
+    return base / "chunks", base / "states"
+
+
+def check_work_folders(cfg: PspSweepConfig) -> None:
+    """Create the work folders now, so that a folder nobody may write to is named before
+    anything runs.
+
+    Raises:
+        PspSweepError: naming the folder and the config key.
+    """
+    for folder in work_folders(cfg):
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            writable = os.access(folder, os.W_OK | os.X_OK)
+        except OSError as exc:
+            raise PspSweepError(f"executor.work_dir: cannot create {folder}: {exc.strerror}") from None
+        if not writable:
+            raise PspSweepError(f"executor.work_dir: {folder} is not writable; set executor.work_dir=DIR")
 
 
 def run_sweep(cfg: PspSweepConfig, prep: PreparedSweep, tracker: Tracker, out_dir: Path,
@@ -316,10 +358,10 @@ def run_sweep(cfg: PspSweepConfig, prep: PreparedSweep, tracker: Tracker, out_di
     groups = sweep_works(cfg, prep)
     chunks, source = plan_simulations(cfg, prep, groups, workers)
     n_simulated = len(set(source.tolist()))
-    root = Path(cfg.executor.work_dir) if cfg.executor.work_dir else launch_dir() / ".pspsweep" / "chunks"
+    root, states = work_folders(cfg)
     # settled states, shared by the workers and by every job of a multirun (see the
     # runner's docstring); set here, not in sweep_works, so sweep_key stays free of paths
-    works = [dataclasses.replace(g.work, request=dataclasses.replace(g.work.request, state_dir=str(root.parent / "states")))
+    works = [dataclasses.replace(g.work, request=dataclasses.replace(g.work.request, state_dir=str(states)))
              for g in groups]
     store = execution.ChunkStore.for_sweep(root, works, chunks)
 
@@ -339,20 +381,27 @@ def run_sweep(cfg: PspSweepConfig, prep: PreparedSweep, tracker: Tracker, out_di
     stats = summary_statistics(table, prep.options)
     group_stats = group_statistics(cfg, table, prep.options)
 
-    out_dir.mkdir(parents=True, exist_ok=True)
+    # results are written into a staging folder and moved into out_dir when all are
+    # complete: a command killed meanwhile leaves no truncated or partial result set
+    stage = out_dir / ".incomplete"
+    stage.mkdir(parents=True, exist_ok=True)
     title = f"{prep.label}, {prep.conductance_label()}"
     t_b, v_b = execution.find_baseline(store, chunks)
     shown = table.reindex(table["amplitude_mV"].abs().sort_values(ascending=False).index).head(MAX_TRACES)
     examples = execution.read_unit_traces(store, chunks, set(int(u) for u in shown["simulation"]))
     with ThreadPoolExecutor(1, thread_name_prefix="pspsweep-traces") as background:
         # deflating traces.npz releases the GIL, so it overlaps drawing the plots
-        traces_npz = background.submit(execution.assemble_traces, store, chunks, out_dir / TRACES_NPZ)
-        tables = [_write_csv(table, out_dir / PSPS_CSV), _write_csv(stats, out_dir / STATS_CSV),
-                  _write_csv(group_stats, out_dir / GROUP_STATS_CSV)]
-        plots = [amplitude_histogram(table, out_dir / HISTOGRAM_PNG, prep.options.threshold_mV, title),
+        traces_npz = background.submit(execution.assemble_traces, store, chunks, stage / TRACES_NPZ)
+        tables = [_write_csv(table, stage / PSPS_CSV), _write_csv(stats, stage / STATS_CSV),
+                  _write_csv(group_stats, stage / GROUP_STATS_CSV)]
+        plots = [amplitude_histogram(table, stage / HISTOGRAM_PNG, prep.options.threshold_mV, title),
                  trace_overview(t_b, v_b, [examples[int(u)] for u in shown["simulation"]], len(table),
-                                out_dir / TRACES_PNG, run.tStim, run.tEnd, title)]
-    files = [*tables, traces_npz.result(), *plots]
+                                stage / TRACES_PNG, run.tStim, run.tEnd, title)]
+        staged = [*tables, traces_npz.result(), *plots]
+    files = [out_dir / f.name for f in staged]
+    for src, dst in zip(staged, files):
+        os.replace(src, dst)
+    stage.rmdir()
     wall = time.perf_counter() - started
     metrics = {
         "n_units": float(len(prep.units)),

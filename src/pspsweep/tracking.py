@@ -14,9 +14,14 @@ from __future__ import annotations
 
 import logging
 import os
+import shlex
 import threading
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping, Protocol
+
+from pspsweep.stores import check_store, redact, resolve_tracking_uri, sqlite_path, sqlite_uri
+
+__all__ = ["check_store", "redact", "resolve_tracking_uri"]
 
 log = logging.getLogger(__name__)
 
@@ -28,34 +33,42 @@ PARENT_RUN_FILE = "mlflow_parent_run_id"
 def ui_hint(uri: str) -> str:
     """How to look at a store: the server's address, or the command that serves a local store."""
     if uri.startswith(("http://", "https://")):
-        return f"open the UI at: {uri}"
-    return f"open the UI with: mlflow ui --backend-store-uri {uri}"
-
-
-def resolve_tracking_uri(uri: str | None, base_dir: Path) -> str:
-    """An absolute tracking URI.
-
-    None gives ``sqlite:///<base_dir>/mlflow.db``; a relative SQLite path or a plain
-    relative folder is made absolute against ``base_dir`` so that jobs that run in
-    another directory still write to the same store.
-    """
-    if not uri:
-        return f"sqlite:///{(base_dir / 'mlflow.db').resolve()}"
-    if uri.startswith("sqlite:///"):
-        path = Path(uri[len("sqlite:///"):])
-        if not path.is_absolute() and not uri.startswith("sqlite:////"):
-            return f"sqlite:///{(base_dir / path).resolve()}"
-        return uri
-    if "://" not in uri:
-        return (base_dir / uri).resolve().as_uri()
-    return uri
+        return f"open the UI at: {redact(uri)}"
+    return f"open the UI with: mlflow ui --backend-store-uri {shlex.quote(uri)}"
 
 
 def _artifact_root(uri: str) -> str | None:
     """For a local SQLite store: an ``mlartifacts`` folder beside the database file."""
-    if uri.startswith("sqlite:///"):
-        return (Path(uri[len("sqlite:///"):]).parent / "mlartifacts").resolve().as_uri()
-    return None
+    path = sqlite_path(uri)
+    return (path.parent / "mlartifacts").resolve().as_uri() if path is not None else None
+
+
+def ensure_sqlite_store(uri: str) -> None:
+    """Create a local SQLite store whole, or not at all.
+
+    MLflow builds a new store's schema in dozens of migration steps. Two commands doing
+    that at once collide ("duplicate column name"), and a command killed in the middle
+    leaves a store that every later command refuses. So the schema is built in a private
+    file, under a lock, and renamed into place when complete.
+    """
+    import fcntl
+    import secrets
+
+    path = sqlite_path(uri)
+    if path is None or path.exists():
+        return
+    with open(path.with_name(f".{path.name}.lock"), "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes, or the process dies
+        if path.exists():
+            return
+        tmp = path.with_name(f".{path.name}.{os.getpid()}-{secrets.token_hex(4)}.tmp")
+        try:
+            client = _client(sqlite_uri(tmp), create=False)
+            client.search_experiments(max_results=1)  # opening the store builds the schema
+            client._tracking_client.store.engine.dispose()
+            os.replace(tmp, path)
+        finally:
+            tmp.unlink(missing_ok=True)
 
 
 def flatten(tree: Mapping[str, Any], prefix: str = "") -> dict[str, str]:
@@ -122,11 +135,14 @@ class NullTracker:
         """Nothing to end."""
 
 
-def _client(uri: str):
+def _client(uri: str, create: bool = True):
+    """An MLflow client of ``uri``; a missing local store is created whole first."""
     from mlflow.tracking import MlflowClient
 
     # MLflow's INFO lines (database creation, migrations) are noise in a sweep's output
     logging.getLogger("mlflow").setLevel(logging.WARNING)
+    if create:
+        ensure_sqlite_store(uri)
     return MlflowClient(tracking_uri=uri)
 
 
@@ -191,7 +207,7 @@ class MlflowTracker:
         """Log params in batches (MLflow takes at most 100 per call)."""
         from mlflow.entities import Param
 
-        items = [Param(k, str(v)[:MAX_PARAM_VALUE]) for k, v in params.items()]
+        items = [Param(k, redact(str(v))[:MAX_PARAM_VALUE]) for k, v in params.items()]
         for i in range(0, len(items), 100):
             self._client.log_batch(self.run_id, params=items[i : i + 100])
 
@@ -210,7 +226,7 @@ class MlflowTracker:
         """Set tags (string values)."""
         from mlflow.entities import RunTag
 
-        self._client.log_batch(self.run_id, tags=[RunTag(k, str(v)) for k, v in tags.items()])
+        self._client.log_batch(self.run_id, tags=[RunTag(k, redact(str(v))) for k, v in tags.items()])
 
     def log_artifact(self, path: Path, artifact_path: str | None = None) -> None:
         """Upload one file."""
@@ -350,9 +366,8 @@ class _OpenedRun:
 
 def may_hold_runs(uri: str) -> bool:
     """False only when the store certainly holds no run: a local SQLite file not created yet."""
-    if uri.startswith("sqlite:///"):
-        return Path(uri[len("sqlite:///"):]).exists()
-    return True
+    path = sqlite_path(uri)
+    return path is None or path.exists()
 
 
 def start_parent_run(uri: str, experiment: str, run_name: str, params: Mapping[str, str],
@@ -398,15 +413,29 @@ def child_runs(uri: str, parent_run_id: str) -> list[Any]:
     return sorted(runs, key=lambda r: r.info.start_time)
 
 
-def find_finished_run(uri: str, experiment: str, tag: str, value: str) -> str | None:
-    """The newest FINISHED run of ``experiment`` whose tag ``tag`` equals ``value``, or None."""
+def find_finished_run(uri: str, experiment: str, tag: str, value: str,
+                      artifacts: Iterable[str] = ()) -> str | None:
+    """The newest FINISHED run of ``experiment`` whose tag ``tag`` equals ``value`` and
+    whose artifacts include ``artifacts`` (a run whose files were deleted is no result), or None."""
     client = _client(uri)
     exp = client.get_experiment_by_name(experiment)
     if exp is None:
         return None
     runs = client.search_runs([exp.experiment_id], filter_string=f"tags.`{tag}` = '{value}' and attributes.status = 'FINISHED'",
-                              order_by=["attributes.start_time DESC"], max_results=1)
-    return runs[0].info.run_id if runs else None
+                              order_by=["attributes.start_time DESC"], max_results=20)
+    for run in runs:
+        present = {item.path for item in client.list_artifacts(run.info.run_id)}
+        if present.issuperset(artifacts):
+            return run.info.run_id
+    return None
+
+
+def end_unfinished_children(uri: str, parent_run_id: str, status: str) -> None:
+    """End every child run of a parent that is still RUNNING (its job was stopped from outside)."""
+    client = _client(uri)
+    for run in child_runs(uri, parent_run_id):
+        if run.info.status == "RUNNING":
+            client.set_terminated(run.info.run_id, status=status)
 
 
 def copy_run_outputs(uri: str, source_run_id: str, tracker: Tracker, dst: Path) -> dict[str, float]:
@@ -442,8 +471,10 @@ def require_store(uri: str) -> None:
     """
     from pspsweep.errors import PspSweepError
 
-    if uri.startswith("sqlite:///") and not Path(uri[len("sqlite:///"):]).is_file():
+    path = sqlite_path(uri)
+    if path is not None and not path.is_file():
         raise PspSweepError(f"no MLflow store at {uri}: give tracking.uri=... of the sweep's store")
+    check_store(uri)
 
 
 def run_params(uri: str, run_id: str) -> dict[str, str]:
