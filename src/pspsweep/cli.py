@@ -177,12 +177,10 @@ def _run_job(cfg: DictConfig, workers: LocalProcesses | None) -> dict[str, float
         if hydra_dir and hydra_dir.is_dir():
             tracker.log_artifacts(hydra_dir, ".hydra")
     except KeyboardInterrupt:
-        if opening is not None:
-            opening.end("KILLED")
+        _end_quietly(opening, "KILLED")
         raise
     except BaseException:
-        if opening is not None:
-            opening.end("FAILED")
+        _end_quietly(opening, "FAILED")
         raise
     tracker.end("FINISHED")
     print(
@@ -192,6 +190,17 @@ def _run_job(cfg: DictConfig, workers: LocalProcesses | None) -> dict[str, float
         + (f"\n  MLflow run {tracker.run_id} in {uri}\n  {tracking.ui_hint(uri)}" if tracker.run_id else "")
     )
     return stats
+
+
+def _end_quietly(opening: tracking.BackgroundRun | None, status: str) -> None:
+    """End the run after an error; a failure to do so (a full disk, a store gone) must not
+    hide the error that ended the sweep, which is the one reported."""
+    if opening is None:
+        return
+    try:
+        opening.end(status)
+    except Exception:  # noqa: BLE001 - secondary to the error being raised
+        log.debug("could not mark the run %s", status, exc_info=True)
 
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="config")

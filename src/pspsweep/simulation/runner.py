@@ -129,6 +129,7 @@ from typing import Any
 
 import numpy as np
 
+import pspsweep
 from pspsweep.cellmodel import CellSpec
 from pspsweep.embedding import ReceptorSpec
 from pspsweep.errors import PspSweepError
@@ -532,8 +533,8 @@ class UnitSimulator:
         NEURON's version and build, the platform, the integrator (CVODE or fixed step,
         dt, tolerances), the engine (the pool's NetCon delays and the mechanism build
         follow it), celsius, v_init, tStim (tEnd only when it ends the settle
-        early), the pool (size, receptor mechanism and parameters, park segment) and
-        ``STATE_FORMAT_VERSION``. Not the NetCon weights: they are set after every restore.
+        early), the pool (size, receptor mechanism and parameters, park segment),
+        ``STATE_FORMAT_VERSION`` and the pspsweep version. Not the NetCon weights: they are set after every restore.
         """
         from pspsweep.provenance import neuron_version
         from pspsweep.simulation.mechanisms import source_hash
@@ -543,6 +544,7 @@ class UnitSimulator:
         items = (
             "pspsweep settled state",
             STATE_FORMAT_VERSION,
+            pspsweep.__version__,
             replace(cell, mechanism_dirs=()),
             source_hash(cell.mechanism_dirs) if cell.mechanism_dirs else None,
             tuple(self._mechanism_names(0)),
