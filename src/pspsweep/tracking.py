@@ -141,9 +141,23 @@ def _client(uri: str, create: bool = True):
 
     # MLflow's INFO lines (database creation, migrations) are noise in a sweep's output
     logging.getLogger("mlflow").setLevel(logging.WARNING)
+    _decode_sqlite_parent_dirs()
     if create:
         ensure_sqlite_store(uri)
     return MlflowClient(tracking_uri=uri)
+
+
+def _decode_sqlite_parent_dirs() -> None:
+    """MLflow 3 creates a SQLite file's folder from the URI without decoding it: for a
+    folder "a?b" it made an empty "a%3Fb" beside it. The same, decoded."""
+    import mlflow.store.db.utils as db_utils
+
+    def make_parent_dirs(db_uri: str) -> None:
+        path = sqlite_path(db_uri)
+        if path is not None and str(path) != ":memory:":
+            path.parent.mkdir(parents=True, exist_ok=True)
+
+    db_utils._make_parent_dirs_if_sqlite = make_parent_dirs
 
 
 def ensure_experiment(uri: str, name: str) -> str:
