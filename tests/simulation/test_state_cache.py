@@ -192,6 +192,23 @@ def test_fixed_step_settles_once_then_loads(tmp_path):
     assert _files(tmp_path) == written, "a loaded state is not written again"
 
 
+def test_cache_in_a_non_ascii_folder_is_written_and_loaded(tmp_path):
+    """A cache folder named with non-ASCII characters (hoc's File takes ASCII paths only)
+    holds the state after a cold run, and the next run loads it, giving the cold run's
+    traces to the last bit."""
+    folder = tmp_path / "zellé ü" / "states"
+    units = _units(n=2)
+    request = _request(state_dir=folder, pool_size=max(u.n_synapses for u in units))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # "settled state not written" is a warning
+        cold, log = _run(request, units)
+        assert [kind for kind, _, _ in log] == ["settled"]
+        assert len(_files(folder)) == 2
+        again, log = _run(request, units)
+    assert [kind for kind, _, _ in log] == ["loaded"]
+    assert _identical(again, cold)
+
+
 def test_waiting_process_reads_the_baseline_end_added_after_the_state(tmp_path, monkeypatch):
     """The settling process writes the state, releases the lock, and only then runs the
     baseline's continuation to tEnd and adds it to the companion. A process that loaded
