@@ -25,6 +25,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import pspsweep_env
 
 pytest.importorskip("neuron")
 
@@ -207,6 +208,20 @@ def test_cache_in_a_non_ascii_folder_is_written_and_loaded(tmp_path):
         again, log = _run(request, units)
     assert [kind for kind, _, _ in log] == ["loaded"]
     assert _identical(again, cold)
+
+
+@pytest.mark.slow
+def test_command_in_a_non_ascii_launch_folder_writes_the_cache(tmp_path):
+    """The demo sweep started in a folder named ``zellé ü`` prints no NEURON error (it printed
+    22 lines, one per failed hoc File) and leaves the settled states in ``.pspsweep/states``."""
+    folder = tmp_path / "zellé ü"
+    folder.mkdir()
+    exe = Path(sys.executable).parent / "pspsweep"
+    res = subprocess.run([str(exe), "run.units=[0,1]", "executor.workers=1"], cwd=folder,
+                         capture_output=True, text=True, timeout=600, env=pspsweep_env(), check=False)
+    assert res.returncode == 0, res.stderr[-3000:]
+    assert "NEURON" not in res.stderr and "not written" not in res.stderr, res.stderr[-3000:]
+    assert list((folder / ".pspsweep" / "states").glob("*.state"))
 
 
 def test_waiting_process_reads_the_baseline_end_added_after_the_state(tmp_path, monkeypatch):
