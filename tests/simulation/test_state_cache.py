@@ -25,7 +25,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import pspsweep_env
 
 pytest.importorskip("neuron")
 
@@ -214,6 +213,8 @@ def test_cache_in_a_non_ascii_folder_is_written_and_loaded(tmp_path):
 def test_command_in_a_non_ascii_launch_folder_writes_the_cache(tmp_path):
     """The demo sweep started in a folder named ``zellé ü`` prints no NEURON error (it printed
     22 lines, one per failed hoc File) and leaves the settled states in ``.pspsweep/states``."""
+    from conftest import pspsweep_env  # here: this file also runs as a script, without tests/ on the path
+
     folder = tmp_path / "zellé ü"
     folder.mkdir()
     exe = Path(sys.executable).parent / "pspsweep"
