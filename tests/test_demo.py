@@ -55,6 +55,17 @@ def test_demo_embedding_rejects_labels_without_sections():
         demo_synapses(secs, {"A_C2": CellTypeConfig(labels=["Axon"])}, seed=1)
 
 
+def test_labels_message_names_labels_plainly():
+    """demo: the refusal lists the labels as plain names (numpy 2 printed ``np.str_('Soma')``)."""
+    secs = demo_sections(DemoMorphologyConfig())
+    with pytest.raises(PspSweepError) as info:
+        demo_synapses(secs, {"A_C2": CellTypeConfig(labels=["Axon"])}, seed=1)
+    assert str(info.value) == (
+        "network.celltypes.A_C2.labels=[Axon] match no section; "
+        "the cell's labels are ApicalDendrite, Dendrite, Soma"
+    )
+
+
 @pytest.fixture
 def demo(compose):
     cfg = OmegaConf.to_object(compose())

@@ -179,7 +179,8 @@ def embedding_from_config(cfg: NetworkConfig, cell: CellSpec) -> Embedding:
         raise PspSweepError("network=isf needs network.syn_file=PATH and network.con_file=PATH")
     exc, inh = CLASSIFICATIONS[cfg.classification]
     emb = isf.read_embedding(resolve_path(cfg.syn_file, "network.syn_file"),
-                             resolve_path(cfg.con_file, "network.con_file"), receptors={})
+                             resolve_path(cfg.con_file, "network.con_file"), receptors={},
+                             sections=cell.sections)
     receptors: dict[str, ReceptorSpec] = {}
     for name in emb.celltypes:
         excitatory = classify_celltype(name, exc, inh)

@@ -102,7 +102,8 @@ def demo_synapses(
         allowed = np.flatnonzero(np.isin(labels, list(ct.labels)))
         if allowed.size == 0:
             raise PspSweepError(
-                f"network.celltypes.{name}.labels={list(ct.labels)} match no section; labels are {sorted(set(labels))}"
+                f"network.celltypes.{name}.labels=[{', '.join(map(str, ct.labels))}] match no section; "
+                f"the cell's labels are {', '.join(sorted({s.label for s in sections}))}"
             )
         rng = np.random.default_rng([seed, zlib.crc32(name.encode())])
         weights = lengths[allowed] / lengths[allowed].sum()

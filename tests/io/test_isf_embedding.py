@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from collections import Counter
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import pspsweep_env
 
 from pspsweep.cellmodel import SectionSpec
 from pspsweep.celltypes import (
@@ -97,6 +100,11 @@ def test_read_con(tmp_path: Path) -> None:
         ("VPM_C2\t3\t0.5\nVPM_C2\tthree\t0.5\n", 2, "malformed section index 'three'"),
         ("VPM_C2\t3.0\t0.5\n", 1, "malformed section index"),
         ("VPM_C2\t-1\t0.5\n", 1, "negative section index"),
+        # int() reads these as section 62 (issue 14, item 23)
+        ("VPM_C2\t6_2\t0.5\n", 1, "malformed section index '6_2'"),
+        ("VPM_C2\t+62\t0.5\n", 1, "malformed section index '+62'"),
+        ("VPM_C2\t\u0666\u0662\t0.5\n", 1, "malformed section index"),
+        ("VPM_C2\t3\t0_5\n", 1, "malformed position '0_5'"),
         ("VPM_C2\t3\thalf\n", 1, "malformed position 'half'"),
         ("VPM_C2\t3\t1.5\n", 1, "outside [0, 1]"),
         ("VPM_C2\t3\t-0.01\n", 1, "outside [0, 1]"),
@@ -121,6 +129,8 @@ def test_malformed_syn_names_file_and_line(tmp_path: Path, text: str, line: int,
         ("VPM_C2\t0\t0.5\n", 1, "malformed synapse id '0.5'"),
         ("VPM_C2\t-2\t0\n", 1, "negative cell id"),
         ("VPM_C2\t0\t-1\n", 1, "negative synapse id"),
+        ("VPM_C2\t1_0\t0\n", 1, "malformed cell id '1_0'"),
+        ("VPM_C2\t0\t+1\n", 1, "malformed synapse id '+1'"),
     ],
 )
 def test_malformed_con_names_file_and_line(tmp_path: Path, text: str, line: int, message: str) -> None:
@@ -175,6 +185,8 @@ def test_read_embedding_receptors_given_and_unclassified(tmp_path: Path) -> None
     ("con", "where", "line", "message"),
     [
         ("VPM_C2\t0\t0\nL4_C2\t0\t0\n", "con", 2, "cell type 'L4_C2' has no synapses"),
+        # the message lists the cell types the .syn has (issue 14, item 23)
+        ("VPM_C2\t0\t0\nL4_C2\t0\t0\n", "con", 2, "(its cell types: VPM_C2)"),
         ("VPM_C2\t0\t0\nVPM_C2\t0\t2\n", "con", 2, "synapse 2 of 'VPM_C2' not in"),
         ("VPM_C2\t0\t0\nVPM_C2\t1\t1\n\nVPM_C2\t1\t0\n", "con", 4, "assigned more than once (lines 1, 4)"),
         ("# c\nVPM_C2\t0\t1\n", "syn", 1, "1 synapse(s) not assigned"),
@@ -189,6 +201,104 @@ def test_read_embedding_consistency(tmp_path: Path, con: str, where: str, line: 
     path = con_path if where == "con" else syn_path
     assert f"{path}:{line}:" in str(info.value)
     assert message in str(info.value)
+
+
+def test_a_huge_line_is_quoted_short(tmp_path: Path) -> None:
+    """isf_embedding: a 20 MB line is quoted with at most ~80 of its characters, not echoed whole."""
+    path = write(tmp_path, "bad.syn", "VPM_C2\t3\t" + "5" * 20_000_000 + "\tx\n")
+    with pytest.raises(InputFileError, match="expected 3 TAB-separated fields") as info:
+        read_syn(path)
+    assert len(str(info.value)) < len(str(path)) + 250
+    assert "(20000011 characters)" in str(info.value)
+
+
+def test_bom_is_accepted(tmp_path: Path) -> None:
+    """isf_embedding: .syn and .con files starting with a UTF-8 BOM read as without it."""
+    syn, con = tmp_path / "bom.syn", tmp_path / "bom.con"
+    # both start with a comment line, which the BOM would turn into a malformed data line
+    syn.write_bytes(b"\xef\xbb\xbf" + SYN.encode())
+    con.write_bytes(b"\xef\xbb\xbf" + CON.encode())
+    plain = read_embedding(write(tmp_path, "c.syn", SYN), write(tmp_path, "c.con", CON))
+    pd.testing.assert_frame_equal(read_embedding(syn, con).synapses, plain.synapses)
+
+
+@pytest.mark.parametrize("empty", ["syn", "con"])
+def test_empty_files_are_refused(tmp_path: Path, empty: str) -> None:
+    """isf_embedding: a .syn or .con with only comments would give an embedding without cell types."""
+    syn = write(tmp_path, "c.syn", "# nothing\n" if empty == "syn" else "VPM_C2\t1\t0.5\n")
+    con = write(tmp_path, "c.con", "# nothing\n\n" if empty == "con" else "VPM_C2\t0\t0\n")
+    with pytest.raises(InputFileError, match="the embedding would be empty") as info:
+        read_embedding(syn, con)
+    assert str(syn if empty == "syn" else con) in str(info.value)
+
+
+HOC_WITH_ZERO_LENGTH = """\
+create soma
+soma {
+pt3dadd(0, 0, 0, 10)
+pt3dadd(0, 10, 0, 10)
+}
+create dend_1
+connect dend_1(0), soma(1)
+dend_1 {
+pt3dadd(0, 10, 0, 2)
+pt3dadd(0, 110, 0, 2)
+}
+create dend_2
+connect dend_2(0), dend_1(1)
+dend_2 {
+pt3dadd(0, 110, 0, 2)
+pt3dadd(0, 110, 0, 2)
+}
+"""
+
+
+def test_synapse_outside_the_morphology_names_the_syn_line(tmp_path: Path) -> None:
+    """isf_embedding: given the cell's sections, a section index past the last one names the
+    .syn file and line (the pipeline's later check knew neither)."""
+    sections = read_hoc(write(tmp_path, "cell.hoc", HOC_WITH_ZERO_LENGTH))
+    syn = write(tmp_path, "c.syn", "# h\nVPM_C2\t1\t0.5\nVPM_C2\t3\t0.5\n")
+    con = write(tmp_path, "c.con", "VPM_C2\t0\t0\nVPM_C2\t0\t1\n")
+    with pytest.raises(InputFileError, match=r"section index 3 outside the morphology.*sections 0\.\.2") as info:
+        read_embedding(syn, con, sections=sections)
+    assert str(info.value).startswith(f"{syn}:3: ")
+
+
+def test_synapse_on_a_zero_length_section_names_the_syn_line(tmp_path: Path) -> None:
+    """isf_embedding: a synapse on a section whose points coincide (NEURON makes it 1e-9 um long;
+    CVODE never finishes such a run) is refused with the .syn line, the section and a remedy,
+    whatever network.snap_to_points says; the same embedding on a real section reads."""
+    sections = read_hoc(write(tmp_path, "cell.hoc", HOC_WITH_ZERO_LENGTH))
+    con = write(tmp_path, "c.con", "VPM_C2\t0\t0\nVPM_C2\t0\t1\n")
+    good = write(tmp_path, "good.syn", "VPM_C2\t1\t0.5\nVPM_C2\t0\t0.5\n")
+    assert len(read_embedding(good, con, sections=sections).synapses) == 2
+    bad = write(tmp_path, "bad.syn", "VPM_C2\t1\t0.5\nVPM_C2\t2\t0.5\n")
+    with pytest.raises(InputFileError, match=r"section 2 \(dend_2\), which has zero length.*move the synapse") as info:
+        read_embedding(bad, con, sections=sections)
+    assert str(info.value).startswith(f"{bad}:2: ")
+
+
+@pytest.mark.slow
+def test_command_refuses_a_synapse_on_a_zero_length_section(tmp_path: Path) -> None:
+    """The command with this .hoc, network.snap_to_points=false and CVODE (the setting that ran
+    for 500 s and more) ends at once with one error line naming the .syn line, exit code 2
+    and no MLflow store."""
+    hoc = write(tmp_path, "cell.hoc", HOC_WITH_ZERO_LENGTH)
+    syn = write(tmp_path, "c.syn", "L4ss_C2\t2\t0.5\n")
+    con = write(tmp_path, "c.con", "L4ss_C2\t0\t0\n")
+    exe = Path(sys.executable).parent / "pspsweep"
+    res = subprocess.run(
+        [str(exe), "neuron.morphology.kind=hoc", f"neuron.morphology.path={hoc}",
+         "~neuron.biophysics.ApicalDendrite", "network=isf", f"network.syn_file={syn}",
+         f"network.con_file={con}", "network.snap_to_points=false", "run.celltype=L4ss_C2",
+         "run.vardt=true", f"tracking.uri=sqlite:///{tmp_path / 't.db'}", "executor.workers=1"],
+        cwd=tmp_path, capture_output=True, text=True, timeout=300, env=pspsweep_env(), check=False,
+    )
+    lines = [line for line in res.stderr.splitlines() if line.strip()]
+    assert res.returncode == 2, res.stderr[-3000:]
+    assert len(lines) == 1 and lines[0].startswith(f"pspsweep: error: {syn}:1: "), res.stderr[-3000:]
+    assert "zero length" in lines[0]
+    assert not (tmp_path / "t.db").exists()
 
 
 def test_classify_celltype() -> None:

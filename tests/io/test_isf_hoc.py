@@ -104,6 +104,8 @@ SOMA = "{create soma}\n{pt3dadd(0, 0, 0, 10)}\n{pt3dadd(0, 10, 0, 10)}\n"
         ("{create soma}\n{pt3dadd(0, 0, 0, 10\n", 2, "malformed pt3dadd"),
         ("{create soma}\n{pt3dadd(0, 0, 0, -1)}\n", 2, "negative diameter"),
         ("{create soma}\n{pt3dadd(0, 0, nan, 1)}\n", 2, "non-finite"),
+        # float() reads 1_0 as 10 (issue 14, item 23)
+        ("{create soma}\n{pt3dadd(0, 0, 1_0, 1)}\n", 2, "malformed number '1_0'"),
         ("{pt3dadd(0, 0, 0, 10)}\n" + SOMA, 1, "before any 'create'"),
         (SOMA + "{access soma}\n{pt3dadd(0, 20, 0, 10)}\n", 5, "point block"),
         ("{connect dend_1(0), soma(0.5)}\n" + SOMA, 1, "before any 'create'"),
@@ -150,6 +152,22 @@ def test_structural_errors_name_file(tmp_path: Path, text: str, message: str) ->
     with pytest.raises(InputFileError, match=message) as info:
         read_hoc(path)
     assert str(path) in str(info.value)
+
+
+def test_a_huge_line_is_quoted_short(tmp_path: Path) -> None:
+    """isf_hoc: a message quotes at most ~80 characters of a megabyte-long line."""
+    path = write(tmp_path, "{create soma}\n{pt3dadd(0, 0, " + "1" * 1_000_000 + ")}\n")
+    with pytest.raises(InputFileError, match="4 numbers") as info:
+        read_hoc(path)
+    assert len(str(info.value)) < len(str(path)) + 250
+
+
+def test_bom_is_accepted(tmp_path: Path) -> None:
+    """isf_hoc: a file starting with a UTF-8 BOM reads as without it (as every reader does)."""
+    path = tmp_path / "bom.hoc"
+    path.write_bytes(b"\xef\xbb\xbf" + GOOD_HOC.encode())
+    got, want = read_hoc(path), read_hoc(write(tmp_path, GOOD_HOC))
+    assert [(s.name, s.label, s.parent) for s in got] == [(s.name, s.label, s.parent) for s in want]
 
 
 def test_missing_file(tmp_path: Path) -> None:

@@ -69,6 +69,22 @@ def test_syntax_errors_name_file_and_line(tmp_path: Path, text: str, line: int, 
     assert message in str(info.value)
 
 
+def test_bom_is_accepted(tmp_path: Path) -> None:
+    """isf_param: a file starting with a UTF-8 BOM reads as without it (json refused it)."""
+    path = tmp_path / "bom.param"
+    path.write_bytes(b"\xef\xbb\xbf" + b"{'a': (1, 2),}\n")
+    assert read_param_file(path) == {"a": [1, 2]}
+
+
+def test_a_huge_line_is_quoted_short(tmp_path: Path) -> None:
+    """isf_param: a syntax error on a megabyte-long line quotes at most ~80 of its characters."""
+    path = tmp_path / "long.param"
+    path.write_text("{\n 'a': [" + "1, " * 300_000 + "x],\n}\n")
+    with pytest.raises(InputFileError, match="invalid parameter file syntax") as info:
+        read_param_file(path)
+    assert len(str(info.value)) < len(str(path)) + 250
+
+
 def test_top_level_must_be_mapping(tmp_path: Path) -> None:
     """isf_param: a list at top level is rejected."""
     path = tmp_path / "list.param"
@@ -220,6 +236,7 @@ def mutate(params: dict[str, Any], dotted: str, value: Any) -> None:
 
 DELETE = object()
 IH = "neuron.ApicalDendrite.mechanisms.range.Ih"
+CA = "neuron.ApicalDendrite.mechanisms.range.Ca_HVA"
 
 
 @pytest.mark.parametrize(
@@ -243,6 +260,19 @@ IH = "neuron.ApicalDendrite.mechanisms.range.Ih"
         ("sim.dt", DELETE, InputFileError, "sim.dt: missing"),
         ("sim", DELETE, InputFileError, "missing 'sim'"),
         ("neuron", DELETE, InputFileError, "neuron"),
+        # control keys of a spatial rule are checked too (issue 14, item 12): NaN reached
+        # CVODE ("variable step integrator error"), a string a bare ValueError
+        (f"{CA}.outsidescale", float("nan"), InputFileError, f"{CA}.outsidescale: expected a finite number, got nan"),
+        (f"{CA}.begin", "far", InputFileError, f"{CA}.begin: expected a number, got 'far'"),
+        (f"{CA}.end", True, InputFileError, f"{CA}.end: expected a number, got True"),
+        (f"{CA}.outsidescale_sections", [3, "x"], InputFileError, f"{CA}.outsidescale_sections: expected a list"),
+        (f"{CA}.outsidescale_sections", [-1], InputFileError, f"{CA}.outsidescale_sections: expected a list"),
+        (f"{IH}.xOffset", float("-inf"), InputFileError, f"{IH}.xOffset: expected a finite number"),
+        (f"{IH}._lambda", None, InputFileError, f"{IH}._lambda: expected a number, got None"),
+        (f"{IH}.distance", 1, InputFileError, f"{IH}.distance: expected a string"),
+        pytest.param(f"{IH}.gIhbar", 10**400, InputFileError, f"{IH}.gIhbar: expected a finite number",
+                     id="integer-beyond-float"),
+        pytest.param(f"{IH}.gIhbar", "x" * 10_000, InputFileError, "... (10002 characters)", id="long-string"),
     ],
 )
 def test_param_errors(tmp_path: Path, morph: Path, dotted: str, value: Any, error: type | None, message: str | None) -> None:
@@ -375,3 +405,24 @@ def test_86_cellspec_values(spec_86: CellSpec) -> None:
         DiameterScaling(factor=2.5, labels=("ApicalDendrite",), max_distance_um=1000.0, max_sections=33),
     )
     assert spec_86.mechanism_dirs == ()
+
+
+@pytest.mark.realdata
+@pytest.mark.parametrize(("old", "new", "message"), [
+    ('"outsidescale": 0.100000', '"outsidescale": NaN', "outsidescale: expected a finite number, got nan"),
+    ('"begin": 900.0', '"begin": "far"', "begin: expected a number, got 'far'"),
+])
+def test_86_copy_with_a_bad_control_value(isf86: Path, tmp_path: Path, old: str, new: str, message: str) -> None:
+    """isf_param: the 86 cell's file with one uniform_range value spoilt, as the issue reproduced it
+    (NaN ran into CVODE, "far" gave a bare ValueError), is refused naming the file and the key path."""
+    text = (isf86 / "86_C2_center.param").read_text()
+    assert old in text
+    param = tmp_path / "86_C2_center.param"
+    param.write_text(text.replace(old, new, 1))
+    (tmp_path / "86_C2_center.hoc").write_bytes((isf86 / "86_C2_center.hoc").read_bytes())
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # neuron.filename is found next to the copy
+        with pytest.raises(InputFileError) as info:
+            read_cellspec(param)
+    assert str(info.value).startswith(f"{param}: neuron.ApicalDendrite.mechanisms.range.")
+    assert message in str(info.value)

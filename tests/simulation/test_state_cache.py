@@ -192,6 +192,39 @@ def test_fixed_step_settles_once_then_loads(tmp_path):
     assert _files(tmp_path) == written, "a loaded state is not written again"
 
 
+def test_cache_in_a_non_ascii_folder_is_written_and_loaded(tmp_path):
+    """A cache folder named with non-ASCII characters (hoc's File takes ASCII paths only)
+    holds the state after a cold run, and the next run loads it, giving the cold run's
+    traces to the last bit."""
+    folder = tmp_path / "zellé ü" / "states"
+    units = _units(n=2)
+    request = _request(state_dir=folder, pool_size=max(u.n_synapses for u in units))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # "settled state not written" is a warning
+        cold, log = _run(request, units)
+        assert [kind for kind, _, _ in log] == ["settled"]
+        assert len(_files(folder)) == 2
+        again, log = _run(request, units)
+    assert [kind for kind, _, _ in log] == ["loaded"]
+    assert _identical(again, cold)
+
+
+@pytest.mark.slow
+def test_command_in_a_non_ascii_launch_folder_writes_the_cache(tmp_path):
+    """The demo sweep started in a folder named ``zellé ü`` prints no NEURON error (it printed
+    22 lines, one per failed hoc File) and leaves the settled states in ``.pspsweep/states``."""
+    from conftest import pspsweep_env  # here: this file also runs as a script, without tests/ on the path
+
+    folder = tmp_path / "zellé ü"
+    folder.mkdir()
+    exe = Path(sys.executable).parent / "pspsweep"
+    res = subprocess.run([str(exe), "run.units=[0,1]", "executor.workers=1"], cwd=folder,
+                         capture_output=True, text=True, timeout=600, env=pspsweep_env(), check=False)
+    assert res.returncode == 0, res.stderr[-3000:]
+    assert "NEURON" not in res.stderr and "not written" not in res.stderr, res.stderr[-3000:]
+    assert list((folder / ".pspsweep" / "states").glob("*.state"))
+
+
 def test_waiting_process_reads_the_baseline_end_added_after_the_state(tmp_path, monkeypatch):
     """The settling process writes the state, releases the lock, and only then runs the
     baseline's continuation to tEnd and adds it to the companion. A process that loaded

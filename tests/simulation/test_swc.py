@@ -181,6 +181,53 @@ def test_malformed_lines_name_file_and_line(tmp_path: Path, text: str, line: int
     assert info.value.line == line
 
 
+@pytest.mark.parametrize(("column", "token"), [(0, "6_2"), (0, "+62"), (1, "+3"), (6, "1_0"), (6, "٣")])
+def test_integer_columns_take_digits_only(tmp_path: Path, column: int, token: str) -> None:
+    """swc: id, type and parent are ASCII digits (parent may be -1); Python's int() and
+    float() would read ``6_2`` and ``+62`` as 62."""
+    fields = "10 3 0 0 10 1 1".split()
+    fields[column] = token
+    path = write(tmp_path, "1 1 0 0 0 5 -1\n" + " ".join(fields) + "\n", "bad.swc")
+    with pytest.raises(InputFileError, match="must be an integer") as info:
+        read_swc(path)
+    assert info.value.line == 2
+
+
+def test_digit_separators_in_numbers_are_refused(tmp_path: Path) -> None:
+    """swc: ``1_0`` is no coordinate (float() reads it as 10)."""
+    path = write(tmp_path, "1 1 0 0 0 5 -1\n2 3 0 0 1_0 1 1\n", "bad.swc")
+    with pytest.raises(InputFileError, match="non-numeric") as info:
+        read_swc(path)
+    assert info.value.line == 2
+
+
+def test_a_huge_line_is_quoted_short(tmp_path: Path) -> None:
+    """swc: a message quotes at most ~80 characters of an offending line, not the whole line."""
+    path = write(tmp_path, "1 1 0 0 0 5 -1\n2 3 0 0 10 1 1 " + "9" * 1_000_000 + "\n", "bad.swc")
+    with pytest.raises(InputFileError, match="expected 7 columns") as info:
+        read_swc(path)
+    assert len(str(info.value)) < len(str(path)) + 250
+
+
+def test_bom_is_accepted(tmp_path: Path, synthetic: Path) -> None:
+    """swc: a UTF-8 BOM (as Windows editors write it) reads as the same cell."""
+    bom = tmp_path / "bom.swc"
+    bom.write_bytes(b"\xef\xbb\xbf" + synthetic.read_bytes())
+    assert [s.name for s in read_swc(bom)] == [s.name for s in read_swc(synthetic)]
+
+
+def test_non_ascii_file_name_and_folder(tmp_path: Path, synthetic: Path) -> None:
+    """swc: a file named with non-ASCII characters, in such a folder, reads as the same cell
+    (Import3d reads through hoc, which opens ASCII paths only)."""
+    folder = tmp_path / "zellé ü"
+    folder.mkdir()
+    path = folder / "zellé.swc"
+    path.write_bytes(synthetic.read_bytes())
+    got, want = read_swc(path), read_swc(synthetic)
+    assert [s.name for s in got] == [s.name for s in want]
+    assert all(np.array_equal(a.points, b.points) for a, b in zip(got, want))
+
+
 def test_missing_and_empty_files(tmp_path: Path) -> None:
     with pytest.raises(InputFileError, match="morphology file not found") as info:
         read_swc(tmp_path / "nope.swc")

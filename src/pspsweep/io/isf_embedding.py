@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 import os
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -23,7 +23,8 @@ from pspsweep.celltypes import (
 )
 from pspsweep.embedding import SYNAPSE_COLUMNS, Embedding, ReceptorSpec
 from pspsweep.errors import InputFileError, PspSweepError
-from pspsweep.io.isf_hoc import relative_point_positions
+from pspsweep.io.isf_hoc import relative_point_positions, section_length
+from pspsweep.io.text import parse_float, parse_int, quote, read_lines
 
 #: Synapse-model parameters of ISF's PSP-fitting templates (isf-reference 3.5).
 GLUTAMATE_SYN_PARAMETERS: dict[str, float] = {
@@ -37,14 +38,7 @@ GABA_SYN_PARAMETERS: dict[str, float] = {
 
 def _data_lines(path: os.PathLike | str, what: str) -> Iterator[tuple[int, str]]:
     """Yield (line number, stripped text) of non-blank, non-comment lines."""
-    try:
-        with open(path, encoding="utf-8") as fh:
-            lines = fh.read().splitlines()
-    except FileNotFoundError:
-        raise InputFileError(path, f"{what} file not found") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InputFileError(path, f"cannot read {what} file: {exc}") from None
-    for lineno, line in enumerate(lines, start=1):
+    for lineno, line in enumerate(read_lines(path, what), start=1):
         text = line.strip()
         if text and not text.startswith("#"):
             yield lineno, text
@@ -56,19 +50,19 @@ def _split(path: os.PathLike | str, lineno: int, text: str, fields: str) -> list
     if len(parts) != n:
         raise InputFileError(
             path,
-            f"expected {n} TAB-separated fields ({fields}), got {len(parts)}: {text!r}",
+            f"expected {n} TAB-separated fields ({fields}), got {len(parts)}: {quote(text)}",
             lineno,
         )
     if not parts[0]:
-        raise InputFileError(path, f"empty cell-type name: {text!r}", lineno)
+        raise InputFileError(path, f"empty cell-type name: {quote(text)}", lineno)
     return parts
 
 
 def _int(path: os.PathLike | str, lineno: int, token: str, what: str) -> int:
     try:
-        value = int(token)
+        value = parse_int(token, negative=True)
     except ValueError:
-        raise InputFileError(path, f"malformed {what} {token!r} (expected an integer)", lineno) from None
+        raise InputFileError(path, f"malformed {what} {quote(token)} (expected an integer)", lineno) from None
     if value < 0:
         raise InputFileError(path, f"negative {what} {value}", lineno)
     return value
@@ -87,11 +81,11 @@ def _read_syn(path: os.PathLike | str) -> tuple[pd.DataFrame, np.ndarray]:
         celltype = parts[0]
         section = _int(path, lineno, parts[1], "section index")
         try:
-            x = float(parts[2])
+            x = parse_float(parts[2])
         except ValueError:
-            raise InputFileError(path, f"malformed position {parts[2]!r} (expected a number)", lineno) from None
+            raise InputFileError(path, f"malformed position {quote(parts[2])} (expected a number)", lineno) from None
         if not (math.isfinite(x) and 0.0 <= x <= 1.0):
-            raise InputFileError(path, f"position x = {parts[2]} outside [0, 1]", lineno)
+            raise InputFileError(path, f"position x = {quote(parts[2])} outside [0, 1]", lineno)
         syn_id = counters.get(celltype, 0)
         counters[celltype] = syn_id + 1
         types.append(celltype)
@@ -194,6 +188,7 @@ def read_embedding(
     syn_path: os.PathLike | str,
     con_path: os.PathLike | str,
     receptors: Mapping[str, ReceptorSpec] | None = None,
+    sections: Sequence[SectionSpec] | None = None,
 ) -> Embedding:
     """Read a ``.syn``/``.con`` pair into an Embedding.
 
@@ -206,27 +201,40 @@ def read_embedding(
         con_path: the ``.con`` file.
         receptors: receptor per cell type. None: ISF's templates by the HEAD prefix lists
             (:func:`isf_receptor`); types in neither list get no receptor.
+        sections: the cell's sections, if known: every synapse must then sit on one of
+            them, and not on one of zero length (see :func:`check_synapse_sections`).
 
     Returns:
         The embedding (columns ``celltype, synapse_id, section, x, cell_id``).
 
     Raises:
-        InputFileError: malformed files; a ``.con`` line whose (cell type, synapse id)
-            is not in the ``.syn`` or repeats an earlier line (names the ``.con`` line);
-            ``.syn`` synapses that no ``.con`` line assigns (names the ``.syn`` lines).
+        InputFileError: malformed or empty files; a ``.con`` line whose (cell type,
+            synapse id) is not in the ``.syn`` or repeats an earlier line (names the
+            ``.con`` line); ``.syn`` synapses that no ``.con`` line assigns, or that sit
+            on a section the cell lacks or of zero length (names the ``.syn`` line).
     """
     syn, syn_lines = _read_syn(syn_path)
     con, con_lines = _read_con(con_path)
+    for path, table, what in ((syn_path, syn, "synapse"), (con_path, con, "connection")):
+        if table.empty:
+            raise InputFileError(path, f"no {what} lines (only blanks or comments): the embedding would be empty")
+    if sections is not None:
+        check_synapse_sections(syn, syn_lines, syn_path, sections)
 
     syn_count = syn.groupby("celltype", sort=False)["synapse_id"].size().to_dict()
     for i, (celltype, syn_id) in enumerate(zip(con["celltype"], con["synapse_id"])):
         n = syn_count.get(celltype)
         if n is None:
-            raise InputFileError(con_path, f"cell type {celltype!r} has no synapses in {syn_path}", int(con_lines[i]))
+            raise InputFileError(
+                con_path,
+                f"cell type {quote(celltype)} has no synapses in {syn_path} "
+                f"(its cell types: {', '.join(syn_count)})",
+                int(con_lines[i]),
+            )
         if syn_id >= n:
             raise InputFileError(
                 con_path,
-                f"synapse {syn_id} of {celltype!r} not in {syn_path} (which has ids 0..{n - 1})",
+                f"synapse {syn_id} of {quote(celltype)} not in {syn_path} (which has ids 0..{n - 1})",
                 int(con_lines[i]),
             )
     dup = con.duplicated(["celltype", "synapse_id"], keep=False).to_numpy()
@@ -237,7 +245,7 @@ def read_embedding(
                  if (con["celltype"].iat[j], int(con["synapse_id"].iat[j])) == key]
         raise InputFileError(
             con_path,
-            f"synapse {key[1]} of {key[0]!r} assigned more than once (lines {', '.join(map(str, lines))})",
+            f"synapse {key[1]} of {quote(key[0])} assigned more than once (lines {', '.join(map(str, lines))})",
             lines[1],
         )
     if len(con) != len(syn):
@@ -271,6 +279,41 @@ def read_embedding(
     return Embedding(synapses=table, receptors=receptor_map)
 
 
+def check_synapse_sections(
+    syn: pd.DataFrame, syn_lines: np.ndarray, syn_path: os.PathLike | str, sections: Sequence[SectionSpec]
+) -> None:
+    """Refuse a ``.syn`` synapse on a section the cell lacks or on one of zero length.
+
+    NEURON gives a zero-length section a length of 1e-9 um: a synapse there drives a
+    membrane of ~1e-14 um2, which CVODE never gets past and a fixed step integrates to
+    a wrong PSP.
+
+    Raises:
+        InputFileError: naming the ``.syn`` file and line, the section and a remedy.
+    """
+    sec = syn["section"].to_numpy(dtype=np.int64)
+    outside = np.flatnonzero(sec >= len(sections))
+    if outside.size:
+        j = int(outside[0])
+        raise InputFileError(
+            syn_path,
+            f"section index {int(sec[j])} outside the morphology, which has sections 0..{len(sections) - 1} "
+            "(is this .syn made for another morphology?)",
+            int(syn_lines[j]),
+        )
+    for s in np.unique(sec):
+        if section_length(sections[int(s)].points) > 0.0:
+            continue
+        j = int(np.flatnonzero(sec == s)[0])
+        raise InputFileError(
+            syn_path,
+            f"synapse on section {int(s)} ({sections[int(s)].name}), which has zero length (all its 3-D "
+            "points coincide), so NEURON cannot simulate it; move the synapse to another section or "
+            "give the section distinct points in the morphology",
+            int(syn_lines[j]),
+        )
+
+
 def snap_to_points(synapses: pd.DataFrame, sections: tuple[SectionSpec, ...]) -> pd.DataFrame:
     """Snap every synapse to its nearest 3-D point position (isf-reference 3.4, step 1).
 
@@ -295,7 +338,7 @@ def snap_to_points(synapses: pd.DataFrame, sections: tuple[SectionSpec, ...]) ->
     new_x = x.copy()
 
     def culprit(j: int) -> str:
-        return f"synapse {int(out['synapse_id'].iat[j])} of cell type {out['celltype'].iat[j]!r}"
+        return f"synapse {int(out['synapse_id'].iat[j])} of cell type {quote(out['celltype'].iat[j])}"
 
     bad = np.flatnonzero((sec < 0) | (sec >= len(sections)))
     if bad.size:

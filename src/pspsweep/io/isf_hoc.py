@@ -22,6 +22,7 @@ import numpy as np
 
 from pspsweep.cellmodel import SectionSpec
 from pspsweep.errors import InputFileError
+from pspsweep.io.text import parse_float, quote, read_lines
 
 #: Substring rules of a ``create`` line -> section label (isf-reference 1.1, rule 2).
 HOC_LABEL_RULES: tuple[tuple[tuple[str, ...], str], ...] = (
@@ -67,22 +68,22 @@ def _parse_create(path: os.PathLike | str, lineno: int, text: str) -> tuple[str,
     """Return (name, label) of a ``create`` line or raise."""
     tokens = text.strip(_STRIP_CHARS).split()
     if len(tokens) < 2:
-        raise InputFileError(path, f"'create' line without a section name: {text.strip()!r}", lineno)
+        raise InputFileError(path, f"'create' line without a section name: {quote(text)}", lineno)
     name = tokens[1]
     if len(tokens) > 2 or "," in name:
         raise InputFileError(
-            path, f"'create' line must create exactly one section: {text.strip()!r}", lineno
+            path, f"'create' line must create exactly one section: {quote(text)}", lineno
         )
     labels = label_of_create_line(text)
     rules = "soma -> Soma, dend/BasalDendrite -> Dendrite, apical -> ApicalDendrite, axon -> Axon"
     if not labels:
         raise InputFileError(
-            path, f"section {name!r} matches no label rule ({rules})", lineno
+            path, f"section {quote(name)} matches no label rule ({rules})", lineno
         )
     if len(labels) > 1:
         raise InputFileError(
             path,
-            f"section {name!r} matches several label rules ({', '.join(labels)}); "
+            f"section {quote(name)} matches several label rules ({', '.join(labels)}); "
             f"the line must contain exactly one of: {rules}",
             lineno,
         )
@@ -92,11 +93,11 @@ def _parse_create(path: os.PathLike | str, lineno: int, text: str) -> tuple[str,
 def _parse_float(path: os.PathLike | str, lineno: int, token: str, what: str) -> float:
     """Parse one finite float or raise naming the line."""
     try:
-        value = float(token)
+        value = parse_float(token)
     except ValueError:
-        raise InputFileError(path, f"malformed number {token.strip()!r} in {what}", lineno) from None
+        raise InputFileError(path, f"malformed number {quote(token)} in {what}", lineno) from None
     if not math.isfinite(value):
-        raise InputFileError(path, f"non-finite number {token.strip()!r} in {what}", lineno)
+        raise InputFileError(path, f"non-finite number {quote(token)} in {what}", lineno)
     return value
 
 
@@ -107,11 +108,11 @@ def _parse_pt3dadd(
     start = text.find("(", text.find("pt3dadd"))
     end = text.find(")", start + 1) if start >= 0 else -1
     if start < 0 or end < 0:
-        raise InputFileError(path, f"malformed pt3dadd statement: {text.strip()!r}", lineno)
+        raise InputFileError(path, f"malformed pt3dadd statement: {quote(text)}", lineno)
     fields = text[start + 1 : end].split(",")
     if len(fields) != 4:
         raise InputFileError(
-            path, f"pt3dadd needs 4 numbers (x, y, z, diam), got {len(fields)}: {text.strip()!r}", lineno
+            path, f"pt3dadd needs 4 numbers (x, y, z, diam), got {len(fields)}: {quote(text)}", lineno
         )
     x, y, z, d = (_parse_float(path, lineno, f, "pt3dadd") for f in fields)
     if d < 0:
@@ -124,7 +125,7 @@ def _parse_connect(path: os.PathLike | str, lineno: int, text: str) -> tuple[str
     comma = text.find(",")
     if comma < 0:
         raise InputFileError(
-            path, f"malformed connect statement (expected 'connect CHILD(c), PARENT(p)'): {text.strip()!r}", lineno
+            path, f"malformed connect statement (expected 'connect CHILD(c), PARENT(p)'): {quote(text)}", lineno
         )
     child_part = text[:comma].strip(_STRIP_CHARS)
     child = child_part.split("connect", 1)[-1].split("(", 1)[0].strip()
@@ -133,11 +134,11 @@ def _parse_connect(path: os.PathLike | str, lineno: int, text: str) -> tuple[str
     close = rest.find(")", open_ + 1) if open_ >= 0 else -1
     if open_ <= 0 or close < 0:
         raise InputFileError(
-            path, f"malformed connect statement (expected 'PARENT(p)' after the comma): {text.strip()!r}", lineno
+            path, f"malformed connect statement (expected 'PARENT(p)' after the comma): {quote(text)}", lineno
         )
     parent = rest[:open_].strip()
     if not parent:
-        raise InputFileError(path, f"connect statement without a parent name: {text.strip()!r}", lineno)
+        raise InputFileError(path, f"connect statement without a parent name: {quote(text)}", lineno)
     p = _parse_float(path, lineno, rest[open_ + 1 : close], "connect")
     if not 0.0 <= p <= 1.0:
         raise InputFileError(path, f"parent position {p} outside [0, 1] in connect", lineno)
@@ -177,13 +178,7 @@ def read_hoc(path: os.PathLike | str) -> tuple[SectionSpec, ...]:
         lines starting with ``//`` are skipped as comments (ISF would read a
         ``// created by ...`` line as a ``create`` statement).
     """
-    try:
-        with open(path, encoding="utf-8", errors="strict") as fh:
-            lines = fh.read().splitlines()
-    except FileNotFoundError:
-        raise InputFileError(path, "morphology file not found") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InputFileError(path, f"cannot read morphology file: {exc}") from None
+    lines = read_lines(path, "morphology")
 
     raw: list[_RawSection] = []
     by_name: dict[str, int] = {}
@@ -193,11 +188,11 @@ def read_hoc(path: os.PathLike | str) -> tuple[SectionSpec, ...]:
         current = raw[-1] if raw else None
         if "create" in text:
             if current is not None and not current.points:
-                raise InputFileError(path, f"section {current.name!r} has no pt3dadd points", current.line)
+                raise InputFileError(path, f"section {quote(current.name)} has no pt3dadd points", current.line)
             name, label = _parse_create(path, lineno, text)
             if name in by_name:
                 first = raw[by_name[name]].line
-                raise InputFileError(path, f"section {name!r} created twice (first at line {first})", lineno)
+                raise InputFileError(path, f"section {quote(name)} created twice (first at line {first})", lineno)
             by_name[name] = len(raw)
             raw.append(_RawSection(name=name, label=label, line=lineno))
             continue
@@ -209,7 +204,7 @@ def read_hoc(path: os.PathLike | str) -> tuple[SectionSpec, ...]:
             if current.block_closed:
                 raise InputFileError(
                     path,
-                    f"pt3dadd after the point block of section {current.name!r} ended "
+                    f"pt3dadd after the point block of section {quote(current.name)} ended "
                     "(ISF would ignore this point); keep a section's points on consecutive lines",
                     lineno,
                 )
@@ -223,15 +218,15 @@ def read_hoc(path: os.PathLike | str) -> tuple[SectionSpec, ...]:
             if current.connect_line is not None:
                 raise InputFileError(
                     path,
-                    f"second 'connect' for section {current.name!r} (first at line {current.connect_line}); "
+                    f"second 'connect' for section {quote(current.name)} (first at line {current.connect_line}); "
                     "a connect line is assigned to the most recently created section",
                     lineno,
                 )
             child, parent, p = _parse_connect(path, lineno, text)
             if child and child != current.name:
                 warnings.warn(
-                    f"{path}:{lineno}: connect names child {child!r} but is assigned to the most "
-                    f"recently created section {current.name!r} (ISF behaviour)",
+                    f"{path}:{lineno}: connect names child {quote(child)} but is assigned to the most "
+                    f"recently created section {quote(current.name)} (ISF behaviour)",
                     stacklevel=2,
                 )
             current.parent_name, current.parent_x, current.connect_line = parent, p, lineno
@@ -239,28 +234,28 @@ def read_hoc(path: os.PathLike | str) -> tuple[SectionSpec, ...]:
     if not raw:
         raise InputFileError(path, "no 'create' statement found")
     if not raw[-1].points:
-        raise InputFileError(path, f"section {raw[-1].name!r} has no pt3dadd points", raw[-1].line)
+        raise InputFileError(path, f"section {quote(raw[-1].name)} has no pt3dadd points", raw[-1].line)
     somas = [r for r in raw if r.label == "Soma"]
     if len(somas) != 1:
-        where = ", ".join(f"{r.name!r} (line {r.line})" for r in somas) or "none"
+        where = ", ".join(f"{quote(r.name)} (line {r.line})" for r in somas) or "none"
         raise InputFileError(path, f"expected exactly one soma section, found {len(somas)}: {where}")
 
     parents: list[int | None] = []
     for r in raw:
         if r.label == "Soma":
             if r.parent_name is not None:
-                raise InputFileError(path, f"soma section {r.name!r} must not have a parent", r.connect_line)
+                raise InputFileError(path, f"soma section {quote(r.name)} must not have a parent", r.connect_line)
             parents.append(None)
             continue
         if r.parent_name is None:
-            raise InputFileError(path, f"section {r.name!r} has no 'connect' statement (no parent)", r.line)
+            raise InputFileError(path, f"section {quote(r.name)} has no 'connect' statement (no parent)", r.line)
         if r.parent_name not in by_name:
             raise InputFileError(
-                path, f"unknown parent section {r.parent_name!r} of {r.name!r}", r.connect_line
+                path, f"unknown parent section {quote(r.parent_name)} of {quote(r.name)}", r.connect_line
             )
         parent = by_name[r.parent_name]
         if raw[parent] is r:
-            raise InputFileError(path, f"section {r.name!r} is connected to itself", r.connect_line)
+            raise InputFileError(path, f"section {quote(r.name)} is connected to itself", r.connect_line)
         parents.append(parent)
 
     _check_acyclic(path, raw, parents)
@@ -297,7 +292,7 @@ def _check_acyclic(path: os.PathLike | str, raw: list[_RawSection], parents: lis
             if i in seen:
                 r = raw[i]
                 raise InputFileError(
-                    path, f"cycle in the section tree through {r.name!r}", r.connect_line
+                    path, f"cycle in the section tree through {quote(r.name)}", r.connect_line
                 )
             seen.add(i)
             chain.append(i)

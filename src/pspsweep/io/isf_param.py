@@ -30,6 +30,7 @@ from pspsweep.cellmodel import (
 from pspsweep.errors import InputFileError, PspSweepError
 from pspsweep.io.isf_axon import synthetic_axon
 from pspsweep.io.isf_hoc import read_hoc
+from pspsweep.io.text import quote, read_text, shorten
 
 #: Keys of the ``neuron`` block that are not section labels (isf-reference 2.2).
 NON_LABEL_KEYS = ("filename", "cell_modify_functions", "spatialgraph_modify_functions", "discretization")
@@ -81,13 +82,7 @@ def read_param_file(path: os.PathLike | str) -> dict[str, Any]:
         InputFileError: the file is missing or unreadable, is not valid after ISF's
             rewrites (the message names the line), or is not a mapping at top level.
     """
-    try:
-        with open(path, encoding="utf-8") as fh:
-            raw = fh.read()
-    except FileNotFoundError:
-        raise InputFileError(path, "parameter file not found") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InputFileError(path, f"cannot read parameter file: {exc}") from None
+    raw = read_text(path, "parameter")
     text = isf_param_text_to_json(raw)
     try:
         data = json.loads(text)
@@ -101,7 +96,7 @@ def read_param_file(path: os.PathLike | str) -> dict[str, Any]:
         elif rest.startswith("#"):
             hint = " (comments are not allowed in .param files)"
         raise InputFileError(
-            path, f"invalid parameter file syntax: {exc.msg}{hint}: {src!r}", exc.lineno
+            path, f"invalid parameter file syntax: {exc.msg}{hint}: {quote(src)}", exc.lineno
         ) from None
     if not isinstance(data, dict):
         raise InputFileError(path, f"top level must be a mapping ({{...}}), got {type(data).__name__}")
@@ -112,13 +107,44 @@ def _is_number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
+def _shown(value: Any) -> str:
+    """A value as a message shows it (a long string cut short)."""
+    return shorten(repr(value))
+
+
 def _number(path: os.PathLike | str, key: str, value: Any, *, positive: bool = False) -> float:
     """Return ``value`` as float or raise naming the key."""
-    if not _is_number(value) or not math.isfinite(value):
-        raise InputFileError(path, f"{key}: expected a number, got {value!r}")
-    if positive and value <= 0:
-        raise InputFileError(path, f"{key}: must be > 0, got {value!r}")
-    return float(value)
+    if not _is_number(value):
+        raise InputFileError(path, f"{key}: expected a number, got {_shown(value)}")
+    try:
+        number = float(value)
+    except OverflowError:  # an integer beyond float range
+        number = math.inf
+    if not math.isfinite(number):
+        # JSON as Python reads it takes NaN and Infinity; NEURON would integrate them
+        raise InputFileError(path, f"{key}: expected a finite number, got {_shown(value)}")
+    if positive and number <= 0:
+        raise InputFileError(path, f"{key}: must be > 0, got {_shown(value)}")
+    return number
+
+
+def _control_value(path: os.PathLike | str, key: str, name: str, value: Any) -> Any:
+    """Check one control key of a spatial rule: names are strings, section lists hold
+    section indices, every other key is a finite number."""
+    if name in ("distance", "param_name"):
+        if not isinstance(value, str):
+            raise InputFileError(path, f"{key}: expected a string, got {_shown(value)}")
+        return value
+    if name == "outsidescale_sections":
+        if value is None:
+            return value
+        if not isinstance(value, list) or not all(
+            isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in value
+        ):
+            raise InputFileError(path, f"{key}: expected a list of section indices, got {_shown(value)}")
+        return value
+    _number(path, key, value)
+    return value
 
 
 def _mapping(path: os.PathLike | str, key: str, value: Any) -> dict[str, Any]:
@@ -161,14 +187,14 @@ def resolve_morphology_path(filename: str, param_path: os.PathLike | str) -> Pat
     fallback = param_dir / basename
     if basename and fallback.is_file():
         warnings.warn(
-            f"{param_path}: neuron.filename {filename!r} not found; using {str(fallback)!r} "
+            f"{param_path}: neuron.filename {_shown(filename)} not found; using {str(fallback)!r} "
             "next to the parameter file",
             stacklevel=3,
         )
         return fallback
     raise InputFileError(
         param_path,
-        f"neuron.filename: morphology {filename!r} not found, nor {basename!r} next to the parameter file",
+        f"neuron.filename: morphology {_shown(filename)} not found, nor {_shown(basename)} next to the parameter file",
     )
 
 
@@ -215,22 +241,20 @@ def _mechanism(path: os.PathLike | str, key: str, name: str, entry: Any) -> Mech
     spatial = entry["spatial"]
     if spatial not in DISTRIBUTION_CONTROL_KEYS:
         known = ", ".join(DISTRIBUTION_CONTROL_KEYS)
-        raise InputFileError(path, f"{key}: unknown spatial distribution {spatial!r} (known: {known})")
+        raise InputFileError(path, f"{key}: unknown spatial distribution {_shown(spatial)} (known: {known})")
     control = DISTRIBUTION_CONTROL_KEYS[spatial]
     missing = [k for k in control if k not in entry and k not in OPTIONAL_CONTROL_KEYS]
     if missing:
-        raise InputFileError(path, f"{key}: spatial {spatial!r} needs {', '.join(repr(k) for k in missing)}")
+        raise InputFileError(path, f"{key}: spatial {_shown(spatial)} needs {', '.join(repr(k) for k in missing)}")
     params: dict[str, float] = {}
     distribution: dict[str, Any] = {}
     for k, v in entry.items():
         if k == "spatial":
             continue
         if k in control:
-            distribution[k] = v
+            distribution[k] = _control_value(path, f"{key}.{k}", k, v)
         else:
             params[k] = _number(path, f"{key}.{k}", v)
-    if spatial == "linear_capped" and not isinstance(distribution["param_name"], str):
-        raise InputFileError(path, f"{key}.param_name: expected a parameter name")
     return MechanismSpec(name=name, params=params, spatial=spatial, distribution=distribution)
 
 
@@ -285,11 +309,11 @@ def _cell_modify_functions(path: os.PathLike | str, block: Any) -> tuple[Diamete
     for name, kwargs in block.items():
         if name != "scale_apical_morph_86":
             raise PspSweepError(
-                f"{path}: neuron.cell_modify_functions: unsupported function {name!r} "
+                f"{path}: neuron.cell_modify_functions: unsupported function {_shown(name)} "
                 "(supported: scale_apical_morph_86)"
             )
         if kwargs not in ({}, None):
-            raise InputFileError(path, f"neuron.cell_modify_functions.{name}: takes no arguments, got {kwargs!r}")
+            raise InputFileError(path, f"neuron.cell_modify_functions.{name}: takes no arguments, got {_shown(kwargs)}")
         out.append(SCALE_APICAL_MORPH_86)
     return tuple(out)
 
@@ -355,7 +379,7 @@ def param_to_cellspec(params: dict[str, Any], param_path: os.PathLike | str) -> 
         if label not in present:
             raise InputFileError(
                 param_path,
-                f"neuron.{label}: parameters for label {label!r}, but the cell has no section with "
+                f"neuron.{label}: parameters for label {_shown(label)}, but the cell has no section with "
                 f"that label (labels present: {', '.join(sorted(present))})",
             )
         biophysics.append(_label_biophysics(param_path, label, block))

@@ -589,7 +589,7 @@ class UnitSimulator:
             self._configure()
             h.finitialize(req.cell.sim.v_init)
             state = h.SaveState()
-            state.fread(h.File(str(state_path)))
+            _read_state_file(h, state, state_path)
             state.restore()  # checks the structure; raises when it differs
             t_saved, v_saved = float(info["t_saved"]), float(info["v_saved"])
             if h.t != t_saved or self.cell.soma(0.5).v != v_saved:
@@ -640,7 +640,7 @@ class UnitSimulator:
                 fd, tmp_state = tempfile.mkstemp(prefix=f".{key}.", suffix=".state.tmp", dir=folder)
                 os.close(fd)
                 temps.append(tmp_state)
-                settled.state.fwrite(h.File(tmp_state))
+                _write_state_file(h, settled.state, Path(tmp_state))
                 state_path = Path(tmp_state)
             else:
                 state_path = folder / f"{key}.state"
@@ -768,6 +768,29 @@ def _take_prebuilt(spec: CellSpec, engine: str) -> Any | None:
         return None
     key, cell = _PREBUILT.pop()
     return cell if key == _cell_key(spec, engine) else None
+
+
+def _write_state_file(h: Any, state: Any, path: Path) -> None:
+    """``SaveState.fwrite`` to ``path``; through an ASCII temporary file when ``path`` is
+    not ASCII, which hoc's ``File`` cannot open."""
+    if str(path).isascii():
+        state.fwrite(h.File(str(path)))
+        return
+    with tempfile.TemporaryDirectory(prefix="pspsweep-state-") as tmp:
+        ascii_path = Path(tmp) / "settled.state"
+        state.fwrite(h.File(str(ascii_path)))
+        path.write_bytes(ascii_path.read_bytes())
+
+
+def _read_state_file(h: Any, state: Any, path: Path) -> None:
+    """``SaveState.fread`` from ``path`` (via an ASCII copy when ``path`` is not ASCII)."""
+    if str(path).isascii():
+        state.fread(h.File(str(path)))
+        return
+    with tempfile.TemporaryDirectory(prefix="pspsweep-state-") as tmp:
+        ascii_path = Path(tmp) / "settled.state"
+        ascii_path.write_bytes(path.read_bytes())
+        state.fread(h.File(str(ascii_path)))
 
 
 def _hoc_index(obj: Any) -> int:

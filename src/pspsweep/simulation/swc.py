@@ -67,6 +67,7 @@ from neuron import h
 from pspsweep.cellmodel import SectionSpec
 from pspsweep.errors import InputFileError
 from pspsweep.io.isf_hoc import SOMA_CHILD_X
+from pspsweep.io.text import parse_float, parse_int, quote, read_lines
 
 #: SWC structure identifiers -> section labels (any other type k -> ``Custom<k>``).
 SWC_TYPE_LABELS: dict[int, str] = {1: "Soma", 2: "Axon", 3: "Dendrite", 4: "ApicalDendrite"}
@@ -99,10 +100,11 @@ class SwcPoint:
     rejoined: bool = False
 
 
-def _integer(path: os.PathLike | str, lineno: int, value: float, what: str) -> int:
-    if value != math.floor(value):
-        raise InputFileError(path, f"SWC {what} must be an integer, got {value:g}", lineno)
-    return int(value)
+def _integer(path: os.PathLike | str, lineno: int, token: str, what: str) -> int:
+    try:
+        return parse_int(token, negative=True)
+    except ValueError:
+        raise InputFileError(path, f"SWC {what} must be an integer, got {quote(token)}", lineno) from None
 
 
 def validate_swc(path: os.PathLike | str) -> list[SwcPoint]:
@@ -128,15 +130,7 @@ def validate_swc(path: os.PathLike | str) -> list[SwcPoint]:
         UserWarning: a further root at an earlier sample's position was joined to it
             (its ``parent`` is that sample's id and ``rejoined`` is True).
     """
-    try:
-        with open(path, encoding="utf-8", errors="strict") as fh:
-            lines = fh.read().splitlines()
-    except FileNotFoundError:
-        raise InputFileError(path, "morphology file not found") from None
-    except IsADirectoryError:
-        raise InputFileError(path, "morphology path is a directory, not an SWC file") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InputFileError(path, f"cannot read morphology file: {exc}") from None
+    lines = read_lines(path, "morphology")
 
     points: list[SwcPoint] = []
     line_of: dict[int, int] = {}
@@ -148,20 +142,20 @@ def validate_swc(path: os.PathLike | str) -> list[SwcPoint]:
         tokens = body.split()
         if len(tokens) != 7:
             raise InputFileError(
-                path, f"expected 7 columns ({_COLUMNS}), got {len(tokens)}: {text.strip()!r}", lineno
+                path, f"expected 7 columns ({_COLUMNS}), got {len(tokens)}: {quote(text)}", lineno
             )
+        id_ = _integer(path, lineno, tokens[0], "id")
+        type_ = _integer(path, lineno, tokens[1], "type")
+        parent = _integer(path, lineno, tokens[6], "parent id")
         try:
-            values = [float(t) for t in tokens]
+            values = [parse_float(t) for t in tokens]
         except ValueError:
             raise InputFileError(
-                path, f"non-numeric value in an SWC line ({_COLUMNS}): {text.strip()!r}", lineno
+                path, f"non-numeric value in an SWC line ({_COLUMNS}): {quote(text)}", lineno
             ) from None
         if not all(math.isfinite(v) for v in values):
-            raise InputFileError(path, f"non-finite value in an SWC line: {text.strip()!r}", lineno)
+            raise InputFileError(path, f"non-finite value in an SWC line: {quote(text)}", lineno)
         rejoined = False
-        id_ = _integer(path, lineno, values[0], "id")
-        type_ = _integer(path, lineno, values[1], "type")
-        parent = _integer(path, lineno, values[6], "parent id")
         radius = values[5]
         if id_ < 0:
             raise InputFileError(path, f"SWC id must be >= 0, got {id_}", lineno)
@@ -227,7 +221,8 @@ def _import3d_reader(path: os.PathLike | str, points: list[SwcPoint]):
     for p in points:
         lines[p.line - 1] = f"{p.id} {p.type} {p.x!r} {p.y!r} {p.z!r} {p.radius!r} {p.parent}"
     with tempfile.TemporaryDirectory(prefix="pspsweep-swc-") as tmp:
-        source = os.path.join(tmp, os.path.basename(str(path)) or "cell.swc")
+        # a fixed ASCII name: hoc cannot open a path with non-ASCII characters
+        source = os.path.join(tmp, "cell.swc")
         with open(source, "w", encoding="utf-8") as fh:
             fh.write("\n".join(lines) + "\n")
         reader = h.Import3d_SWC_read()
