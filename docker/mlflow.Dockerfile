@@ -1,6 +1,7 @@
 # MLflow tracking server with the PostgreSQL driver, for compose.yaml's `mlflow` service.
 # mlflow 3.17.2 matches the pspsweep image's client (pyproject: mlflow>=3.0,<3.18).
-ARG BASE_IMAGE=python:3.11-slim
+# the base image's digest: see compose.yaml
+ARG BASE_IMAGE=python:3.11-slim@sha256:90744cff8f32887f075c47d747a173ff333e9e98801667af93c357fa9f5e28ff
 FROM ${BASE_IMAGE}
 ENV VIRTUAL_ENV=/opt/venv \
     PATH=/opt/venv/bin:$PATH \
@@ -13,6 +14,7 @@ RUN --mount=type=secret,id=pipcert \
     if [ -s /run/secrets/pipcert ]; then export PIP_CERT=/run/secrets/pipcert; fi \
     && pip install mlflow==3.17.2 "psycopg2-binary>=2.9,<3"
 COPY wait-for.py /usr/local/bin/wait-for
+COPY backend-store-uri.py /usr/local/bin/backend-store-uri
 RUN useradd --create-home --uid 1000 mlflow \
     && mkdir /mlartifacts \
     && chown mlflow:mlflow /mlartifacts

@@ -1,6 +1,6 @@
 # A stand-in for postgres:16 made from Debian packages (PostgreSQL 15 from bookworm), only
 # for `.ci/container-check --stack` on machines that reach no image registry. It honours
-# what compose.yaml uses of the upstream image: POSTGRES_USER, POSTGRES_PASSWORD,
+# what compose.yaml uses of the upstream image: POSTGRES_USER, POSTGRES_PASSWORD(_FILE),
 # POSTGRES_DB and a data volume at /var/lib/postgresql/data.
 ARG BASE_IMAGE=localhost/debian-base:bookworm
 FROM ${BASE_IMAGE}
