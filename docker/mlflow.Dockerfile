@@ -8,11 +8,15 @@ ENV VIRTUAL_ENV=/opt/venv \
     PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1
 RUN python3 -m venv /opt/venv
-# a CA bundle can be passed as a build secret where TLS is intercepted:
+# mlflow and the PostgreSQL driver exactly as locked in mlflow-requirements.txt (pip-compile
+# of mlflow-requirements.in), every file checked against its hash; a CA bundle can be
+# passed as a build secret where TLS is intercepted:
 #   --secret id=pipcert,src=/etc/ssl/certs/ca-certificates.crt
+COPY mlflow-requirements.txt /tmp/
 RUN --mount=type=secret,id=pipcert \
     if [ -s /run/secrets/pipcert ]; then export PIP_CERT=/run/secrets/pipcert; fi \
-    && pip install mlflow==3.17.2 "psycopg2-binary>=2.9,<3"
+    && pip install --require-hashes --no-deps -r /tmp/mlflow-requirements.txt \
+    && pip check
 COPY wait-for.py /usr/local/bin/wait-for
 COPY backend-store-uri.py /usr/local/bin/backend-store-uri
 RUN useradd --create-home --uid 1000 mlflow \

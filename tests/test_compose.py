@@ -131,7 +131,10 @@ def test_mlflow_server_uses_postgres_and_allows_the_service_name(services):
 def test_mlflow_image_pins_a_server_that_matches_the_client():
     text = (ROOT / "docker" / "mlflow.Dockerfile").read_text()
     assert text.lstrip().startswith("#") and "ARG BASE_IMAGE=python:3.11-slim" in text
-    assert "mlflow==3.17.2" in text and "psycopg2-binary" in text
+    assert "pip install --require-hashes --no-deps -r /tmp/mlflow-requirements.txt" in text
+    lock = (ROOT / "docker" / "mlflow-requirements.txt").read_text()
+    assert "\nmlflow==3.17.2 " in lock and "\npsycopg2-binary==" in lock
+    assert "mlflow==3.17.2" in (ROOT / "docker" / "mlflow-requirements.in").read_text()
     assert "--mount=type=secret,id=pipcert" in text
 
 

@@ -13,6 +13,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 DOCKERFILE = ROOT / "Dockerfile"
 LOCK = ROOT / "docker" / "requirements.txt"
+MLFLOW_LOCK = ROOT / "docker" / "mlflow-requirements.txt"
 
 
 def test_hadolint_finds_no_errors():
@@ -41,9 +42,9 @@ def _normalized(name: str) -> str:
     return re.sub(r"[-_.]+", "-", name).lower()
 
 
-def _lock() -> dict[str, tuple[str, list[str]]]:
-    """docker/requirements.txt as {name: (version, hashes)}, continuation lines joined."""
-    text = re.sub(r"\\\n", " ", LOCK.read_text())
+def _lock(path: Path = LOCK) -> dict[str, tuple[str, list[str]]]:
+    """A pip-compile lock as {name: (version, hashes)}, continuation lines joined."""
+    text = re.sub(r"\\\n", " ", path.read_text())
     pins = {}
     for line in text.splitlines():
         line = line.split("#", 1)[0].strip()
@@ -74,3 +75,11 @@ def test_lock_pins_every_dependency_with_hashes():
     assert "distributed" in pins, "dask[distributed]'s extra is locked too"
     # how to regenerate it stands in the file
     assert "pip-compile" in LOCK.read_text().split("\n\n", 1)[0]
+
+
+def test_mlflow_server_lock_pins_every_package_with_hashes():
+    """docker/mlflow-requirements.txt against its input docker/mlflow-requirements.in."""
+    pins = _lock(MLFLOW_LOCK)
+    assert all(hashes for _, hashes in pins.values())
+    assert pins["mlflow"][0] == "3.17.2" and "psycopg2-binary" in pins
+    assert "docker/mlflow-requirements.in" in MLFLOW_LOCK.read_text().split("\n\n", 1)[0]
