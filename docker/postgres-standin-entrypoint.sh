@@ -1,6 +1,7 @@
 #!/bin/sh
 # Entrypoint of docker/postgres-standin.Dockerfile: initialises the cluster on first start
-# (user, password and database from POSTGRES_USER/PASSWORD/DB), then runs the server.
+# (user, password and database from POSTGRES_USER, POSTGRES_PASSWORD or POSTGRES_PASSWORD_FILE,
+# POSTGRES_DB, as the upstream image), then runs the server.
 set -eu
 BIN=/usr/lib/postgresql/15/bin
 as_pg() { setpriv --reuid postgres --regid postgres --init-groups "$@"; }
@@ -9,7 +10,12 @@ chown postgres:postgres "$PGDATA"
 chmod 700 "$PGDATA"
 if [ ! -s "$PGDATA/PG_VERSION" ]; then
     pw=$(mktemp)
-    printf '%s' "$POSTGRES_PASSWORD" > "$pw"
+    if [ -n "${POSTGRES_PASSWORD_FILE:-}" ]; then
+        # the password's first line, as initdb --pwfile reads it
+        head -n 1 "$POSTGRES_PASSWORD_FILE" > "$pw"
+    else
+        printf '%s' "$POSTGRES_PASSWORD" > "$pw"
+    fi
     chown postgres "$pw"
     as_pg "$BIN/initdb" -D "$PGDATA" -U "$POSTGRES_USER" --pwfile="$pw" --auth-local=trust --auth-host=scram-sha-256
     rm -f "$pw"

@@ -6,7 +6,11 @@
 ARG BASE_IMAGE=localhost/debian-base:bookworm
 FROM ${BASE_IMAGE}
 ENV LANG=C.UTF-8
-RUN apt-get update \
+# the Debian mirror to install from (.ci/container-check passes the one its machine's apt
+# uses); empty keeps the base image's sources
+ARG DEBIAN_MIRROR=
+RUN if [ -n "$DEBIAN_MIRROR" ]; then echo "deb $DEBIAN_MIRROR bookworm main" > /etc/apt/sources.list; fi \
+    && apt-get update \
     && apt-get install -y --no-install-recommends \
         python3 python3-venv python3-pip libpython3.11 ca-certificates \
     && rm -rf /var/lib/apt/lists/*

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import importlib.util
+import json
+import os
+import re
 import shutil
 import socket
 import subprocess
@@ -35,12 +38,19 @@ def _compose_binary() -> str | None:
     return None
 
 
-def _config(exe: str, compose_file: Path) -> subprocess.CompletedProcess[str]:
-    # an empty environment: the file must not depend on the caller's variables
+def _config(exe: str, compose_file: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    # an empty environment but for env: the file must not depend on the caller's variables
     return subprocess.run(
-        [exe, "--project-directory", str(ROOT), "-f", str(compose_file), "config", "-q"],
-        check=False, capture_output=True, text=True, timeout=60, env={"PATH": "/usr/bin:/bin"},
+        [exe, "--project-directory", str(ROOT), "-f", str(compose_file), "config", *(args or ["-q"])],
+        check=False, capture_output=True, text=True, timeout=60, env={"PATH": "/usr/bin:/bin", **env},
     )
+
+
+def _resolved(exe: str, **env: str) -> dict:
+    """compose.yaml as Docker Compose resolves it (variables substituted, long syntax)."""
+    res = _config(exe, COMPOSE, "--format", "json", **env)
+    assert res.returncode == 0, res.stderr
+    return json.loads(res.stdout)
 
 
 @pytest.fixture(scope="module")
@@ -90,9 +100,11 @@ def test_services_present(services):
 
 def test_postgres_has_a_volume_and_credentials(services):
     pg = services["postgres"]
-    assert pg["image"].startswith("postgres:16")
+    assert pg["image"].startswith("postgres:16@sha256:")
     assert any(str(v).endswith(":/var/lib/postgresql/data") for v in pg["volumes"])
-    assert {"POSTGRES_USER", "POSTGRES_PASSWORD", "POSTGRES_DB"} <= set(pg["environment"])
+    assert {"POSTGRES_USER", "POSTGRES_PASSWORD_FILE", "POSTGRES_DB"} <= set(pg["environment"])
+    assert pg["environment"]["POSTGRES_PASSWORD_FILE"] == "/run/secrets/postgres_password"
+    assert "postgres_password" in pg["secrets"]
 
 
 def test_mlflow_server_uses_postgres_and_allows_the_service_name(services):
@@ -101,10 +113,14 @@ def test_mlflow_server_uses_postgres_and_allows_the_service_name(services):
     assert (ROOT / mlflow["build"]["context"] / "mlflow.Dockerfile").is_file()
     words = _words(mlflow.get("entrypoint")) + _words(mlflow.get("command"))
     assert "server" in words and words[words.index("server") - 1] == "mlflow"
-    pg = services["postgres"]["environment"]
-    store = _option(words, "--backend-store-uri")
-    assert store.startswith("postgresql") and "@postgres:5432/" in store
-    assert store.endswith("/" + pg["POSTGRES_DB"]) and f"{pg['POSTGRES_USER']}:{pg['POSTGRES_PASSWORD']}@" in store
+    # the store URI is built from the secret into MLFLOW_BACKEND_STORE_URI, not passed as an argument
+    assert "--backend-store-uri" not in words
+    assert words[:3] == ["python", "/usr/local/bin/backend-store-uri", "--"]
+    assert "COPY backend-store-uri.py /usr/local/bin/backend-store-uri" in (ROOT / "docker" / "mlflow.Dockerfile").read_text()
+    pg, env = services["postgres"]["environment"], mlflow["environment"]
+    for key in ("POSTGRES_USER", "POSTGRES_DB", "POSTGRES_PASSWORD_FILE"):
+        assert env[key] == pg[key], key
+    assert env["POSTGRES_HOST"] == "postgres:5432" and "postgres_password" in mlflow["secrets"]
     assert _option(words, "--host") == "0.0.0.0" and _option(words, "--port") == "5000"
     hosts = _option(words, "--allowed-hosts").split(",")
     assert "mlflow" in hosts and "mlflow:5000" in hosts, "clients reach the server as http://mlflow:5000"
@@ -115,7 +131,10 @@ def test_mlflow_server_uses_postgres_and_allows_the_service_name(services):
 def test_mlflow_image_pins_a_server_that_matches_the_client():
     text = (ROOT / "docker" / "mlflow.Dockerfile").read_text()
     assert text.lstrip().startswith("#") and "ARG BASE_IMAGE=python:3.11-slim" in text
-    assert "mlflow==3.17.2" in text and "psycopg2-binary" in text
+    assert "pip install --require-hashes --no-deps -r /tmp/mlflow-requirements.txt" in text
+    lock = (ROOT / "docker" / "mlflow-requirements.txt").read_text()
+    assert "\nmlflow==3.17.2 " in lock and "\npsycopg2-binary==" in lock
+    assert "mlflow==3.17.2" in (ROOT / "docker" / "mlflow-requirements.in").read_text()
     assert "--mount=type=secret,id=pipcert" in text
 
 
@@ -189,3 +208,82 @@ def test_helper_dockerfiles_pass_hadolint(dockerfile):
     res = subprocess.run([exe, "--failure-threshold", "error", str(ROOT / "docker" / dockerfile)],
                          check=False, capture_output=True, text=True)
     assert res.returncode == 0, res.stdout + res.stderr
+
+
+# --- issue 14, item 25: secrets, loopback ports, pinned images ---------------------------------
+
+DIGEST = re.compile(r"@sha256:[0-9a-f]{64}$")
+
+
+def test_no_plain_password_in_the_compose_file():
+    """compose.yaml names no password: no POSTGRES_PASSWORD value, no user:password@ in a URI."""
+    text = COMPOSE.read_text()
+    assert not re.search(r"^\s*POSTGRES_PASSWORD\s*:", text, re.MULTILINE)
+    assert not re.search(r"://[^\s/@:]+:[^\s/@]+@", text), "a URI with credentials in compose.yaml"
+
+
+def test_the_database_password_is_a_file_secret_kept_out_of_git_and_the_build_context():
+    secrets = yaml.safe_load(COMPOSE.read_text())["secrets"]
+    assert secrets["postgres_password"]["file"] == "${PSPSWEEP_POSTGRES_PASSWORD_FILE:-./secrets/postgres_password}"
+    assert "secrets" in (ROOT / ".dockerignore").read_text().split(), "the build context (.) would ship it"
+    assert "secrets/" in (ROOT / ".gitignore").read_text().split()
+
+
+def test_published_ports_are_on_loopback_by_default(compose_exe):
+    """Checked on the file as Docker Compose resolves it, without and with PSPSWEEP_BIND_ADDRESS."""
+    services = _resolved(compose_exe)["services"]
+    ports = {(name, p["target"]): p.get("host_ip") for name, svc in services.items() for p in svc.get("ports", [])}
+    assert set(ports) == {("mlflow", 5000), ("scheduler", 8787)}
+    assert set(ports.values()) == {"127.0.0.1"}, ports
+    services = _resolved(compose_exe, PSPSWEEP_BIND_ADDRESS="0.0.0.0")["services"]
+    assert {p.get("host_ip") for svc in services.values() for p in svc.get("ports", [])} == {"0.0.0.0"}
+
+
+def test_upstream_images_are_pinned_by_digest(compose_exe):
+    """Every image not built here, and every default base image, is name:tag@sha256:<digest>."""
+    services = _resolved(compose_exe)["services"]
+    for name, svc in services.items():
+        if not svc["image"].startswith("localhost/"):
+            assert DIGEST.search(svc["image"]), f"{name}: {svc['image']}"
+        if "build" in svc:
+            assert DIGEST.search(svc["build"]["args"]["BASE_IMAGE"]), name
+    bases = {svc["build"]["args"]["BASE_IMAGE"] for svc in services.values() if "build" in svc}
+    for dockerfile in (ROOT / "Dockerfile", ROOT / "docker" / "mlflow.Dockerfile"):
+        bases |= set(re.findall(r"^ARG BASE_IMAGE=(\S+)$", dockerfile.read_text(), re.MULTILINE))
+    assert len(bases) == 1 and bases.pop().startswith("python:3.11-slim@sha256:"), "one pinned base everywhere"
+
+
+def _store_uri_env(tmp_path: Path, password: str) -> dict[str, str]:
+    secret = tmp_path / "postgres_password"
+    secret.write_text(password + "\n")
+    return {"PATH": os.environ["PATH"], "POSTGRES_USER": "mlflow", "POSTGRES_DB": "mlflow",
+            "POSTGRES_HOST": "postgres:5432", "POSTGRES_PASSWORD_FILE": str(secret)}
+
+
+def test_backend_store_uri_keeps_the_password_off_the_command_line(tmp_path):
+    """The URI round-trips through SQLAlchemy's parser (what MLflow's store uses) to the secret."""
+    from sqlalchemy.engine import make_url
+
+    password = "p@ss:w/rd%#"
+    probe = "import json, os, sys; print(json.dumps([os.environ['MLFLOW_BACKEND_STORE_URI'], sys.argv]))"
+    res = subprocess.run(
+        [sys.executable, str(ROOT / "docker" / "backend-store-uri.py"), "--", sys.executable, "-c", probe, "x"],
+        check=False, capture_output=True, text=True, timeout=30, env=_store_uri_env(tmp_path, password),
+    )
+    assert res.returncode == 0, res.stderr
+    uri, argv = json.loads(res.stdout)
+    url = make_url(uri)
+    assert (url.drivername, url.username, url.password, url.host, url.port, url.database) == (
+        "postgresql+psycopg2", "mlflow", password, "postgres", 5432, "mlflow")
+    assert password not in " ".join(argv)
+
+
+def test_backend_store_uri_fails_cleanly_without_the_secret(tmp_path):
+    env = _store_uri_env(tmp_path, "x")
+    env["POSTGRES_PASSWORD_FILE"] = str(tmp_path / "missing")
+    res = subprocess.run(
+        [sys.executable, str(ROOT / "docker" / "backend-store-uri.py"), "--", "true"],
+        check=False, capture_output=True, text=True, timeout=30, env=env,
+    )
+    assert res.returncode == 1
+    assert res.stderr.strip() == f"backend-store-uri: cannot read the password file {tmp_path / 'missing'}: No such file or directory"
