@@ -28,7 +28,7 @@ from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
 from pspsweep import tracking
-from pspsweep.config import PspSweepConfig
+from pspsweep.config import PspSweepConfig, schema_node
 from pspsweep.entry import collect_garbage_again
 from pspsweep.errors import PspSweepError
 from pspsweep.hydra_callbacks import SweepAborted, fail_active_parent, tracking_uri
@@ -39,7 +39,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("pspsweep")
 
-ConfigStore.instance().store(name="pspsweep_schema", node=PspSweepConfig)
+ConfigStore.instance().store(name="pspsweep_schema", node=schema_node())
 
 #: tag holding a sweep's content hash (pspsweep.pipeline.sweep_key), for reuse
 SWEEP_KEY_TAG = "pspsweep.sweep_key"
