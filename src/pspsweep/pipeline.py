@@ -173,10 +173,13 @@ def check_work(run: RunConfig, dt: float, n_units: int) -> None:
     else:
         steps = n_units * run.tEnd / step
     if steps > run.max_steps:
+        # the suggested limit, rounded up to two digits so that it lets this sweep through
+        unit = 10.0 ** (math.floor(math.log10(steps)) - 1)
+        enough = math.ceil(steps / unit) * unit
         raise PspSweepError(
             f"the sweep would take {steps:.3g} time steps of {step:g} ms ({n_units} units, run.tStim={run.tStim:g}, "
             f"run.tEnd={run.tEnd:g}, neuron.sim.dt={dt:g}, run.strategy={run.strategy.value}), more than "
-            f"run.max_steps={run.max_steps:.3g}; set run.max_steps={steps:.3g} if you mean it"
+            f"run.max_steps={run.max_steps:.3g}; set run.max_steps={enough:.2g} if you mean it"
         )
 
 
