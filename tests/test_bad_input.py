@@ -310,6 +310,14 @@ def test_measured_table_with_a_bad_number(tmp_path):
     assert_names_line(line, "m.csv", 3)
 
 
+def test_measured_table_with_a_non_positive_value(tmp_path):
+    """Issue 14 item 18: a measured EPSP <= 0 gave a negative optimal g with fit_ok=True."""
+    (tmp_path / "m.csv").write_text(f"{MEASURED_HEADER}\nL4,0.8,0.7,1.6\nL5tt,0.5,0,1.0\n")
+    res = pspsweep(tmp_path, "-m", "run.g=0.5,1", "fit.measured=m.csv", "fit.bootstrap=10")
+    line = assert_refused(res, tmp_path, "EPSP_med_measured", "must be positive", run_allowed=True)
+    assert_names_line(line, "m.csv", 3)
+
+
 # --------------------------------------------------------------------------- bad values
 
 
@@ -329,11 +337,32 @@ def test_measured_table_with_a_bad_number(tmp_path):
         (["executor.workers=two"], ["executor.workers", "two"]),
         (["run.units=abc"], ["run.units", "abc"]),
         (["run.nope=1"], ["run.nope"]),
+        # issue 14: these failed after the run was created (exit 1, a hang, or FINISHED with NaN)
+        (["run.tEnd=inf"], ["run.tEnd=inf", "finite"]),
+        (["run.tEnd=1e7"], ["run.max_steps", "run.tEnd"]),
+        (["run.g=1e30"], ["run.g"]),
+        (["neuron.sim.celsius=nan"], ["neuron.sim.celsius"]),
+        (["neuron.morphology.demo.tuft_length=0"], ["neuron.morphology.demo.tuft_length"]),
+        (["neuron.sim.dt=100", "run.vardt=false"], ["neuron.sim.dt", "run.tEnd - run.tStim"]),
+        (["run.units=[]"], ["run.units=[]"]),
+        (["run.tStim=0"], ["run.tStim=0"]),
+        (["tracking.experiment=''"], ["tracking.experiment"]),
+        (["+neuron.biophysics.Soma.mechanisms.nosuch.g=1"], ["nosuch", "neuron.mechanism_dirs"]),
     ],
     ids=lambda v: " ".join(v) if v and "=" in v[0] else None,
 )
 def test_bad_value(tmp_path, overrides, expected):
     assert_refused(pspsweep(tmp_path, *overrides), tmp_path, *expected)
+
+
+def test_celltype_name_mlflow_refuses(tmp_path):
+    """Issue 14 item 14: a cell type 'VPM_C2?x' of a .syn/.con ran the whole sweep, wrote the
+    result files and failed at metric logging; now refused before anything runs."""
+    (tmp_path / "x.syn").write_text("VPM_C2?x\t1\t0.5\nVPM_C2?x\t2\t0.5\nL4ss_C2\t1\t0.2\n")
+    (tmp_path / "x.con").write_text("VPM_C2?x\t0\t0\nVPM_C2?x\t0\t1\nL4ss_C2\t0\t0\n")
+    res = pspsweep(tmp_path, "network=isf", "network.syn_file=x.syn", "network.con_file=x.con",
+                   "network.snap_to_points=false", "run.celltype=[VPM*,L4ss_C2]")
+    assert_refused(res, tmp_path, "cell type 'VPM_C2?x'", "MLflow")
 
 
 def test_unknown_celltype_lists_the_valid_ones(tmp_path):

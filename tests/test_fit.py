@@ -199,3 +199,24 @@ def test_bootstrap_input_errors():
         bootstrap_optimal_g(pd.concat([units, units.iloc[:1]]), MEASURED, n_boot=5)
     with pytest.raises(PspSweepError, match="unit"):
         bootstrap_optimal_g(units.drop(columns="unit"), MEASURED, n_boot=5)
+
+
+def test_negative_optimal_g_is_never_ok():
+    """Issue 14 item 18: a measured EPSP below the lines' offsets (amp = 0.1 + 0.2 g for the
+    mean) inverts to g < 0, which was reported with fit_ok=True."""
+    fits = linear_fits(linear_stats())
+    r = optimal_g(fits, measured(A=(0.05, 0.35, 1.0))).iloc[0]
+    assert r["g_mean"] == pytest.approx(-0.25)
+    assert not r["fit_ok"] and "non-positive g_mean" in r["note"]
+
+
+def test_fit_refuses_group_names_mlflow_refuses():
+    """Issue 14 item 14 (refit path): a group name from the children's cell types becomes
+    the metric optimal_g.<group>; it is refused before anything is logged."""
+    from pspsweep.config import FitConfig
+    from pspsweep.fitting import fit_conductances
+
+    units = pd.DataFrame({"celltype": ["VPM_../../evil"] * 2, "unit": [0, 0], "g": [0.5, 1.0],
+                          "amplitude_mV": [0.5, 1.0], "t_peak_ms": [2.0, 2.0]})
+    with pytest.raises(PspSweepError, match=r"group 'VPM_\.\./\.\./evil'"):
+        fit_conductances([units], None, FitConfig(bootstrap=0), AnalysisOptions())

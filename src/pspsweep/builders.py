@@ -7,6 +7,7 @@ demo generator and returns :class:`~pspsweep.cellmodel.CellSpec` and
 
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import replace
 from pathlib import Path
@@ -22,7 +23,7 @@ from pspsweep.cellmodel import (
     SimSettings,
 )
 from pspsweep.celltypes import CLASSIFICATIONS, classify_celltype
-from pspsweep.config import NetworkConfig, NeuronConfig, RunConfig
+from pspsweep.config import NetworkConfig, NeuronConfig, RunConfig, check_conductance
 from pspsweep.demo import demo_sections, demo_synapses
 from pspsweep.embedding import Embedding, ReceptorSpec
 from pspsweep.errors import PspSweepError
@@ -89,6 +90,9 @@ def mechanism_spec(label: str, name: str, entry: dict[str, Any]) -> MechanismSpe
     controls = set(DISTRIBUTION_CONTROL_KEYS[spatial])
     distribution = {k: v for k, v in entry.items() if k in controls}
     params = {k: v for k, v in entry.items() if k not in controls}
+    for k, v in params.items():
+        if isinstance(v, bool) or not isinstance(v, (int, float)):
+            raise PspSweepError(f"neuron.biophysics.{label}.mechanisms.{name}.{k}={v!r} must be a number")
     return MechanismSpec(name=name, params=params, spatial=spatial, distribution=distribution)
 
 
@@ -135,8 +139,10 @@ def cell_spec_from_config(cfg: NeuronConfig) -> CellSpec:
 
         path = resolve_path(cfg.param_file, "neuron.param_file")
         spec = param_to_cellspec(read_param_file(path), path)
+        source = f"neuron.param_file {path}: "
     else:
         spec = _native_cell_spec(cfg)
+        source = "neuron."
     if cfg.discretization.rule not in ("isf_dlambda", "fixed"):
         raise PspSweepError(f"neuron.discretization.rule={cfg.discretization.rule!r} is not one of: isf_dlambda, fixed")
     sim = spec.sim
@@ -149,7 +155,65 @@ def cell_spec_from_config(cfg: NeuronConfig) -> CellSpec:
         DiameterScaling(s.factor, tuple(s.labels), s.max_distance_um, s.max_sections) for s in cfg.diameter_scaling
     )
     dirs = mechanism_dirs(list(cfg.mechanism_dirs) + ["synapses"])
-    return replace(spec, sim=sim, diameter_scalings=scalings, mechanism_dirs=dirs)
+    spec = replace(spec, sim=sim, diameter_scalings=scalings, mechanism_dirs=dirs)
+    check_cell_values(spec, source)
+    return spec
+
+
+#: density mechanisms built into NEURON 9 (``h.MechanismType(0)``), beside the .mod folders
+NEURON_DENSITY_MECHANISMS = frozenset({"morphology", "capacitance", "pas", "extracellular", "fastpas", "hh"})
+
+
+def check_cell_values(spec: CellSpec, source: str) -> None:
+    """Refuse values NEURON would fail on only inside the simulation.
+
+    Non-finite passive, ion or mechanism values (a CVODE error otherwise), diameters
+    <= 0 (diameter scaling factors are positive, so scaling keeps the sign) and
+    mechanisms that neither NEURON nor a .mod file of ``spec.mechanism_dirs`` defines.
+    ``source`` starts each message: ``neuron.`` or ``neuron.param_file PATH: ``.
+
+    Raises:
+        PspSweepError: naming the label and key, or the section.
+    """
+    for bio in spec.biophysics:
+        where = f"{source}biophysics.{bio.label}"
+        for key, value in (("Ra", bio.Ra), ("cm", bio.cm)):
+            if value is not None and not (math.isfinite(value) and value > 0):
+                raise PspSweepError(f"{where}.{key}={value} must be a positive finite number")
+        for ion, value in bio.ions.items():
+            if not math.isfinite(value):
+                raise PspSweepError(f"{where}.ions.{ion}={value} must be a finite number")
+        for mech in bio.mechanisms:
+            for key, value in {**mech.params, **mech.distribution}.items():
+                if isinstance(value, float) and not math.isfinite(value):
+                    raise PspSweepError(f"{where}.mechanisms.{mech.name}.{key}={value} must be a finite number")
+    for section in spec.sections:
+        diams = section.points[:, 3]
+        if diams.size and not (diams > 0).all():
+            raise PspSweepError(f"{source}morphology: section {section.name} has a point of diameter "
+                                f"{diams.min():g} um; every diameter must be positive")
+    check_mechanisms_known(spec, source)
+
+
+def check_mechanisms_known(spec: CellSpec, source: str) -> None:
+    """Every mechanism of the biophysics is built into NEURON or in a .mod file of the cell's folders.
+
+    Reads the SUFFIX names from the .mod sources (no NEURON import, no compiling).
+    """
+    from pspsweep.simulation.mechanisms import mechanism_names
+
+    known = set(NEURON_DENSITY_MECHANISMS)
+    for folder in spec.mechanism_dirs:
+        for mod in Path(folder).glob("*.mod"):
+            known.update(mechanism_names(mod))
+    for bio in spec.biophysics:
+        for mech in bio.mechanisms:
+            if mech.name not in known:
+                raise PspSweepError(
+                    f"{source}biophysics.{bio.label}.mechanisms.{mech.name}: no mechanism {mech.name!r} in "
+                    f"NEURON or in the .mod files of neuron.mechanism_dirs ({', '.join(spec.mechanism_dirs)}); "
+                    "add the folder with its .mod file"
+                )
 
 
 def receptor_from_config(name: str, receptor: str, parameters: dict[str, Any]) -> ReceptorSpec:
@@ -218,10 +282,12 @@ def conductances(run: RunConfig, receptor: ReceptorSpec) -> dict[str, float]:
     names = ("gAMPA", "gNMDA") if receptor.excitatory else ("gGABA",)
     out = {}
     for name in names:
-        value = getattr(run, name)
+        value, key = getattr(run, name), f"run.{name}"
         if value is None and run.g is not None:
             value = run.g * scale[name]
+            key = "run.g" if name == "gGABA" else f"run.g x run.{name[1:]}_component"
         if value is None:
             raise PspSweepError(f"run.{name} is not set and run.g is null: give one of them")
+        check_conductance(key, value)
         out[name] = float(value)
     return out

@@ -30,7 +30,7 @@ from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
 from pspsweep import tracking
-from pspsweep.config import PspSweepConfig
+from pspsweep.config import PspSweepConfig, schema_node
 from pspsweep.entry import collect_garbage_again
 from pspsweep.errors import PspSweepError
 from pspsweep.hydra_callbacks import SweepAborted, fail_active_parent, tracking_uri
@@ -42,7 +42,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("pspsweep")
 
-ConfigStore.instance().store(name="pspsweep_schema", node=PspSweepConfig)
+ConfigStore.instance().store(name="pspsweep_schema", node=schema_node())
 
 # ``${pspsweep_unique:}`` in hydra.run.dir and hydra.sweep.dir: random per command, cached
 # like Hydra's ``now`` (which copies the cache into every job of a multirun), so that

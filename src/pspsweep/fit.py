@@ -263,6 +263,9 @@ def _invert(
         bad = [name for _, name in used if not math.isfinite(out[name])]
         if bad:
             notes.append(f"undefined {', '.join(bad)} (zero or missing slope, or NaN measured)")
+        negative = [name for _, name in used if out[name] <= 0]
+        if negative:  # a conductance is positive: the lines miss the measured EPSPs
+            notes.append(f"non-positive {', '.join(negative)} (the lines meet the measured EPSPs at g <= 0)")
     out["fit_ok"] = not notes
     out["note"] = "; ".join(notes)
     return out

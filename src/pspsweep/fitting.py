@@ -17,7 +17,7 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
-from pspsweep.config import FitConfig
+from pspsweep.config import FitConfig, check_metric_name
 from pspsweep.errors import PspSweepError
 from pspsweep.features import AnalysisOptions
 from pspsweep.fit import bootstrap_optimal_g, linear_fits, optimal_g
@@ -93,7 +93,10 @@ def fit_conductances(
         raise PspSweepError("no unit tables to fit: did every job of the multirun fail?")
     units = pd.concat(tables, ignore_index=True)
     require_columns(units, ["celltype", "unit", "g", "amplitude_mV", "t_peak_ms"], "unit table (psps.csv)")
-    groups = groups_for(list(units["celltype"]), fit.groups, excitatory_prefixes)
+    # empty fit.groups (the default) means ISF's merging, as None does
+    groups = groups_for(list(units["celltype"]), fit.groups or None, excitatory_prefixes)
+    for group in groups:  # each becomes part of metric names (optimal_g.<group>)
+        check_metric_name(group, "group")
     grouped = assign_groups(units, groups)
     celltype_stats = summary_statistics(units, options, by=("celltype", "g"))
     group_stats = summary_statistics(grouped, options, by=("group", "g"))

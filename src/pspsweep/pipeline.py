@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import math
 import os
 import sys
 import time
@@ -31,7 +32,7 @@ from pspsweep.builders import (
     resolve_path,
 )
 from pspsweep.cellmodel import CellSpec
-from pspsweep.config import PspSweepConfig, validate
+from pspsweep.config import PspSweepConfig, RunConfig, check_metric_name, validate
 from pspsweep.embedding import Embedding
 from pspsweep.errors import PspSweepError
 from pspsweep.features import AnalysisOptions
@@ -111,6 +112,78 @@ def analysis_options(cfg: PspSweepConfig) -> AnalysisOptions:
     return AnalysisOptions(a.convention.value, a.baseline.value, a.threshold_mV, a.resample_dt)
 
 
+#: ISF's fixed step (ms): the yardstick of work under CVODE, whose own steps are unknown ahead
+REFERENCE_STEP_MS = 0.025
+
+#: fewest fixed steps in the response window: a PSP rises within about 1 ms of a 40 ms window
+MIN_RESPONSE_STEPS = 100
+
+
+def check_windows(cfg: PspSweepConfig, options: AnalysisOptions) -> None:
+    """The analysis grid has samples before tStim (the pre-stimulus level) and after it.
+
+    Raises:
+        PspSweepError: naming run.tStim, run.tEnd and analysis.resample_dt.
+    """
+    # the analysis' own rule (private there), so that this check cannot drift from it
+    from pspsweep.features import _windows
+
+    run = cfg.run
+    try:
+        _windows(run.tStim, run.tEnd, options)
+    except PspSweepError as exc:
+        raise PspSweepError(f"run.tStim={run.tStim:g}, run.tEnd={run.tEnd:g}, "
+                            f"analysis.resample_dt={options.resample_dt:g}: {exc}") from None
+
+
+def check_sim_settings(cfg: PspSweepConfig, cell: CellSpec) -> None:
+    """Finite sim settings (also from a .param), and a fixed step that resolves the PSP.
+
+    Raises:
+        PspSweepError: naming the neuron.sim key.
+    """
+    sim, run = cell.sim, cfg.run
+    for key in ("v_init", "dt", "celsius"):
+        value = getattr(sim, key)
+        if not math.isfinite(value):
+            raise PspSweepError(f"neuron.sim.{key}={value} must be a finite number")
+    if not sim.dt > 0:
+        raise PspSweepError(f"neuron.sim.dt={sim.dt} must be positive (ms)")
+    window = run.tEnd - run.tStim
+    if not run.vardt and window / sim.dt < MIN_RESPONSE_STEPS:
+        raise PspSweepError(
+            f"neuron.sim.dt={sim.dt:g} ms leaves fewer than {MIN_RESPONSE_STEPS} fixed steps in the response "
+            f"window run.tEnd - run.tStim = {window:g} ms, too few to resolve a PSP; give neuron.sim.dt <= "
+            f"{window / MIN_RESPONSE_STEPS:g}"
+        )
+
+
+def check_work(run: RunConfig, dt: float, n_units: int) -> None:
+    """Refuse a sweep of more than ``run.max_steps`` time steps before it runs for days.
+
+    Steps are counted in ``neuron.sim.dt`` under fixed step and in ISF's 0.025 ms under
+    CVODE: ``restore`` settles to tStim once and simulates tStim..tEnd per unit,
+    ``reference`` simulates 0..tEnd per unit.
+
+    Raises:
+        PspSweepError: naming the keys, the figure and how to allow it.
+    """
+    step = REFERENCE_STEP_MS if run.vardt else dt
+    if run.strategy.value == "restore":
+        steps = (run.tStim + n_units * (run.tEnd - run.tStim)) / step
+    else:
+        steps = n_units * run.tEnd / step
+    if steps > run.max_steps:
+        # the suggested limit, rounded up to two digits so that it lets this sweep through
+        unit = 10.0 ** (math.floor(math.log10(steps)) - 1)
+        enough = math.ceil(steps / unit) * unit
+        raise PspSweepError(
+            f"the sweep would take {steps:.3g} time steps of {step:g} ms ({n_units} units, run.tStim={run.tStim:g}, "
+            f"run.tEnd={run.tEnd:g}, neuron.sim.dt={dt:g}, run.strategy={run.strategy.value}), more than "
+            f"run.max_steps={run.max_steps:.3g}; set run.max_steps={enough:.2g} if you mean it"
+        )
+
+
 def prepare(cfg: PspSweepConfig, on_cell: Callable[[CellSpec], object] | None = None) -> PreparedSweep:
     """Read and check every input of a sweep.
 
@@ -124,17 +197,22 @@ def prepare(cfg: PspSweepConfig, on_cell: Callable[[CellSpec], object] | None = 
     """
     validate(cfg)
     options = analysis_options(cfg)
+    check_windows(cfg, options)
     cell = cell_spec_from_config(cfg.neuron)
-    if not cell.sim.dt > 0:
-        raise PspSweepError(f"neuron.sim.dt={cell.sim.dt} must be positive (ms)")
+    check_sim_settings(cfg, cell)
     if on_cell is not None:
         on_cell(cell)
     embedding = embedding_from_config(cfg.network, cell)
+    if not embedding.celltypes:
+        raise PspSweepError("the synapse embedding holds no synapse"
+                            + (f" (network.syn_file={cfg.network.syn_file}, network.con_file={cfg.network.con_file})"
+                               if cfg.network.kind == "isf" else "") + ": there is no unit to sweep")
     celltypes = resolve_celltypes(embedding, cfg.run.celltype)
     n_sections = len(cell.sections)
     units: list[Unit] = []
     weights: dict[str, dict[str, float]] = {}
     for celltype in celltypes:
+        check_metric_name(celltype, "cell type")
         weights[celltype] = conductances(cfg.run, receptor_of(embedding, celltype, cfg.network.classification))
         for u in make_units(embedding, celltype, cfg.run.mode.value, cfg.run.units):
             bad = [s for s in u.sections if not 0 <= s < n_sections]
@@ -142,6 +220,11 @@ def prepare(cfg: PspSweepConfig, on_cell: Callable[[CellSpec], object] | None = 
                 raise PspSweepError(f"{celltype} cell {u.cell_id}: synapse on section {bad[0]}, "
                                     f"but the cell has sections 0..{n_sections - 1}")
             units.append(u)
+    if not units:
+        raise PspSweepError(f"the sweep has no unit: cell type(s) {', '.join(celltypes)} have no "
+                            f"{cfg.run.mode.value[:-1]} with synapses"
+                            + (f" among run.units={list(cfg.run.units)}" if cfg.run.units is not None else ""))
+    check_work(cfg.run, cell.sim.dt, len(units))
     # the conductance the fit runs against: run.g, else the explicit AMPA or GABA one
     first = weights[celltypes[0]]
     g = cfg.run.g if cfg.run.g is not None else first.get("gAMPA", first.get("gGABA"))

@@ -82,3 +82,14 @@ def test_real_measured_table(isf86: Path) -> None:
         index=pd.Index(["L2", "L34", "L4", "L5st", "L5tt", "L6cc", "L6ct", "VPM_C2"], name="celltype"),
     )
     pd.testing.assert_frame_equal(table, expected)
+
+
+@pytest.mark.parametrize(("value", "column"), [("0", 2), ("-0.3", 2), ("0.0", 2)])
+def test_non_positive_measured_epsp_is_refused(tmp_path: Path, value: str, column: int) -> None:
+    """Issue 14 item 18: a measured EPSP of zero or below was accepted and gave a negative
+    optimal g with fit_ok=True; the reader names file, line and column."""
+    path = write(tmp_path, HEADER + f"L2,0.49,0.35,1.9\nL4,{value},0.3,1.0\n")
+    with pytest.raises(InputFileError) as info:
+        read_measured_epsp(path)
+    assert f"{path}:3:" in str(info.value)
+    assert f"EPSP_mean_measured (column {column})" in str(info.value) and "must be positive" in str(info.value)

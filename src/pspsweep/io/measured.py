@@ -38,7 +38,7 @@ def read_measured_epsp(path: os.PathLike | str) -> pd.DataFrame:
 
     Raises:
         InputFileError: missing file, a wrong first-column header, a missing (or doubly
-            given) column, a short row, a non-numeric value, an empty or repeated group
+            given) column, a short row, a non-numeric, non-finite or non-positive value, an empty or repeated group
             name; the message names the file, and the line where there is one.
     """
     try:
@@ -91,6 +91,10 @@ def read_measured_epsp(path: os.PathLike | str) -> pd.DataFrame:
                 raise InputFileError(path, f"{name}: malformed number {cells[j]!r}", lineno) from None
             if not math.isfinite(value):
                 raise InputFileError(path, f"{name}: non-finite value {cells[j]!r}", lineno)
+            if value <= 0:
+                # a line fitted to positive EPSPs meets a value <= 0 only at a g <= 0
+                raise InputFileError(path, f"{name} (column {j + 1}): measured EPSP {cells[j]} mV "
+                                     "must be positive", lineno)
             data[name].append(value)
     table = pd.DataFrame(data, index=pd.Index(groups, name="celltype"), columns=list(MEASURED_COLUMNS))
     return table.astype(float)
