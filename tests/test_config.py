@@ -241,7 +241,7 @@ def test_empty_embedding_is_refused(launch_dir, compose):
     """Issue 14 item 16: an empty embedding said 'unknown cell type ...; valid cell types: '."""
     (launch_dir / "x.syn").write_text("# no synapse\n")
     (launch_dir / "x.con").write_text("# no synapse\n")
-    with pytest.raises(PspSweepError, match="holds no synapse"):
+    with pytest.raises(PspSweepError, match="x.syn: no synapse lines .*the embedding would be empty"):
         prepared(compose, "network=isf", "network.syn_file=x.syn", "network.con_file=x.con")
 
 
@@ -281,3 +281,14 @@ def test_non_finite_param_value_is_refused_by_key(isf86, launch_dir):
     cfg = NeuronConfig(param_file=str(param), mechanism_dirs=["l5pt", "synapses"])
     with pytest.raises(PspSweepError, match="gNaTa_tbar"):
         cell_spec_from_config(cfg)
+
+
+@pytest.mark.parametrize("slope", ["far", float("nan"), float("inf")])
+def test_spatial_rule_controls_are_checked_in_the_native_config(slope):
+    """A bad control value of a spatial rule gave "internal error (ValueError)" or an
+    integrator error; the same rule as the .param reader's now names the key."""
+    from pspsweep.builders import mechanism_spec
+
+    entry = {"spatial": "linear", "distance": "relative", "slope": slope, "offset": 0.0, "g": 1e-4}
+    with pytest.raises(PspSweepError, match=r"neuron\.biophysics\.Soma\.mechanisms\.pas\.slope="):
+        mechanism_spec("Soma", "pas", entry)

@@ -21,6 +21,7 @@ from pspsweep.cellmodel import (
     LabelBiophysics,
     MechanismSpec,
     SimSettings,
+    control_value_problem,
 )
 from pspsweep.celltypes import CLASSIFICATIONS, classify_celltype
 from pspsweep.config import NetworkConfig, NeuronConfig, RunConfig, check_conductance
@@ -89,6 +90,10 @@ def mechanism_spec(label: str, name: str, entry: dict[str, Any]) -> MechanismSpe
         )
     controls = set(DISTRIBUTION_CONTROL_KEYS[spatial])
     distribution = {k: v for k, v in entry.items() if k in controls}
+    for k, v in distribution.items():
+        problem = control_value_problem(k, v)
+        if problem is not None:
+            raise PspSweepError(f"neuron.biophysics.{label}.mechanisms.{name}.{k}={v!r}: {problem}")
     params = {k: v for k, v in entry.items() if k not in controls}
     for k, v in params.items():
         if isinstance(v, bool) or not isinstance(v, (int, float)):

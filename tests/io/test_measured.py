@@ -93,3 +93,10 @@ def test_non_positive_measured_epsp_is_refused(tmp_path: Path, value: str, colum
         read_measured_epsp(path)
     assert f"{path}:3:" in str(info.value)
     assert f"EPSP_mean_measured (column {column})" in str(info.value) and "must be positive" in str(info.value)
+
+
+def test_bom_is_accepted(tmp_path: Path) -> None:
+    """A table saved by a Windows editor starts with a UTF-8 BOM, as the other inputs may."""
+    path = tmp_path / "m.csv"
+    path.write_bytes("\ufeffcelltype,EPSP_mean_measured,EPSP_med_measured,EPSP_max_measured\nL4,1,1,2\n".encode())
+    assert read_measured_epsp(path).loc["L4", "EPSP_max_measured"] == 2.0

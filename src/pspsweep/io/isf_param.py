@@ -26,6 +26,7 @@ from pspsweep.cellmodel import (
     MechanismSpec,
     SectionSpec,
     SimSettings,
+    control_value_problem,
 )
 from pspsweep.errors import InputFileError, PspSweepError
 from pspsweep.io.isf_axon import synthetic_axon
@@ -129,21 +130,10 @@ def _number(path: os.PathLike | str, key: str, value: Any, *, positive: bool = F
 
 
 def _control_value(path: os.PathLike | str, key: str, name: str, value: Any) -> Any:
-    """Check one control key of a spatial rule: names are strings, section lists hold
-    section indices, every other key is a finite number."""
-    if name in ("distance", "param_name"):
-        if not isinstance(value, str):
-            raise InputFileError(path, f"{key}: expected a string, got {_shown(value)}")
-        return value
-    if name == "outsidescale_sections":
-        if value is None:
-            return value
-        if not isinstance(value, list) or not all(
-            isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in value
-        ):
-            raise InputFileError(path, f"{key}: expected a list of section indices, got {_shown(value)}")
-        return value
-    _number(path, key, value)
+    """Check one control key of a spatial rule (:func:`control_value_problem`)."""
+    problem = control_value_problem(name, value)
+    if problem is not None:
+        raise InputFileError(path, f"{key}: {problem}, got {_shown(value)}")
     return value
 
 

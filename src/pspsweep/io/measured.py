@@ -9,6 +9,7 @@ import os
 import pandas as pd
 
 from pspsweep.errors import InputFileError
+from pspsweep.io.text import read_lines
 
 #: Columns of the measured table, as ISF's ``get_optimal_g`` reads them (mV).
 MEASURED_COLUMNS: tuple[str, ...] = ("EPSP_mean_measured", "EPSP_med_measured", "EPSP_max_measured")
@@ -41,13 +42,7 @@ def read_measured_epsp(path: os.PathLike | str) -> pd.DataFrame:
             given) column, a short row, a non-numeric, non-finite or non-positive value, an empty or repeated group
             name; the message names the file, and the line where there is one.
     """
-    try:
-        with open(path, encoding="utf-8", newline="") as fh:
-            lines = fh.read().splitlines()
-    except FileNotFoundError:
-        raise InputFileError(path, "measured-EPSP file not found") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InputFileError(path, f"cannot read measured-EPSP file: {exc}") from None
+    lines = read_lines(path, "measured-EPSP")
     numbered = [(i, line) for i, line in enumerate(lines, start=1) if line.strip()]
     if not numbered:
         raise InputFileError(path, "empty measured-EPSP file")
