@@ -203,27 +203,14 @@ def prepare(cfg: PspSweepConfig, on_cell: Callable[[CellSpec], object] | None = 
     if on_cell is not None:
         on_cell(cell)
     embedding = embedding_from_config(cfg.network, cell)
-    if not embedding.celltypes:
-        raise PspSweepError("the synapse embedding holds no synapse"
-                            + (f" (network.syn_file={cfg.network.syn_file}, network.con_file={cfg.network.con_file})"
-                               if cfg.network.kind == "isf" else "") + ": there is no unit to sweep")
     celltypes = resolve_celltypes(embedding, cfg.run.celltype)
-    n_sections = len(cell.sections)
     units: list[Unit] = []
     weights: dict[str, dict[str, float]] = {}
     for celltype in celltypes:
         check_metric_name(celltype, "cell type")
         weights[celltype] = conductances(cfg.run, receptor_of(embedding, celltype, cfg.network.classification))
-        for u in make_units(embedding, celltype, cfg.run.mode.value, cfg.run.units):
-            bad = [s for s in u.sections if not 0 <= s < n_sections]
-            if bad:
-                raise PspSweepError(f"{celltype} cell {u.cell_id}: synapse on section {bad[0]}, "
-                                    f"but the cell has sections 0..{n_sections - 1}")
-            units.append(u)
-    if not units:
-        raise PspSweepError(f"the sweep has no unit: cell type(s) {', '.join(celltypes)} have no "
-                            f"{cfg.run.mode.value[:-1]} with synapses"
-                            + (f" among run.units={list(cfg.run.units)}" if cfg.run.units is not None else ""))
+        # (the embedding readers have checked every synapse's section, naming file and line)
+        units += make_units(embedding, celltype, cfg.run.mode.value, cfg.run.units)
     check_work(cfg.run, cell.sim.dt, len(units))
     # the conductance the fit runs against: run.g, else the explicit AMPA or GABA one
     first = weights[celltypes[0]]
