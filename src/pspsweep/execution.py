@@ -10,15 +10,19 @@ few chunks in memory and an interrupted sweep can continue from the chunks on di
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import multiprocessing
 import os
 import pickle
+import secrets
 import shutil
 import socket
 import sys
 import threading
 import time
+import warnings
+import weakref
 import zipfile
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import (
@@ -225,19 +229,72 @@ def plan_chunks(units: Sequence[Unit], workers: int, chunk_size: int | None = No
 # ----------------------------------------------------------------------------- chunk files
 
 
+#: members every chunk file has (a file without one of them is not a finished chunk)
+CHUNK_MEMBERS = ("units", "offsets", "t", "v", "amplitudes", "t_peaks", "work_s", "worker")
+
+
+def _unique_tmp(final: Path) -> Path:
+    """A temporary name beside ``final`` that no other writer (process or thread) uses."""
+    return final.with_name(f"{final.stem}.tmp{os.getpid()}-{secrets.token_hex(4)}{final.suffix}")
+
+
+def _write_error(what: str, folder: Path, exc: OSError, remedy: str) -> PspSweepError:
+    reason = (exc.strerror or str(exc)).lower()
+    return PspSweepError(f"cannot write {what} in {folder}: {reason}: {remedy}")
+
+
+def _lock_exclusively(lock_path: Path):
+    """The open lock file at ``lock_path``, locked by this process, or None if another
+    live process holds it (the kernel drops a killed process's lock)."""
+    while True:
+        handle = open(lock_path, "a")  # noqa: SIM115 - held for the sweep, closed on release
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.close()
+            return None
+        try:
+            same = os.stat(lock_path).st_ino == os.fstat(handle.fileno()).st_ino
+        except FileNotFoundError:
+            same = False
+        if same:
+            return handle
+        handle.close()  # the holder removed this lock file meanwhile: lock the new one
+
+
+def _give_up_claim(handle, lock_path: Path, private: Path | None) -> None:
+    """Release a claimed chunk folder: delete a private one, unlock the shared one (its
+    lock file goes too, while still locked, so :func:`_lock_exclusively` sees that)."""
+    if private is not None:
+        shutil.rmtree(private, ignore_errors=True)
+    if handle is not None:
+        lock_path.unlink(missing_ok=True)
+        handle.close()
+
+
 @dataclass
 class ChunkStore:
-    """A folder of finished chunk files for one sweep (keyed by the work's fingerprint)."""
+    """A folder of finished chunk files for one sweep (keyed by the sweep's content).
+
+    A sweep claims its folder (:meth:`claim`) for as long as it runs, so that two
+    commands running the same sweep never delete each other's chunks: the second one
+    then works in a private folder of its own.
+    """
 
     folder: Path
+    _claim: Any = field(default=None, init=False, repr=False, compare=False)
 
     def path(self, index: int) -> Path:
         """File of chunk ``index``."""
         return self.folder / f"chunk-{index:06d}.npz"
 
     def write(self, result: ChunkResult) -> Path:
-        """Write a chunk atomically (a killed writer leaves no partial chunk file)."""
-        self.folder.mkdir(parents=True, exist_ok=True)
+        """Write a chunk atomically (a killed writer leaves no partial chunk file).
+
+        Raises:
+            PspSweepError: the folder is not writable (disk full, read-only, no
+                permission); no partial file is left.
+        """
         lengths = np.array([len(t) for t in result.ts], dtype=np.int64)
         arrays = {
             "units": result.units,
@@ -252,9 +309,17 @@ class ChunkStore:
         if result.baseline is not None:
             arrays["t_baseline"], arrays["v_baseline"] = result.baseline
         final = self.path(result.index)
-        tmp = final.with_suffix(f".tmp{os.getpid()}.npz")
-        np.savez(tmp, **arrays)
-        os.replace(tmp, final)
+        tmp = _unique_tmp(final)
+        try:
+            self.folder.mkdir(parents=True, exist_ok=True)
+            np.savez(tmp, **arrays)
+            os.replace(tmp, final)
+        except OSError as exc:
+            tmp.unlink(missing_ok=True)
+            raise _write_error("a chunk file", self.folder, exc, "free space or set executor.work_dir") from None
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
         return final
 
     def done(self) -> set[int]:
@@ -262,6 +327,24 @@ class ChunkStore:
         if not self.folder.is_dir():
             return set()
         return {int(p.stem.split("-")[1]) for p in self.folder.glob("chunk-*.npz") if ".tmp" not in p.name}
+
+    def problem(self, chunk: ChunkTask) -> str | None:
+        """Why the stored file of ``chunk`` cannot be used (truncated, corrupt, missing
+        members, other units), or None when it is a complete chunk file."""
+        try:
+            with zipfile.ZipFile(self.path(chunk.index)) as zf:
+                bad = zf.testzip()  # reads every member and checks its CRC
+                if bad is not None:
+                    return f"member {bad} is corrupt"
+            with np.load(self.path(chunk.index)) as d:
+                missing = [m for m in CHUNK_MEMBERS if m not in d]
+                if missing:
+                    return f"members {', '.join(missing)} are missing"
+                if not np.array_equal(d["units"], chunk.result_keys()):
+                    return "it holds other units"
+        except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
+            return f"{type(exc).__name__}: {exc}"
+        return None
 
     def read(self, index: int) -> ChunkResult:
         """Load a chunk file."""
@@ -287,17 +370,52 @@ class ChunkStore:
             return d["units"], d["amplitudes"], d["t_peaks"], float(d["work_s"])
 
     @staticmethod
-    def for_sweep(root: Path, works: SweepWork | Sequence[SweepWork], chunks: Sequence[ChunkTask]) -> "ChunkStore":
-        """The store of one sweep: a folder named by its works and the chunk plan."""
-        plan = [(c.index, c.work, tuple(c.result_keys()), tuple((u.celltype, u.index) for u in c.units))
-                for c in chunks]
+    def for_sweep(root: Path, works: SweepWork | Sequence[SweepWork], chunks: Sequence[ChunkTask], *,
+                  salt: str = "") -> "ChunkStore":
+        """The store of one sweep: a folder named by everything its chunk files depend on.
+
+        That is the works, every unit in full (its synapses' sections and positions
+        too), the chunk plan, the pspsweep version and chunk format, and ``salt`` (the
+        caller's key for what else the results depend on, e.g. input file hashes).
+        """
+        import pspsweep
+
+        plan = [(c.index, c.work, tuple(c.result_keys()), c.units) for c in chunks]
         prints = "".join(w.fingerprint() for w in _as_list(works))
-        key = hashlib.sha256((prints + repr(plan)).encode()).hexdigest()[:24]
-        return ChunkStore(root / key)
+        text = f"{pspsweep.__version__}|{CHUNK_FORMAT_VERSION}|{salt}|{prints}|{plan!r}"
+        return ChunkStore(root / hashlib.sha256(text.encode()).hexdigest()[:24])
+
+    def claim(self) -> "ChunkStore":
+        """Lock this folder for this sweep; if another live command holds it, switch to a
+        private folder beside it (removed again on :meth:`release`). Returns self."""
+        if self._claim is not None:
+            return self
+        root = self.folder.parent
+        try:
+            root.mkdir(parents=True, exist_ok=True)
+            lock_path = root / f"{self.folder.name}.lock"
+            handle = _lock_exclusively(lock_path)
+        except OSError as exc:
+            raise _write_error("the chunk folder", root, exc, "set executor.work_dir to a writable folder") from None
+        private = None
+        if handle is None:
+            # the same sweep runs in another command: never touch its chunks
+            private = root / f"{self.folder.name}.{os.getpid()}-{secrets.token_hex(4)}"
+            self.folder = private
+        # also at exit or when dropped, so that no failure path keeps the lock or a private folder
+        self._claim = weakref.finalize(self, _give_up_claim, handle, lock_path, private)
+        return self
+
+    def release(self) -> None:
+        """Unlock the claimed folder and keep its chunks for a resume (a private folder
+        cannot be resumed and is deleted)."""
+        if self._claim is not None:
+            self._claim()
 
     def remove(self) -> None:
-        """Delete the folder (after the results are assembled)."""
+        """Delete the folder (after the results are assembled) and release the claim."""
         shutil.rmtree(self.folder, ignore_errors=True)
+        self.release()
 
 
 # ----------------------------------------------------------------------------- executors
@@ -588,6 +706,24 @@ def _as_list(works: SweepWork | Sequence[SweepWork]) -> list[SweepWork]:
     return [works] if isinstance(works, SweepWork) else list(works)
 
 
+def _usable_chunks(store: ChunkStore, chunks: Sequence[ChunkTask]) -> set[int]:
+    """Indices of the chunks whose files are complete; an unreadable file (truncated by a
+    crash or a full disk) is deleted, with a warning, so that its chunk runs again."""
+    on_disk = store.done()
+    usable = set()
+    for chunk in chunks:
+        if chunk.index not in on_disk:
+            continue
+        problem = store.problem(chunk)
+        if problem is None:
+            usable.add(chunk.index)
+            continue
+        warnings.warn(f"chunk file {store.path(chunk.index)} is unreadable ({problem}); simulating it again",
+                      RuntimeWarning, stacklevel=3)
+        store.path(chunk.index).unlink(missing_ok=True)
+    return usable
+
+
 def run_chunks(
     works: SweepWork | Sequence[SweepWork],
     chunks: Sequence[ChunkTask],
@@ -609,7 +745,7 @@ def run_chunks(
         Timing and reuse counts.
     """
     started = time.perf_counter()
-    done = store.done()
+    done = _usable_chunks(store, chunks)
     todo = [c for c in chunks if c.index not in done]
     reused = len(chunks) - len(todo)
     if on_done:
@@ -699,18 +835,26 @@ def assemble_traces(store: ChunkStore, chunks: Sequence[ChunkTask], path: Path) 
             with np.load(store.path(c.index)) as d:
                 yield d[key]
 
-    tmp = path.with_suffix(".tmp.npz")
-    # the fastest deflate level: 3x faster than the default, files within a few percent
-    with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=1, allowZip64=True) as zf:
-        for name, arr in (("t_baseline", np.asarray(t_b, np.float64)), ("v_baseline", np.asarray(v_b, np.float32))):
-            _write_npy_member(zf, name, arr.dtype, arr.size, iter([arr]))
-        _write_npy_member(zf, "t", np.dtype(np.float64), total, column("t"))
-        _write_npy_member(zf, "v", np.dtype(np.float32), total, column("v"))
-        offsets = np.concatenate([[0], np.cumsum(lengths_all)]).astype(np.int64)
-        _write_npy_member(zf, "offsets", offsets.dtype, offsets.size, iter([offsets]))
-        unit = np.concatenate(units).astype(np.int64) if units else np.zeros(0, np.int64)
-        _write_npy_member(zf, "simulation", unit.dtype, unit.size, iter([unit]))
-    os.replace(tmp, path)
+    tmp = _unique_tmp(path)
+    try:
+        # the fastest deflate level: 3x faster than the default, files within a few percent
+        with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=1, allowZip64=True) as zf:
+            for name, arr in (("t_baseline", np.asarray(t_b, np.float64)),
+                              ("v_baseline", np.asarray(v_b, np.float32))):
+                _write_npy_member(zf, name, arr.dtype, arr.size, iter([arr]))
+            _write_npy_member(zf, "t", np.dtype(np.float64), total, column("t"))
+            _write_npy_member(zf, "v", np.dtype(np.float32), total, column("v"))
+            offsets = np.concatenate([[0], np.cumsum(lengths_all)]).astype(np.int64)
+            _write_npy_member(zf, "offsets", offsets.dtype, offsets.size, iter([offsets]))
+            unit = np.concatenate(units).astype(np.int64) if units else np.zeros(0, np.int64)
+            _write_npy_member(zf, "simulation", unit.dtype, unit.size, iter([unit]))
+        os.replace(tmp, path)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise _write_error(path.name, path.parent, exc, "free space and run the command again") from None
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
     return path
 
 
