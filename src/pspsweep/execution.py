@@ -17,8 +17,10 @@ import os
 import pickle
 import secrets
 import shutil
+import signal
 import socket
 import sys
+import tempfile
 import threading
 import time
 import warnings
@@ -461,45 +463,112 @@ def _ignore_manager_race(previous: Callable[[Any], object]) -> Callable[[Any], o
     return hook
 
 
-class LocalProcesses:
-    """Run chunks on ``workers`` spawned local processes (each builds its own cell).
+def _run_noted(notes: str, position: int, fn: Callable, *args):
+    """Run task ``position`` in a worker, with a note (a file named by the worker's pid)
+    saying so while it runs: what tells a chunk that killed its worker from the others."""
+    note = Path(notes) / str(os.getpid())
+    note.write_text(str(position))
+    try:
+        return fn(*args)
+    finally:
+        note.unlink(missing_ok=True)
 
-    A worker that dies (a crash inside NEURON, the OOM killer) breaks the pool: the pool
-    is rebuilt for the chunks that were waiting, and every chunk that was running is
-    retried once, alone in a process of its own; a chunk whose worker dies again fails
-    the sweep, naming its units.
+
+def _read_notes(notes: Path) -> dict[int, int]:
+    """The task each worker (by pid) was running, from :func:`_run_noted`'s notes."""
+    running = {}
+    for note in notes.iterdir():
+        try:
+            running[int(note.name)] = int(note.read_text())
+        except (OSError, ValueError):  # a note being written when its worker died
+            pass
+        note.unlink(missing_ok=True)
+    return running
+
+
+def _crashed(processes: dict[int, Any], running: dict[int, int], unfinished: set[int]) -> set[int]:
+    """Tasks whose own worker died while running them.
+
+    A broken pool stops its other workers with SIGTERM: their tasks were bystanders. If
+    no worker died on its own (say, SIGTERM from outside), every running task counts.
+    """
+    running = {pid: i for pid, i in running.items() if i in unfinished}
+    died = {i for pid, i in running.items()
+            if pid in processes and processes[pid].exitcode not in (None, -signal.SIGTERM)}
+    return died or set(running.values())
+
+
+class LocalProcesses:
+    """Run chunks on up to ``workers`` spawned local processes (each builds its own cell),
+    never more than there are chunks.
+
+    A worker that dies (a crash inside NEURON, the OOM killer) breaks the pool: every
+    unfinished chunk goes to a fresh pool of all workers, and only the chunks whose own
+    worker died count a failure (:attr:`crashes`); a chunk that killed its worker twice
+    fails the sweep, naming its units.
     """
 
     def __init__(self, workers: int, start: bool = False) -> None:
-        """``start``: spawn every worker now and let it import NEURON and the runner while
-        this process goes on (see :func:`start_local_workers`); else on the first chunks."""
+        """``start``: spawn workers now (as many as there are cores, at most ``workers``)
+        and let them import NEURON and the runner while this process goes on (see
+        :func:`start_local_workers`); else on the first chunks."""
         self.workers = workers
         #: asked between chunks: True holds finished chunks back (not yet passed on to be
         #: written), whatever it raises stops :meth:`run`. The command uses it while it
         #: opens the MLflow run, which may find the sweep done before (then nothing is written).
         self.hold: Callable[[], bool] | None = None
+        #: of the last :meth:`run`: task position -> times its worker died running it
+        self.crashes: dict[int, int] = {}
+        #: of the last :meth:`run`: how often a broken pool was replaced
+        self.restarts = 0
         # Inside a joblib (loky) job the start method is "loky", which a spawned child
         # cannot resolve; fall back to the standard one for the children of this process.
         if multiprocessing.get_start_method(allow_none=True) not in (None, "spawn", "fork", "forkserver"):
             multiprocessing.set_start_method("spawn", force=True)
         if sys.version_info < (3, 12) and not getattr(threading.excepthook, "pspsweep", False):
             threading.excepthook = _ignore_manager_race(threading.excepthook)
-        self._pool = self._new_pool(_import_simulation if start else None)
+        self._notes = Path(tempfile.mkdtemp(prefix="pspsweep-workers-"))
+        self._pool: ProcessPoolExecutor | None = None
+        self._size = 0
         if start:
-            # a spawn pool starts one worker per submitted task while none is idle
-            for _ in range(workers):
-                self._pool.submit(int)
+            # more workers than cores cannot start any sooner; the rest start with the chunks
+            self._open_pool(min(workers, os.cpu_count() or 1), _import_simulation)
+            for _ in range(self._size):  # a spawn pool starts one worker per task while none is idle
+                self._submit(int)
 
-    def _new_pool(self, initializer: Callable[[], None] | None = None) -> ProcessPoolExecutor:
+    @property
+    def processes(self) -> int:
+        """Worker processes of the current pool that are alive."""
+        procs = getattr(self._pool, "_processes", None) or {}
+        return sum(p.is_alive() for p in list(procs.values()))
+
+    def _open_pool(self, size: int, initializer: Callable[[], None] | None = None) -> None:
         # spawn: a fresh interpreter per worker, no NEURON state inherited by fork
-        return ProcessPoolExecutor(max_workers=self.workers, mp_context=get_context("spawn"),
-                                   initializer=initializer)
+        self._pool = ProcessPoolExecutor(max_workers=size, mp_context=get_context("spawn"),
+                                         initializer=initializer)
+        self._size = size
+
+    def _submit(self, fn: Callable, *args):
+        """Submit to the pool, which may spawn a worker now."""
+        try:
+            return self._pool.submit(fn, *args)  # type: ignore[union-attr]
+        except OSError as exc:  # the process or file limit: e.g. BlockingIOError from fork
+            started = len(getattr(self._pool, "_processes", None) or {})
+            self._stop_pool()
+            raise PspSweepError(f"executor.workers={self.workers}: the system refused to start worker process "
+                                f"{started + 1} ({(exc.strerror or str(exc)).lower()}); "
+                                "set a smaller executor.workers") from None
+
+    def _submit_tasks(self, fn: Callable, tasks: Sequence[tuple], positions: Sequence[int]) -> dict:
+        return {self._submit(_run_noted, str(self._notes), i, fn, *tasks[i]): i for i in positions}
 
     def run(self, fn: Callable, tasks: Sequence[tuple]) -> Iterator:
-        pending = {self._pool.submit(fn, *tasks[i]): i for i in range(len(tasks))}
-        started: set[int] = set()
-        suspects: list[int] = []
-        failures = [0] * len(tasks)
+        self.crashes, self.restarts = {}, 0
+        size = min(self.workers, len(tasks))
+        if size > self._size:  # also replaces a pre-started pool too small for the chunks
+            self._stop_pool()
+            self._open_pool(size)
+        pending = self._submit_tasks(fn, tasks, range(len(tasks)))
         held: list = []  # finished while self.hold() says so
         try:
             while pending or held:
@@ -512,39 +581,41 @@ class LocalProcesses:
                     time.sleep(0.1)  # only held chunks are left
                     continue
                 done, _ = wait(pending, timeout=0.2, return_when=FIRST_COMPLETED)
-                # remember which chunks were running: only they can have killed the pool
-                started.update(i for f, i in pending.items() if f.running())
-                broken = []
+                broken = False
                 for fut in done:
-                    i = pending.pop(fut)
                     try:
-                        result = fut.result()
+                        held.append(fut.result())
                     except BrokenProcessPool:
-                        broken.append(i)
+                        broken = True
                         continue
-                    held.append(result)
-                if not broken:
-                    continue
-                # a dead worker fails every chunk of the pool: the ones seen running (or failing
-                # a second time) are suspects, retried alone below; the others go back to a
-                # fresh pool
-                for i in broken:
-                    failures[i] += 1
-                suspect = [i for i in broken if i in started or failures[i] > 1]
-                suspects += suspect
-                retry = [i for i in broken if i not in suspect] + list(pending.values())
-                self._pool.shutdown(wait=False, cancel_futures=True)
-                self._pool = self._new_pool()
-                started.clear()
-                pending = {self._pool.submit(fn, *tasks[i]): i for i in retry}
-            for i in suspects:
-                result = self._run_alone(fn, tasks[i])
-                while self.hold is not None and self.hold():
-                    time.sleep(0.1)
-                yield result
+                    del pending[fut]
+                if broken:
+                    pending = self._restart(fn, tasks, pending, held)
         finally:
             for fut in pending:
                 fut.cancel()
+
+    def _restart(self, fn: Callable, tasks: Sequence[tuple], pending: dict, held: list) -> dict:
+        """After a worker died: count the failure of the chunk it ran, and give every
+        unfinished chunk to a fresh pool of all workers."""
+        processes = dict(getattr(self._pool, "_processes", None) or {})  # gone after shutdown
+        self._pool.shutdown(wait=True, cancel_futures=True)  # type: ignore[union-attr]  # all workers joined
+        unfinished = []
+        for fut, i in pending.items():
+            if fut.done() and not fut.cancelled() and fut.exception() is None:
+                held.append(fut.result())  # came back before the pool broke
+            else:
+                unfinished.append(i)
+        for i in _crashed(processes, _read_notes(self._notes), set(unfinished)):
+            self.crashes[i] = self.crashes.get(i, 0) + 1
+            if self.crashes[i] >= 2:
+                raise WorkerCrash(f"a worker died twice while simulating {_units_of(tasks[i])}; "
+                                  "the sweep stops (a crash inside NEURON, or out of memory)")
+        self.restarts += 1
+        if self.restarts > 2 * len(tasks):  # workers that die before running any chunk
+            raise WorkerCrash(f"worker processes died {self.restarts} times; the sweep stops")
+        self._open_pool(min(self.workers, len(unfinished)))
+        return self._submit_tasks(fn, tasks, sorted(unfinished))
 
     def prebuild(self, cell: object, engine: str = "neuron") -> None:
         """Let idle workers build ``cell`` (a :class:`~pspsweep.cellmodel.CellSpec`) now,
@@ -553,18 +624,20 @@ class LocalProcesses:
         Nothing waits for it: a worker that gets no such task, or whose build fails,
         builds the cell for its first chunk (which reports any error).
         """
-        for _ in range(self.workers):
-            self._pool.submit(_prebuild_cell, cell, engine)
+        if self._pool is None:
+            return
+        for _ in range(self._size):
+            self._submit(_prebuild_cell, cell, engine)
 
-    @staticmethod
-    def _run_alone(fn: Callable, task: tuple):
-        """Retry a suspect chunk in a process of its own: a second death is its own fault."""
-        with ProcessPoolExecutor(max_workers=1, mp_context=get_context("spawn")) as pool:
-            try:
-                return pool.submit(fn, *task).result()
-            except BrokenProcessPool:
-                raise WorkerCrash(f"a worker died twice while simulating {_units_of(task)}; "
-                                  "the sweep stops (a crash inside NEURON, or out of memory)") from None
+    def _stop_pool(self) -> None:
+        if self._pool is None:
+            return
+        # ProcessPoolExecutor cannot stop busy workers before Python 3.14 (terminate_workers)
+        for proc in list((getattr(self._pool, "_processes", None) or {}).values()):
+            if proc.is_alive():
+                proc.terminate()
+        self._pool.shutdown(wait=True, cancel_futures=True)
+        self._pool, self._size = None, 0
 
     def close(self) -> None:
         """Stop the workers at once.
@@ -577,11 +650,8 @@ class LocalProcesses:
         """
         if self in _STARTED:
             _STARTED.remove(self)
-        # ProcessPoolExecutor cannot stop busy workers before Python 3.14 (terminate_workers)
-        for proc in list((getattr(self._pool, "_processes", None) or {}).values()):
-            if proc.is_alive():
-                proc.terminate()
-        self._pool.shutdown(wait=True, cancel_futures=True)
+        self._stop_pool()
+        shutil.rmtree(self._notes, ignore_errors=True)
 
 
 def _import_simulation() -> None:
@@ -766,7 +836,9 @@ def run_chunks(
         simulated += len(result.units)
         if on_done:
             on_done(len(result.units))
-    return ExecutionReport(time.perf_counter() - started, work_s, executor.workers, len(chunks), reused,
+    # no more workers run than there are chunks (see LocalProcesses.run)
+    workers = min(executor.workers, max(len(todo), 1))
+    return ExecutionReport(time.perf_counter() - started, work_s, workers, len(chunks), reused,
                            simulated, per_worker)
 
 
