@@ -66,8 +66,8 @@ def sweep_results(store: execution.ChunkStore, chunks, out: Path) -> dict[str, n
 
 def assert_same(a: dict[str, np.ndarray], b: dict[str, np.ndarray]) -> None:
     assert a.keys() == b.keys()
-    for key in a:
-        np.testing.assert_array_equal(a[key], b[key], err_msg=key)
+    for key, value in a.items():
+        np.testing.assert_array_equal(value, b[key], err_msg=key)
 
 
 def clean_run(tmp_path: Path, chunks) -> dict[str, np.ndarray]:

@@ -387,7 +387,7 @@ class ChunkStore:
         text = f"{pspsweep.__version__}|{CHUNK_FORMAT_VERSION}|{salt}|{prints}|{plan!r}"
         return ChunkStore(root / hashlib.sha256(text.encode()).hexdigest()[:24])
 
-    def claim(self) -> "ChunkStore":
+    def claim(self) -> ChunkStore:
         """Lock this folder for this sweep; if another live command holds it, switch to a
         private folder beside it (removed again on :meth:`release`). Returns self."""
         if self._claim is not None:
@@ -467,7 +467,10 @@ def _run_noted(notes: str, position: int, fn: Callable, *args):
     """Run task ``position`` in a worker, with a note (a file named by the worker's pid)
     saying so while it runs: what tells a chunk that killed its worker from the others."""
     note = Path(notes) / str(os.getpid())
-    note.write_text(str(position))
+    try:
+        note.write_text(str(position))
+    except OSError:  # only a clue for crash counting: without it every running task counts
+        pass
     try:
         return fn(*args)
     finally:
@@ -565,7 +568,7 @@ class LocalProcesses:
     def run(self, fn: Callable, tasks: Sequence[tuple]) -> Iterator:
         self.crashes, self.restarts = {}, 0
         size = min(self.workers, len(tasks))
-        if size > self._size:  # also replaces a pre-started pool too small for the chunks
+        if self._pool is None or size > self._size:  # also replaces a pre-started pool too small for the chunks
             self._stop_pool()
             self._open_pool(size)
         pending = self._submit_tasks(fn, tasks, range(len(tasks)))
@@ -600,6 +603,7 @@ class LocalProcesses:
         unfinished chunk to a fresh pool of all workers."""
         processes = dict(getattr(self._pool, "_processes", None) or {})  # gone after shutdown
         self._pool.shutdown(wait=True, cancel_futures=True)  # type: ignore[union-attr]  # all workers joined
+        self._pool, self._size = None, 0
         unfinished = []
         for fut, i in pending.items():
             if fut.done() and not fut.cancelled() and fut.exception() is None:
