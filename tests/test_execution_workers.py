@@ -149,3 +149,30 @@ def test_a_refused_worker_spawn_is_one_error_naming_executor_workers(markers, mo
     time.sleep(0.5)  # a manager thread would print its traceback about now
     assert spawned and not spawned[0].is_alive(), "the started worker was stopped"
     assert "Traceback" not in capfd.readouterr().err
+
+
+def test_workers_exit_when_the_launching_command_is_killed(tmp_path):
+    """Found while checking resumes: after a SIGKILL of the command its workers waited
+    for chunks forever (one stayed for minutes). A worker now exits within seconds."""
+    import signal
+    import subprocess
+    import sys
+
+    code = ("import os, signal, sys\n"
+            "from pspsweep import execution\n"
+            "executor = execution.LocalProcesses(1)\n"
+            "[pid] = executor.run(os.getpid, [()])\n"
+            "print(pid, flush=True)\n"
+            "os.kill(os.getpid(), signal.SIGKILL)\n")
+    out = tmp_path / "out"
+    with out.open("w") as stdout:  # a file, not a pipe: an orphaned worker would keep a pipe open
+        proc = subprocess.run([sys.executable, "-c", code], stdout=stdout, timeout=120, check=False)
+    assert proc.returncode == -signal.SIGKILL
+    worker = int(out.read_text())
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline and Path(f"/proc/{worker}").exists():
+        time.sleep(0.2)
+    alive = Path(f"/proc/{worker}").exists()
+    if alive:
+        os.kill(worker, signal.SIGKILL)
+    assert not alive, "the orphaned worker is still running"

@@ -535,7 +535,7 @@ class LocalProcesses:
         self._size = 0
         if start:
             # more workers than cores cannot start any sooner; the rest start with the chunks
-            self._open_pool(min(workers, os.cpu_count() or 1), _import_simulation)
+            self._open_pool(min(workers, os.cpu_count() or 1), import_simulation=True)
             for _ in range(self._size):  # a spawn pool starts one worker per task while none is idle
                 self._submit(int)
 
@@ -545,10 +545,10 @@ class LocalProcesses:
         procs = getattr(self._pool, "_processes", None) or {}
         return sum(p.is_alive() for p in list(procs.values()))
 
-    def _open_pool(self, size: int, initializer: Callable[[], None] | None = None) -> None:
+    def _open_pool(self, size: int, import_simulation: bool = False) -> None:
         # spawn: a fresh interpreter per worker, no NEURON state inherited by fork
         self._pool = ProcessPoolExecutor(max_workers=size, mp_context=get_context("spawn"),
-                                         initializer=initializer)
+                                         initializer=_start_worker, initargs=(import_simulation,))
         self._size = size
 
     def _submit(self, fn: Callable, *args):
@@ -658,10 +658,26 @@ class LocalProcesses:
         shutil.rmtree(self._notes, ignore_errors=True)
 
 
+def _start_worker(import_simulation: bool) -> None:
+    """Initializer of every worker: it exits when the launching process is gone (killed
+    by SIGKILL, a pool's workers would otherwise wait for chunks forever); pre-started
+    workers also import what every chunk needs meanwhile."""
+    parent = os.getppid()
+
+    def exit_with_parent() -> None:
+        while os.getppid() == parent:
+            time.sleep(1.0)
+        os._exit(1)
+
+    threading.Thread(target=exit_with_parent, name="pspsweep-parent-watch", daemon=True).start()
+    if import_simulation:
+        _import_simulation()
+
+
 def _import_simulation() -> None:
-    """Initializer of pre-started workers: the imports every chunk needs, done while the
-    launching process still reads the inputs (``pspsweep.simulation`` first: it turns off
-    NEURON's GUI and its "no DISPLAY" warning)."""
+    """The imports every chunk needs, done in pre-started workers while the launching
+    process still reads the inputs (``pspsweep.simulation`` first: it turns off NEURON's
+    GUI and its "no DISPLAY" warning)."""
     import pspsweep.simulation.cell  # noqa: F401
     import pspsweep.simulation.runner  # noqa: F401
 
