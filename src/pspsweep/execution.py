@@ -10,15 +10,21 @@ few chunks in memory and an interrupted sweep can continue from the chunks on di
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import multiprocessing
 import os
 import pickle
+import secrets
 import shutil
+import signal
 import socket
 import sys
+import tempfile
 import threading
 import time
+import warnings
+import weakref
 import zipfile
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import (
@@ -225,19 +231,72 @@ def plan_chunks(units: Sequence[Unit], workers: int, chunk_size: int | None = No
 # ----------------------------------------------------------------------------- chunk files
 
 
+#: members every chunk file has (a file without one of them is not a finished chunk)
+CHUNK_MEMBERS = ("units", "offsets", "t", "v", "amplitudes", "t_peaks", "work_s", "worker")
+
+
+def _unique_tmp(final: Path) -> Path:
+    """A temporary name beside ``final`` that no other writer (process or thread) uses."""
+    return final.with_name(f"{final.stem}.tmp{os.getpid()}-{secrets.token_hex(4)}{final.suffix}")
+
+
+def _write_error(what: str, folder: Path, exc: OSError, remedy: str) -> PspSweepError:
+    reason = (exc.strerror or str(exc)).lower()
+    return PspSweepError(f"cannot write {what} in {folder}: {reason}: {remedy}")
+
+
+def _lock_exclusively(lock_path: Path):
+    """The open lock file at ``lock_path``, locked by this process, or None if another
+    live process holds it (the kernel drops a killed process's lock)."""
+    while True:
+        handle = open(lock_path, "a")  # noqa: SIM115 - held for the sweep, closed on release
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.close()
+            return None
+        try:
+            same = os.stat(lock_path).st_ino == os.fstat(handle.fileno()).st_ino
+        except FileNotFoundError:
+            same = False
+        if same:
+            return handle
+        handle.close()  # the holder removed this lock file meanwhile: lock the new one
+
+
+def _give_up_claim(handle, lock_path: Path, private: Path | None) -> None:
+    """Release a claimed chunk folder: delete a private one, unlock the shared one (its
+    lock file goes too, while still locked, so :func:`_lock_exclusively` sees that)."""
+    if private is not None:
+        shutil.rmtree(private, ignore_errors=True)
+    if handle is not None:
+        lock_path.unlink(missing_ok=True)
+        handle.close()
+
+
 @dataclass
 class ChunkStore:
-    """A folder of finished chunk files for one sweep (keyed by the work's fingerprint)."""
+    """A folder of finished chunk files for one sweep (keyed by the sweep's content).
+
+    A sweep claims its folder (:meth:`claim`) for as long as it runs, so that two
+    commands running the same sweep never delete each other's chunks: the second one
+    then works in a private folder of its own.
+    """
 
     folder: Path
+    _claim: Any = field(default=None, init=False, repr=False, compare=False)
 
     def path(self, index: int) -> Path:
         """File of chunk ``index``."""
         return self.folder / f"chunk-{index:06d}.npz"
 
     def write(self, result: ChunkResult) -> Path:
-        """Write a chunk atomically (a killed writer leaves no partial chunk file)."""
-        self.folder.mkdir(parents=True, exist_ok=True)
+        """Write a chunk atomically (a killed writer leaves no partial chunk file).
+
+        Raises:
+            PspSweepError: the folder is not writable (disk full, read-only, no
+                permission); no partial file is left.
+        """
         lengths = np.array([len(t) for t in result.ts], dtype=np.int64)
         arrays = {
             "units": result.units,
@@ -252,9 +311,17 @@ class ChunkStore:
         if result.baseline is not None:
             arrays["t_baseline"], arrays["v_baseline"] = result.baseline
         final = self.path(result.index)
-        tmp = final.with_suffix(f".tmp{os.getpid()}.npz")
-        np.savez(tmp, **arrays)
-        os.replace(tmp, final)
+        tmp = _unique_tmp(final)
+        try:
+            self.folder.mkdir(parents=True, exist_ok=True)
+            np.savez(tmp, **arrays)
+            os.replace(tmp, final)
+        except OSError as exc:
+            tmp.unlink(missing_ok=True)
+            raise _write_error("a chunk file", self.folder, exc, "free space or set executor.work_dir") from None
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
         return final
 
     def done(self) -> set[int]:
@@ -262,6 +329,24 @@ class ChunkStore:
         if not self.folder.is_dir():
             return set()
         return {int(p.stem.split("-")[1]) for p in self.folder.glob("chunk-*.npz") if ".tmp" not in p.name}
+
+    def problem(self, chunk: ChunkTask) -> str | None:
+        """Why the stored file of ``chunk`` cannot be used (truncated, corrupt, missing
+        members, other units), or None when it is a complete chunk file."""
+        try:
+            with zipfile.ZipFile(self.path(chunk.index)) as zf:
+                bad = zf.testzip()  # reads every member and checks its CRC
+                if bad is not None:
+                    return f"member {bad} is corrupt"
+            with np.load(self.path(chunk.index)) as d:
+                missing = [m for m in CHUNK_MEMBERS if m not in d]
+                if missing:
+                    return f"members {', '.join(missing)} are missing"
+                if not np.array_equal(d["units"], chunk.result_keys()):
+                    return "it holds other units"
+        except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
+            return f"{type(exc).__name__}: {exc}"
+        return None
 
     def read(self, index: int) -> ChunkResult:
         """Load a chunk file."""
@@ -287,17 +372,52 @@ class ChunkStore:
             return d["units"], d["amplitudes"], d["t_peaks"], float(d["work_s"])
 
     @staticmethod
-    def for_sweep(root: Path, works: SweepWork | Sequence[SweepWork], chunks: Sequence[ChunkTask]) -> "ChunkStore":
-        """The store of one sweep: a folder named by its works and the chunk plan."""
-        plan = [(c.index, c.work, tuple(c.result_keys()), tuple((u.celltype, u.index) for u in c.units))
-                for c in chunks]
+    def for_sweep(root: Path, works: SweepWork | Sequence[SweepWork], chunks: Sequence[ChunkTask], *,
+                  salt: str = "") -> "ChunkStore":
+        """The store of one sweep: a folder named by everything its chunk files depend on.
+
+        That is the works, every unit in full (its synapses' sections and positions
+        too), the chunk plan, the pspsweep version and chunk format, and ``salt`` (the
+        caller's key for what else the results depend on, e.g. input file hashes).
+        """
+        import pspsweep
+
+        plan = [(c.index, c.work, tuple(c.result_keys()), c.units) for c in chunks]
         prints = "".join(w.fingerprint() for w in _as_list(works))
-        key = hashlib.sha256((prints + repr(plan)).encode()).hexdigest()[:24]
-        return ChunkStore(root / key)
+        text = f"{pspsweep.__version__}|{CHUNK_FORMAT_VERSION}|{salt}|{prints}|{plan!r}"
+        return ChunkStore(root / hashlib.sha256(text.encode()).hexdigest()[:24])
+
+    def claim(self) -> ChunkStore:
+        """Lock this folder for this sweep; if another live command holds it, switch to a
+        private folder beside it (removed again on :meth:`release`). Returns self."""
+        if self._claim is not None:
+            return self
+        root = self.folder.parent
+        try:
+            root.mkdir(parents=True, exist_ok=True)
+            lock_path = root / f"{self.folder.name}.lock"
+            handle = _lock_exclusively(lock_path)
+        except OSError as exc:
+            raise _write_error("the chunk folder", root, exc, "set executor.work_dir to a writable folder") from None
+        private = None
+        if handle is None:
+            # the same sweep runs in another command: never touch its chunks
+            private = root / f"{self.folder.name}.{os.getpid()}-{secrets.token_hex(4)}"
+            self.folder = private
+        # also at exit or when dropped, so that no failure path keeps the lock or a private folder
+        self._claim = weakref.finalize(self, _give_up_claim, handle, lock_path, private)
+        return self
+
+    def release(self) -> None:
+        """Unlock the claimed folder and keep its chunks for a resume (a private folder
+        cannot be resumed and is deleted)."""
+        if self._claim is not None:
+            self._claim()
 
     def remove(self) -> None:
-        """Delete the folder (after the results are assembled)."""
+        """Delete the folder (after the results are assembled) and release the claim."""
         shutil.rmtree(self.folder, ignore_errors=True)
+        self.release()
 
 
 # ----------------------------------------------------------------------------- executors
@@ -343,45 +463,115 @@ def _ignore_manager_race(previous: Callable[[Any], object]) -> Callable[[Any], o
     return hook
 
 
-class LocalProcesses:
-    """Run chunks on ``workers`` spawned local processes (each builds its own cell).
+def _run_noted(notes: str, position: int, fn: Callable, *args):
+    """Run task ``position`` in a worker, with a note (a file named by the worker's pid)
+    saying so while it runs: what tells a chunk that killed its worker from the others."""
+    note = Path(notes) / str(os.getpid())
+    try:
+        note.write_text(str(position))
+    except OSError:  # only a clue for crash counting: without it every running task counts
+        pass
+    try:
+        return fn(*args)
+    finally:
+        note.unlink(missing_ok=True)
 
-    A worker that dies (a crash inside NEURON, the OOM killer) breaks the pool: the pool
-    is rebuilt for the chunks that were waiting, and every chunk that was running is
-    retried once, alone in a process of its own; a chunk whose worker dies again fails
-    the sweep, naming its units.
+
+def _read_notes(notes: Path) -> dict[int, int]:
+    """The task each worker (by pid) was running, from :func:`_run_noted`'s notes."""
+    running = {}
+    for note in notes.iterdir():
+        try:
+            running[int(note.name)] = int(note.read_text())
+        except (OSError, ValueError):  # a note being written when its worker died
+            pass
+        note.unlink(missing_ok=True)
+    return running
+
+
+def _crashed(processes: dict[int, Any], running: dict[int, int], unfinished: set[int]) -> set[int]:
+    """Tasks whose own worker died while running them.
+
+    A broken pool stops its other workers with SIGTERM: their tasks were bystanders. If
+    no worker died on its own (say, SIGTERM from outside), every running task counts.
+    """
+    running = {pid: i for pid, i in running.items() if i in unfinished}
+    died = {i for pid, i in running.items()
+            if pid in processes and processes[pid].exitcode not in (None, -signal.SIGTERM)}
+    return died or set(running.values())
+
+
+class LocalProcesses:
+    """Run chunks on up to ``workers`` spawned local processes (each builds its own cell),
+    never more than there are chunks.
+
+    A worker that dies (a crash inside NEURON, the OOM killer) breaks the pool: every
+    unfinished chunk goes to a fresh pool of all workers, and only the chunks whose own
+    worker died count a failure (:attr:`crashes`); a chunk that killed its worker twice
+    fails the sweep, naming its units.
     """
 
     def __init__(self, workers: int, start: bool = False) -> None:
-        """``start``: spawn every worker now and let it import NEURON and the runner while
-        this process goes on (see :func:`start_local_workers`); else on the first chunks."""
+        """``start``: spawn workers now (as many as there are cores, at most ``workers``)
+        and let them import NEURON and the runner while this process goes on (see
+        :func:`start_local_workers`); else on the first chunks."""
         self.workers = workers
         #: asked between chunks: True holds finished chunks back (not yet passed on to be
         #: written), whatever it raises stops :meth:`run`. The command uses it while it
         #: opens the MLflow run, which may find the sweep done before (then nothing is written).
         self.hold: Callable[[], bool] | None = None
+        #: of the last :meth:`run`: task position -> times its worker died running it
+        self.crashes: dict[int, int] = {}
+        #: of the last :meth:`run`: how often a broken pool was replaced
+        self.restarts = 0
         # Inside a joblib (loky) job the start method is "loky", which a spawned child
         # cannot resolve; fall back to the standard one for the children of this process.
         if multiprocessing.get_start_method(allow_none=True) not in (None, "spawn", "fork", "forkserver"):
             multiprocessing.set_start_method("spawn", force=True)
         if sys.version_info < (3, 12) and not getattr(threading.excepthook, "pspsweep", False):
             threading.excepthook = _ignore_manager_race(threading.excepthook)
-        self._pool = self._new_pool(_import_simulation if start else None)
+        self._notes = Path(tempfile.mkdtemp(prefix="pspsweep-workers-"))
+        self._pool: ProcessPoolExecutor | None = None
+        self._size = 0
         if start:
-            # a spawn pool starts one worker per submitted task while none is idle
-            for _ in range(workers):
-                self._pool.submit(int)
+            # more workers than cores cannot start any sooner; the rest start with the chunks
+            self._open_pool(min(workers, os.cpu_count() or 1), import_simulation=True)
+            for _ in range(self._size):  # a spawn pool starts one worker per task while none is idle
+                self._submit(int)
 
-    def _new_pool(self, initializer: Callable[[], None] | None = None) -> ProcessPoolExecutor:
+    @property
+    def processes(self) -> int:
+        """Worker processes of the current pool that are alive."""
+        procs = getattr(self._pool, "_processes", None) or {}
+        return sum(p.is_alive() for p in list(procs.values()))
+
+    def _open_pool(self, size: int, import_simulation: bool = False) -> None:
         # spawn: a fresh interpreter per worker, no NEURON state inherited by fork
-        return ProcessPoolExecutor(max_workers=self.workers, mp_context=get_context("spawn"),
-                                   initializer=initializer)
+        self._pool = ProcessPoolExecutor(max_workers=size, mp_context=get_context("spawn"),
+                                         initializer=_start_worker, initargs=(import_simulation,))
+        self._size = size
+
+    def _submit(self, fn: Callable, *args):
+        """Submit to the pool, which may spawn a worker now."""
+        try:
+            return self._pool.submit(fn, *args)  # type: ignore[union-attr]
+        except OSError as exc:  # the process or file limit: e.g. BlockingIOError from fork
+            started = len(getattr(self._pool, "_processes", None) or {})
+            self._stop_pool()
+            raise PspSweepError(f"executor.workers={self.workers}: the system refused to start worker process "
+                                f"{started + 1} ({(exc.strerror or str(exc)).lower()}); "
+                                "set a smaller executor.workers") from None
+
+    def _submit_tasks(self, fn: Callable, tasks: Sequence[tuple], positions: Sequence[int]) -> dict:
+        return {self._submit(_run_noted, str(self._notes), i, fn, *tasks[i]): i for i in positions}
 
     def run(self, fn: Callable, tasks: Sequence[tuple]) -> Iterator:
-        pending = {self._pool.submit(fn, *tasks[i]): i for i in range(len(tasks))}
-        started: set[int] = set()
-        suspects: list[int] = []
-        failures = [0] * len(tasks)
+        self.crashes, self.restarts = {}, 0
+        size = min(self.workers, len(tasks))
+        if self._pool is None or size > self._size:  # also replaces a pre-started pool too small for the chunks
+            self._stop_pool()
+            self._open_pool(size)
+        pending = self._submit_tasks(fn, tasks, range(len(tasks)))
         held: list = []  # finished while self.hold() says so
         try:
             while pending or held:
@@ -394,39 +584,42 @@ class LocalProcesses:
                     time.sleep(0.1)  # only held chunks are left
                     continue
                 done, _ = wait(pending, timeout=0.2, return_when=FIRST_COMPLETED)
-                # remember which chunks were running: only they can have killed the pool
-                started.update(i for f, i in pending.items() if f.running())
-                broken = []
+                broken = False
                 for fut in done:
-                    i = pending.pop(fut)
                     try:
-                        result = fut.result()
+                        held.append(fut.result())
                     except BrokenProcessPool:
-                        broken.append(i)
+                        broken = True
                         continue
-                    held.append(result)
-                if not broken:
-                    continue
-                # a dead worker fails every chunk of the pool: the ones seen running (or failing
-                # a second time) are suspects, retried alone below; the others go back to a
-                # fresh pool
-                for i in broken:
-                    failures[i] += 1
-                suspect = [i for i in broken if i in started or failures[i] > 1]
-                suspects += suspect
-                retry = [i for i in broken if i not in suspect] + list(pending.values())
-                self._pool.shutdown(wait=False, cancel_futures=True)
-                self._pool = self._new_pool()
-                started.clear()
-                pending = {self._pool.submit(fn, *tasks[i]): i for i in retry}
-            for i in suspects:
-                result = self._run_alone(fn, tasks[i])
-                while self.hold is not None and self.hold():
-                    time.sleep(0.1)
-                yield result
+                    del pending[fut]
+                if broken:
+                    pending = self._restart(fn, tasks, pending, held)
         finally:
             for fut in pending:
                 fut.cancel()
+
+    def _restart(self, fn: Callable, tasks: Sequence[tuple], pending: dict, held: list) -> dict:
+        """After a worker died: count the failure of the chunk it ran, and give every
+        unfinished chunk to a fresh pool of all workers."""
+        processes = dict(getattr(self._pool, "_processes", None) or {})  # gone after shutdown
+        self._pool.shutdown(wait=True, cancel_futures=True)  # type: ignore[union-attr]  # all workers joined
+        self._pool, self._size = None, 0
+        unfinished = []
+        for fut, i in pending.items():
+            if fut.done() and not fut.cancelled() and fut.exception() is None:
+                held.append(fut.result())  # came back before the pool broke
+            else:
+                unfinished.append(i)
+        for i in _crashed(processes, _read_notes(self._notes), set(unfinished)):
+            self.crashes[i] = self.crashes.get(i, 0) + 1
+            if self.crashes[i] >= 2:
+                raise WorkerCrash(f"a worker died twice while simulating {_units_of(tasks[i])}; "
+                                  "the sweep stops (a crash inside NEURON, or out of memory)")
+        self.restarts += 1
+        if self.restarts > 2 * len(tasks):  # workers that die before running any chunk
+            raise WorkerCrash(f"worker processes died {self.restarts} times; the sweep stops")
+        self._open_pool(min(self.workers, len(unfinished)))
+        return self._submit_tasks(fn, tasks, sorted(unfinished))
 
     def prebuild(self, cell: object, engine: str = "neuron") -> None:
         """Let idle workers build ``cell`` (a :class:`~pspsweep.cellmodel.CellSpec`) now,
@@ -435,18 +628,20 @@ class LocalProcesses:
         Nothing waits for it: a worker that gets no such task, or whose build fails,
         builds the cell for its first chunk (which reports any error).
         """
-        for _ in range(self.workers):
-            self._pool.submit(_prebuild_cell, cell, engine)
+        if self._pool is None:
+            return
+        for _ in range(self._size):
+            self._submit(_prebuild_cell, cell, engine)
 
-    @staticmethod
-    def _run_alone(fn: Callable, task: tuple):
-        """Retry a suspect chunk in a process of its own: a second death is its own fault."""
-        with ProcessPoolExecutor(max_workers=1, mp_context=get_context("spawn")) as pool:
-            try:
-                return pool.submit(fn, *task).result()
-            except BrokenProcessPool:
-                raise WorkerCrash(f"a worker died twice while simulating {_units_of(task)}; "
-                                  "the sweep stops (a crash inside NEURON, or out of memory)") from None
+    def _stop_pool(self) -> None:
+        if self._pool is None:
+            return
+        # ProcessPoolExecutor cannot stop busy workers before Python 3.14 (terminate_workers)
+        for proc in list((getattr(self._pool, "_processes", None) or {}).values()):
+            if proc.is_alive():
+                proc.terminate()
+        self._pool.shutdown(wait=True, cancel_futures=True)
+        self._pool, self._size = None, 0
 
     def close(self) -> None:
         """Stop the workers at once.
@@ -459,17 +654,30 @@ class LocalProcesses:
         """
         if self in _STARTED:
             _STARTED.remove(self)
-        # ProcessPoolExecutor cannot stop busy workers before Python 3.14 (terminate_workers)
-        for proc in list((getattr(self._pool, "_processes", None) or {}).values()):
-            if proc.is_alive():
-                proc.terminate()
-        self._pool.shutdown(wait=True, cancel_futures=True)
+        self._stop_pool()
+        shutil.rmtree(self._notes, ignore_errors=True)
+
+
+def _start_worker(import_simulation: bool) -> None:
+    """Initializer of every worker: it exits when the launching process is gone (killed
+    by SIGKILL, a pool's workers would otherwise wait for chunks forever); pre-started
+    workers also import what every chunk needs meanwhile."""
+    parent = os.getppid()
+
+    def exit_with_parent() -> None:
+        while os.getppid() == parent:
+            time.sleep(1.0)
+        os._exit(1)
+
+    threading.Thread(target=exit_with_parent, name="pspsweep-parent-watch", daemon=True).start()
+    if import_simulation:
+        _import_simulation()
 
 
 def _import_simulation() -> None:
-    """Initializer of pre-started workers: the imports every chunk needs, done while the
-    launching process still reads the inputs (``pspsweep.simulation`` first: it turns off
-    NEURON's GUI and its "no DISPLAY" warning)."""
+    """The imports every chunk needs, done in pre-started workers while the launching
+    process still reads the inputs (``pspsweep.simulation`` first: it turns off NEURON's
+    GUI and its "no DISPLAY" warning)."""
     import pspsweep.simulation.cell  # noqa: F401
     import pspsweep.simulation.runner  # noqa: F401
 
@@ -588,6 +796,24 @@ def _as_list(works: SweepWork | Sequence[SweepWork]) -> list[SweepWork]:
     return [works] if isinstance(works, SweepWork) else list(works)
 
 
+def _usable_chunks(store: ChunkStore, chunks: Sequence[ChunkTask]) -> set[int]:
+    """Indices of the chunks whose files are complete; an unreadable file (truncated by a
+    crash or a full disk) is deleted, with a warning, so that its chunk runs again."""
+    on_disk = store.done()
+    usable = set()
+    for chunk in chunks:
+        if chunk.index not in on_disk:
+            continue
+        problem = store.problem(chunk)
+        if problem is None:
+            usable.add(chunk.index)
+            continue
+        warnings.warn(f"chunk file {store.path(chunk.index)} is unreadable ({problem}); simulating it again",
+                      RuntimeWarning, stacklevel=3)
+        store.path(chunk.index).unlink(missing_ok=True)
+    return usable
+
+
 def run_chunks(
     works: SweepWork | Sequence[SweepWork],
     chunks: Sequence[ChunkTask],
@@ -609,7 +835,7 @@ def run_chunks(
         Timing and reuse counts.
     """
     started = time.perf_counter()
-    done = store.done()
+    done = _usable_chunks(store, chunks)
     todo = [c for c in chunks if c.index not in done]
     reused = len(chunks) - len(todo)
     if on_done:
@@ -630,7 +856,9 @@ def run_chunks(
         simulated += len(result.units)
         if on_done:
             on_done(len(result.units))
-    return ExecutionReport(time.perf_counter() - started, work_s, executor.workers, len(chunks), reused,
+    # no more workers run than there are chunks (see LocalProcesses.run)
+    workers = min(executor.workers, max(len(todo), 1))
+    return ExecutionReport(time.perf_counter() - started, work_s, workers, len(chunks), reused,
                            simulated, per_worker)
 
 
@@ -699,18 +927,26 @@ def assemble_traces(store: ChunkStore, chunks: Sequence[ChunkTask], path: Path) 
             with np.load(store.path(c.index)) as d:
                 yield d[key]
 
-    tmp = path.with_suffix(".tmp.npz")
-    # the fastest deflate level: 3x faster than the default, files within a few percent
-    with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=1, allowZip64=True) as zf:
-        for name, arr in (("t_baseline", np.asarray(t_b, np.float64)), ("v_baseline", np.asarray(v_b, np.float32))):
-            _write_npy_member(zf, name, arr.dtype, arr.size, iter([arr]))
-        _write_npy_member(zf, "t", np.dtype(np.float64), total, column("t"))
-        _write_npy_member(zf, "v", np.dtype(np.float32), total, column("v"))
-        offsets = np.concatenate([[0], np.cumsum(lengths_all)]).astype(np.int64)
-        _write_npy_member(zf, "offsets", offsets.dtype, offsets.size, iter([offsets]))
-        unit = np.concatenate(units).astype(np.int64) if units else np.zeros(0, np.int64)
-        _write_npy_member(zf, "simulation", unit.dtype, unit.size, iter([unit]))
-    os.replace(tmp, path)
+    tmp = _unique_tmp(path)
+    try:
+        # the fastest deflate level: 3x faster than the default, files within a few percent
+        with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=1, allowZip64=True) as zf:
+            for name, arr in (("t_baseline", np.asarray(t_b, np.float64)),
+                              ("v_baseline", np.asarray(v_b, np.float32))):
+                _write_npy_member(zf, name, arr.dtype, arr.size, iter([arr]))
+            _write_npy_member(zf, "t", np.dtype(np.float64), total, column("t"))
+            _write_npy_member(zf, "v", np.dtype(np.float32), total, column("v"))
+            offsets = np.concatenate([[0], np.cumsum(lengths_all)]).astype(np.int64)
+            _write_npy_member(zf, "offsets", offsets.dtype, offsets.size, iter([offsets]))
+            unit = np.concatenate(units).astype(np.int64) if units else np.zeros(0, np.int64)
+            _write_npy_member(zf, "simulation", unit.dtype, unit.size, iter([unit]))
+        os.replace(tmp, path)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise _write_error(path.name, path.parent, exc, "free space and run the command again") from None
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
     return path
 
 

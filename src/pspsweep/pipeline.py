@@ -433,7 +433,8 @@ def run_sweep(cfg: PspSweepConfig, prep: PreparedSweep, tracker: Tracker, out_di
     # runner's docstring); set here, not in sweep_works, so sweep_key stays free of paths
     works = [dataclasses.replace(g.work, request=dataclasses.replace(g.work.request, state_dir=str(states)))
              for g in groups]
-    store = execution.ChunkStore.for_sweep(root, works, chunks)
+    # claimed: an identical sweep running meanwhile in another command gets a folder of its own
+    store = execution.ChunkStore.for_sweep(root, works, chunks).claim()
 
     started = time.perf_counter()
     bar = progress_bar(f"{prep.label} units", n_simulated, enabled=progress)
@@ -442,6 +443,7 @@ def run_sweep(cfg: PspSweepConfig, prep: PreparedSweep, tracker: Tracker, out_di
         report = execution.run_chunks(works, chunks, store, executor, on_done=bar.update)
     except BaseException:
         bar.leave = False  # erase the bar: the error is reported in one line
+        store.release()  # the chunks stay for a resume
         raise
     finally:
         executor.close()
