@@ -434,7 +434,7 @@ def run_sweep(cfg: PspSweepConfig, prep: PreparedSweep, tracker: Tracker, out_di
     works = [dataclasses.replace(g.work, request=dataclasses.replace(g.work.request, state_dir=str(states)))
              for g in groups]
     # claimed: an identical sweep running meanwhile in another command gets a folder of its own
-    store = execution.ChunkStore.for_sweep(root, works, chunks).claim()
+    store = execution.ChunkStore.for_sweep(root, works, chunks, salt=sweep_key(cfg, prep)).claim()
 
     started = time.perf_counter()
     bar = progress_bar(f"{prep.label} units", n_simulated, enabled=progress)
