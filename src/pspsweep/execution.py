@@ -357,9 +357,12 @@ class LocalProcesses:
         this process goes on (see :func:`start_local_workers`); else on the first chunks."""
         self.workers = workers
         #: asked between chunks: True holds finished chunks back (not yet passed on to be
-        #: written), whatever it raises stops :meth:`run`. The command uses it while it
-        #: opens the MLflow run, which may find the sweep done before (then nothing is written).
+        #: written). The job uses it while it opens the MLflow run, which may find the
+        #: sweep done before; it then sets ``cancel`` and nothing is written.
         self.hold: Callable[[], bool] | None = None
+        #: set by the job that owns it: :meth:`run` ends early, without results and without
+        #: raising (the job knows why it cancelled)
+        self.cancel: threading.Event | None = None
         # Inside a joblib (loky) job the start method is "loky", which a spawned child
         # cannot resolve; fall back to the standard one for the children of this process.
         if multiprocessing.get_start_method(allow_none=True) not in (None, "spawn", "fork", "forkserver"):
@@ -386,6 +389,8 @@ class LocalProcesses:
         try:
             while pending or held:
                 holding = self.hold is not None and self.hold()
+                if self._cancelled():
+                    return
                 if held and not holding:
                     yield from held
                     held.clear()
@@ -423,10 +428,15 @@ class LocalProcesses:
                 result = self._run_alone(fn, tasks[i])
                 while self.hold is not None and self.hold():
                     time.sleep(0.1)
+                if self._cancelled():
+                    return
                 yield result
         finally:
             for fut in pending:
                 fut.cancel()
+
+    def _cancelled(self) -> bool:
+        return self.cancel is not None and self.cancel.is_set()
 
     def prebuild(self, cell: object, engine: str = "neuron") -> None:
         """Let idle workers build ``cell`` (a :class:`~pspsweep.cellmodel.CellSpec`) now,
