@@ -280,7 +280,9 @@ def _open_run(cfg: PspSweepConfig, prep: PreparedSweep, uri: str, key: str, out_
     from pspsweep.report import warm_up
 
     name = _run_name(cfg, prep)
-    params = tracking.flatten(OmegaConf.to_container(OmegaConf.structured(cfg), resolve=True, enum_to_str=True))
+    plain = OmegaConf.to_container(OmegaConf.structured(cfg), resolve=True, enum_to_str=True)
+    assert isinstance(plain, dict)
+    params = tracking.flatten({str(k): v for k, v in plain.items()})
 
     def create() -> tracking.MlflowTracker:
         return tracking.MlflowTracker(uri, cfg.tracking.experiment, name, parent_run_id=parent_run_id)
