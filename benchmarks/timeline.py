@@ -91,12 +91,12 @@ def main() -> None:
                         f"sqlite:///{tmp / 'mlflow.db'}"], check=True, capture_output=True)
     global STARTED
     STARTED = time.perf_counter()  # the command's imports count from here
-    import pspsweep.cli as cli
+    import pspsweep.api as api
     import pspsweep.execution as execution
     import pspsweep.tracking as tracking
     from pspsweep.entry import main as command
 
-    traced(cli, "_start_workers", "spawning the workers")
+    traced(api, "start_workers", "spawning the workers")
     traced(execution.LocalProcesses, "prebuild", "handing the cell to the workers")
     traced(execution, "run_chunks", "simulating the chunks")
     traced(execution, "assemble_traces", "writing traces.npz")
@@ -110,9 +110,9 @@ def main() -> None:
         return write(store, result)
 
     execution.ChunkStore.write = record  # type: ignore[method-assign]
-    run_job = cli._run_job
+    run_prepared = api._run_prepared
 
-    def job(cfg, workers):
+    def job(*job_args):
         # the pipeline (and pandas) is imported where the command imports it: first in the job
         mark("importing the pipeline starts")
         import pspsweep.pipeline as pipeline
@@ -121,9 +121,9 @@ def main() -> None:
         traced(pipeline, "prepare", "reading the inputs")
         traced(pipeline, "amplitude_histogram", "drawing the histogram")
         traced(pipeline, "trace_overview", "drawing the trace overview")
-        return run_job(cfg, workers)
+        return run_prepared(*job_args)
 
-    cli._run_job = job  # type: ignore[assignment]
+    api._run_prepared = job  # type: ignore[assignment]
 
     units = "[" + ",".join(str(i) for i in range(args.units)) + "]"
     sys.argv = [

@@ -21,7 +21,7 @@ import threading
 import traceback
 import warnings
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable, TextIO
+from typing import Callable, TextIO
 
 import hydra
 from hydra.core.config_store import ConfigStore
@@ -33,12 +33,8 @@ from pspsweep import tracking
 from pspsweep.config import PspSweepConfig, schema_node
 from pspsweep.entry import collect_garbage_again
 from pspsweep.errors import PspSweepError
-from pspsweep.hydra_callbacks import SweepAborted, fail_active_parent, tracking_uri
+from pspsweep.hydra_callbacks import SweepAborted, fail_active_parent
 from pspsweep.stores import redact, redact_file
-
-if TYPE_CHECKING:
-    from pspsweep.execution import LocalProcesses
-    from pspsweep.pipeline import PreparedSweep
 
 log = logging.getLogger("pspsweep")
 
@@ -49,9 +45,6 @@ ConfigStore.instance().store(name="pspsweep_schema", node=schema_node())
 # commands started in the same second get folders of their own
 OmegaConf.register_new_resolver("pspsweep_unique", lambda: secrets.token_hex(3), use_cache=True, replace=True)
 
-#: tag holding a sweep's content hash (pspsweep.pipeline.sweep_key), for reuse
-SWEEP_KEY_TAG = "pspsweep.sweep_key"
-
 #: exit codes
 EXIT_USER_ERROR = 2
 EXIT_INTERNAL_ERROR = 1
@@ -59,148 +52,42 @@ EXIT_INTERRUPTED = 130
 EXIT_TERMINATED = 143
 
 
-def _run_name(cfg: PspSweepConfig, prep: PreparedSweep) -> str:
-    return f"{prep.label} {cfg.run.mode.value} {prep.conductance_label().replace(' nS', '').replace(',', '')}"
-
-
 def run_job(cfg: DictConfig) -> dict[str, float]:
-    """One Hydra job: prepare, simulate, analyse, track. Returns the run's metrics.
-
-    Start-up overlaps (what is recorded is the same either way): local worker processes
-    are spawned first and import NEURON while this process reads the inputs; with
-    tracking, the MLflow run is opened in a background thread while they simulate (see
-    :class:`tracking.BackgroundRun`), and a finished run of the same sweep found then
-    stops the simulation and is reused as before.
-    """
-    workers = _start_workers(cfg)
+    """One Hydra job: :func:`pspsweep.api.run_job` with Hydra's output folder and
+    multirun parent. Returns the run's metrics."""
     try:
-        return _run_job(cfg, workers)
+        return _run_job(cfg)
     finally:
-        if workers is not None:
-            workers.close()  # no-op when the sweep took and closed them
         collect_garbage_again()  # off during start-up, see pspsweep.entry.main
 
 
-def _start_workers(cfg: DictConfig) -> LocalProcesses | None:
-    """Local worker processes started before the inputs are read, or None when the units
-    run elsewhere: on Dask, or in this process (one worker and no MLflow run to open
-    meanwhile: with tracking a single worker runs in a process of its own, because
-    NEURON holds the GIL and a thread opening the run would otherwise wait for it)."""
-    from pspsweep import execution
-
-    if cfg.executor.kind != "local":
-        return None
-    workers = execution.resolve_workers(int(cfg.executor.workers))
-    if workers <= 1 and not cfg.tracking.enabled:
-        return None
-    return execution.start_local_workers(workers)
-
-
-def _run_job(cfg: DictConfig, workers: LocalProcesses | None) -> dict[str, float]:
-    from pspsweep.pipeline import (
-        REUSED_ARTIFACTS,
-        check_work_folders,
-        prepare,
-        provenance_tags,
-        run_sweep,
-        sweep_key,
-    )
+def _run_job(cfg: DictConfig) -> dict[str, float]:
+    """Read what Hydra decided (output folder, multirun parent), run the job, report it."""
+    from pspsweep import api
 
     typed: PspSweepConfig = OmegaConf.to_object(cfg)  # type: ignore[assignment]
-    engine = typed.run.engine.value
-    prebuild = (lambda cell: workers.prebuild(cell, engine)) if workers is not None else None
-    prep = prepare(typed, on_cell=prebuild)  # every input check happens before a run is recorded
     hc = HydraConfig.get()
     out_dir = Path(hc.runtime.output_dir)
     hydra_dir = out_dir / hc.output_subdir if hc.output_subdir else None
     if hydra_dir is not None:
         for name in ("config.yaml", "hydra.yaml", "overrides.yaml"):
             redact_file(hydra_dir / name)  # Hydra saved the overrides as typed, passwords too
-    uri = tracking_uri(cfg)
-    if typed.tracking.enabled:
-        tracking.check_store(uri)  # seconds, not MLflow's minutes of retries after the simulation
-    check_work_folders(typed)
-    key = sweep_key(typed, prep)
-    opening: tracking.BackgroundRun | None = None
-    if typed.tracking.enabled:
-        parent = None
-        if hc.mode == RunMode.MULTIRUN:
-            parent = tracking.read_parent_run_id(Path(hc.sweep.dir))
-        name = _run_name(typed, prep)
-        params = tracking.flatten(OmegaConf.to_container(cfg, resolve=True, enum_to_str=True))
-
-        def create() -> tracking.MlflowTracker:
-            return tracking.MlflowTracker(uri, typed.tracking.experiment, name, parent_run_id=parent)
-
-        def lookup() -> str | None:
-            if typed.run.force:
-                return None
-            return tracking.find_finished_run(uri, typed.tracking.experiment, SWEEP_KEY_TAG, key,
-                                              artifacts=REUSED_ARTIFACTS)
-
-        def record(tracker: tracking.MlflowTracker) -> None:
-            tracker.log_params(params)
-            tracker.set_tags({**provenance_tags(typed, prep), SWEEP_KEY_TAG: key, "tracking.uri": uri,
-                              "output.dir": str(out_dir.resolve())})
-
-        from pspsweep.report import warm_up
-
-        # in the background only while worker processes simulate (see _start_workers);
-        # then the idle moment after opening also imports matplotlib for the plots. A new
-        # SQLite store is created first, here: its schema takes MLflow dozens of migration
-        # steps, and a kill (SIGKILL) in the middle of them would leave a store that every
-        # later command refuses, after chunks that the next command would resume from.
-        exists = tracking.may_hold_runs(uri)
-        opening = tracking.BackgroundRun(create, lookup, record, then=warm_up,
-                                         background=workers is not None and exists,
-                                         may_reuse=not typed.run.force and exists)
-    tracker: tracking.Tracker = tracking.NullTracker()
-    try:
-        try:
-            sweep_tracker: tracking.Tracker = tracking.NullTracker()
-            if opening is not None:
-                sweep_tracker = opening.pipeline_tracker()
-                if workers is None:
-                    opening.for_sweep()  # opened here and now: an error or a reuse stops us before simulating
-                else:
-                    workers.hold = opening.hold
-            stats = run_sweep(typed, prep, sweep_tracker, out_dir, progress=typed.executor.progress).metrics
-            if opening is not None:
-                tracker = opening.for_sweep()
-        except tracking.RunReused:
-            # the same sweep finished before: its results are these results
-            assert opening is not None and opening.previous is not None
-            tracker, previous = opening.wait(), opening.previous
-            tracker.set_tags({"pspsweep.reused_from": previous})
-            stats = tracking.copy_run_outputs(uri, previous, tracker, out_dir)
-            print(f"pspsweep: reused the finished run {previous} of the same sweep (run.force=true simulates again)")
-        if hydra_dir and hydra_dir.is_dir():
-            tracker.log_artifacts(hydra_dir, ".hydra")
-    except KeyboardInterrupt:
-        _end_quietly(opening, "KILLED")
-        raise
-    except BaseException:
-        _end_quietly(opening, "FAILED")
-        raise
-    tracker.end("FINISHED")
+    parent = None
+    if typed.tracking.enabled and hc.mode == RunMode.MULTIRUN:
+        parent = tracking.read_parent_run_id(Path(hc.sweep.dir))
+    result = api.run_job(typed, out_dir, parent, hydra_dir)
+    stats = result.metrics
+    if result.reused_from:
+        print(f"pspsweep: reused the finished run {result.reused_from} of the same sweep "
+              "(run.force=true simulates again)")
     print(
-        f"pspsweep: {prep.label}: {int(stats['n_units'])} units, "
+        f"pspsweep: {result.label}: {int(stats['n_units'])} units, "
         f"{int(stats.get('n_responding', 0))} responding, mean amplitude {stats.get('amp_mean', float('nan')):.4g} mV\n"
         f"  results: {out_dir.resolve()}"
-        + (f"\n  MLflow run {tracker.run_id} in {uri}\n  {tracking.ui_hint(uri)}" if tracker.run_id else "")
+        + (f"\n  MLflow run {result.run_id} in {result.tracking_uri}\n  {tracking.ui_hint(result.tracking_uri)}"
+           if result.run_id and result.tracking_uri else "")
     )
     return stats
-
-
-def _end_quietly(opening: tracking.BackgroundRun | None, status: str) -> None:
-    """End the run after an error; a failure to do so (a full disk, a store gone) must not
-    hide the error that ended the sweep, which is the one reported."""
-    if opening is None:
-        return
-    try:
-        opening.end(status)
-    except Exception:  # noqa: BLE001 - secondary to the error being raised
-        log.debug("could not mark the run %s", status, exc_info=True)
 
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="config")

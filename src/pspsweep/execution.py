@@ -517,13 +517,16 @@ class LocalProcesses:
         :func:`start_local_workers`); else on the first chunks."""
         self.workers = workers
         #: asked between chunks: True holds finished chunks back (not yet passed on to be
-        #: written), whatever it raises stops :meth:`run`. The command uses it while it
-        #: opens the MLflow run, which may find the sweep done before (then nothing is written).
+        #: written). The job uses it while it opens the MLflow run, which may find the
+        #: sweep done before; it then sets ``cancel`` and nothing is written.
         self.hold: Callable[[], bool] | None = None
         #: of the last :meth:`run`: task position -> times its worker died running it
         self.crashes: dict[int, int] = {}
         #: of the last :meth:`run`: how often a broken pool was replaced
         self.restarts = 0
+        #: set by the job that owns it: :meth:`run` ends early, without results and without
+        #: raising (the job knows why it cancelled)
+        self.cancel: threading.Event | None = None
         # Inside a joblib (loky) job the start method is "loky", which a spawned child
         # cannot resolve; fall back to the standard one for the children of this process.
         if multiprocessing.get_start_method(allow_none=True) not in (None, "spawn", "fork", "forkserver"):
@@ -576,6 +579,8 @@ class LocalProcesses:
         try:
             while pending or held:
                 holding = self.hold is not None and self.hold()
+                if self._cancelled():
+                    return
                 if held and not holding:
                     yield from held
                     held.clear()
@@ -620,6 +625,9 @@ class LocalProcesses:
             raise WorkerCrash(f"worker processes died {self.restarts} times; the sweep stops")
         self._open_pool(min(self.workers, len(unfinished)))
         return self._submit_tasks(fn, tasks, sorted(unfinished))
+
+    def _cancelled(self) -> bool:
+        return self.cancel is not None and self.cancel.is_set()
 
     def prebuild(self, cell: object, engine: str = "neuron") -> None:
         """Let idle workers build ``cell`` (a :class:`~pspsweep.cellmodel.CellSpec`) now,

@@ -31,7 +31,7 @@ PARENT_CONFIG = "sweep_config.yaml"
 ACTIVE_PARENT: dict[str, str] = {}
 
 
-def tracking_uri(cfg: DictConfig) -> str:
+def tracking_uri(cfg: DictConfig | PspSweepConfig) -> str:
     """The absolute tracking URI of a composed config, without credentials (they go to
     MLflow's environment variables, see :func:`pspsweep.stores.take_credentials`)."""
     base = Path(os.environ.get("PSPSWEEP_LAUNCH_DIR", os.getcwd()))

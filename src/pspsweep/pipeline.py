@@ -12,6 +12,7 @@ import logging
 import math
 import os
 import sys
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -404,7 +405,7 @@ def check_work_folders(cfg: PspSweepConfig) -> None:
 
 
 def run_sweep(cfg: PspSweepConfig, prep: PreparedSweep, tracker: Tracker, out_dir: Path,
-              progress: bool = True) -> SweepResult:
+              progress: bool = True, cancel: threading.Event | None = None) -> SweepResult | None:
     """Simulate, analyse, write the result files into ``out_dir`` and record them.
 
     Units run in chunks on the configured executor; each finished chunk is written to
@@ -417,9 +418,12 @@ def run_sweep(cfg: PspSweepConfig, prep: PreparedSweep, tracker: Tracker, out_di
         tracker: where params, metrics and artifacts go.
         out_dir: folder for psps.csv, statistics.csv, traces.npz and the plots.
         progress: show a progress bar on stderr.
+        cancel: set by the job to stop the executor between chunks (the executor of
+            workers the job started and gave this event).
 
     Returns:
-        The tables, metrics and written files.
+        The tables, metrics and written files; None when ``cancel`` was set, with no
+        result file written.
     """
     import dataclasses
 
@@ -448,6 +452,9 @@ def run_sweep(cfg: PspSweepConfig, prep: PreparedSweep, tracker: Tracker, out_di
     finally:
         executor.close()
         bar.close()
+    if cancel is not None and cancel.is_set():
+        store.release()
+        return None
     amplitudes, t_peaks = execution.collect_features(store, chunks)
     table = unit_table(prep, amplitudes[source], t_peaks[source], source.tolist())
     stats = summary_statistics(table, prep.options)

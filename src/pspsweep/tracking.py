@@ -273,17 +273,22 @@ class BackgroundRun:
     The thread runs, in order, what the command did before simulating: ``create`` (the
     tracker), ``lookup`` (a finished run of the same sweep to reuse, or None) and
     ``record`` (params and tags), then ``then`` (optional work for an idle moment).
-    :meth:`hold`, :meth:`for_sweep` and the methods of :meth:`pipeline_tracker` raise in
-    the calling thread what the opening raised, or :class:`RunReused`.
+    :meth:`for_sweep` and the methods of :meth:`pipeline_tracker` raise in the calling
+    thread what the opening raised, or :class:`RunReused`. The executor is not raised
+    into: an opening that fails or finds a finished run sets ``cancel``, which the
+    executor asks between chunks.
     """
 
     def __init__(self, create: Callable[[], MlflowTracker], lookup: Callable[[], str | None],
                  record: Callable[[MlflowTracker], None], then: Callable[[], object] | None = None,
-                 background: bool = True, may_reuse: bool = True) -> None:
+                 background: bool = True, may_reuse: bool = True,
+                 cancel: threading.Event | None = None) -> None:
         """``background=False`` opens the run here and now (``then`` is not run).
         ``may_reuse=False`` (no finished run can turn up: a new store, or none looked up):
-        :meth:`hold` never holds chunks back."""
+        :meth:`hold` never holds chunks back. ``cancel`` is set when the opening fails or
+        finds a finished run of the same sweep (before :meth:`hold` turns False)."""
         self._may_reuse = may_reuse
+        self._cancel = cancel
         #: the tracker once created (also when a later step failed: it still needs ending)
         self.tracker: MlflowTracker | None = None
         #: the finished run to reuse, once looked up
@@ -305,6 +310,8 @@ class BackgroundRun:
         except BaseException as exc:  # noqa: BLE001 - re-raised in the main thread
             self._error = exc
         finally:
+            if self._cancel is not None and (self._error is not None or self.previous is not None):
+                self._cancel.set()  # before _done: whoever sees hold() turn False sees this
             self._done.set()
         if then is not None and self._error is None and self.previous is None:
             try:
@@ -322,12 +329,9 @@ class BackgroundRun:
 
     def hold(self) -> bool:
         """For the executor: True while the run is still opening and may turn out to be a
-        reuse (finished chunks wait, so that nothing is written then), else False; raises
-        the opening's error or :class:`RunReused` once it has ended so."""
-        if not self._done.is_set():
-            return self._may_reuse
-        self.for_sweep()
-        return False
+        reuse (finished chunks wait, so that nothing is written then), else False. Never
+        raises: how the opening ended is told by ``cancel``."""
+        return self._may_reuse and not self._done.is_set()
 
     def for_sweep(self) -> MlflowTracker:
         """The opened tracker (waits for it), for a sweep that simulated: raises the
