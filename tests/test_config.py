@@ -292,3 +292,41 @@ def test_spatial_rule_controls_are_checked_in_the_native_config(slope):
     entry = {"spatial": "linear", "distance": "relative", "slope": slope, "offset": 0.0, "g": 1e-4}
     with pytest.raises(PspSweepError, match=r"neuron\.biophysics\.Soma\.mechanisms\.pas\.slope="):
         mechanism_spec("Soma", "pas", entry)
+
+
+def test_every_closed_choice_is_one_enum(compose):
+    """The lists that code checks against are derived from the schema's enums, and a
+    value outside an enum is refused when the config is composed."""
+    from omegaconf.errors import ValidationError
+
+    from pspsweep.celltypes import CLASSIFICATIONS
+    from pspsweep.config import Classification, Convention, Engine, Mode
+    from pspsweep.features import CONVENTIONS
+    from pspsweep.simulation.coreneuron import ENGINES
+    from pspsweep.units import MODES
+
+    assert set(CLASSIFICATIONS) == {c.value for c in Classification}
+    assert CONVENTIONS == tuple(Convention) and ENGINES == tuple(Engine) and MODES == tuple(Mode)
+    for key in ("executor.kind", "network.kind", "network.classification", "neuron.morphology.kind",
+                "neuron.discretization.rule"):
+        with pytest.raises(Exception) as info:
+            compose(f"{key}=bogus")
+        assert isinstance(info.value.__cause__, ValidationError), info.value
+        assert "bogus" in str(info.value.__cause__)
+
+
+@pytest.mark.parametrize("task", [
+    ["run.g=0.5,1,2", "run.celltype=A,B", "x=1"],
+    ["+a.b=1,2", "~c", "fit.groups={L2: [L2_*], L4: [L4py_*, L4sp_*]}"],
+    ["run.units=[0,1]", "run.g=1,2", "run.g=3"],
+])
+def test_job_overrides_expand_as_hydras_basic_sweeper(task):
+    """check_sweep prepares every job before a multirun starts; its expansion of the
+    sweep is checked against Hydra's own basic sweeper (which it no longer imports)."""
+    from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    from pspsweep.hydra_callbacks import job_overrides
+
+    expected = BasicSweeper.split_arguments(OverridesParser.create().parse_overrides(task), None)[0]
+    assert job_overrides(task) == expected

@@ -187,7 +187,7 @@ def _composed(overrides: list[str]) -> Any:
 
 def default_out_dir() -> Path:
     """``outputs/<date>/<HH-MM-SS>-<random>`` in the launch directory (the command's naming)."""
-    from pspsweep.builders import launch_dir
+    from pspsweep.launch import launch_dir
 
     now = datetime.datetime.now()
     return launch_dir() / "outputs" / now.strftime("%Y-%m-%d") / f"{now:%H-%M-%S}-{secrets.token_hex(3)}"

@@ -8,7 +8,6 @@ demo generator and returns :class:`~pspsweep.cellmodel.CellSpec` and
 from __future__ import annotations
 
 import math
-import os
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -28,17 +27,12 @@ from pspsweep.config import NetworkConfig, NeuronConfig, RunConfig, check_conduc
 from pspsweep.demo import demo_sections, demo_synapses
 from pspsweep.embedding import Embedding, ReceptorSpec
 from pspsweep.errors import PspSweepError
+from pspsweep.launch import launch_dir
+from pspsweep.simulation.mechanisms import SHIPPED_FOLDERS
 
 #: receptor mechanisms pspsweep ships, and whether they are excitatory
 RECEPTOR_MECHANISMS = {"glutamate_syn": True, "gaba_syn": False}
 
-#: the folders of .mod files shipped inside the package
-SHIPPED_MECHANISMS = ("synapses", "l5pt")
-
-
-def launch_dir() -> Path:
-    """The directory the command was started from (relative input paths resolve here)."""
-    return Path(os.environ.get("PSPSWEEP_LAUNCH_DIR", os.getcwd()))
 
 
 def resolve_path(path: str, what: str) -> Path:
@@ -67,14 +61,14 @@ def mechanism_dirs(names: list[str]) -> tuple[str, ...]:
     shipped = Path(__file__).parent / "simulation" / "mod"
     out = []
     for name in names:
-        if name in SHIPPED_MECHANISMS:
+        if name in SHIPPED_FOLDERS:
             out.append(str(shipped / name))
             continue
         p = Path(name).expanduser()
         p = p if p.is_absolute() else launch_dir() / p
         if not p.is_dir():
             raise PspSweepError(f"neuron.mechanism_dirs: {name!r} is neither a shipped set "
-                                f"({', '.join(SHIPPED_MECHANISMS)}) nor a folder")
+                                f"({', '.join(SHIPPED_FOLDERS)}) nor a folder")
         out.append(str(p))
     return tuple(dict.fromkeys(out))
 
@@ -129,7 +123,7 @@ def _native_cell_spec(cfg: NeuronConfig) -> CellSpec:
         name=cfg.name,
         sections=sections,
         biophysics=tuple(biophysics),
-        discretization=Discretization(d.rule, d.f, d.max_seg_length, d.nseg),
+        discretization=Discretization(str(d.rule), d.f, d.max_seg_length, d.nseg),
     )
 
 

@@ -34,6 +34,7 @@ from pspsweep.config import PspSweepConfig, schema_node
 from pspsweep.entry import collect_garbage_again
 from pspsweep.errors import PspSweepError
 from pspsweep.hydra_callbacks import SweepAborted, fail_active_parent
+from pspsweep.launch import launch_dir, remember_launch_dir
 from pspsweep.stores import redact, redact_file
 
 log = logging.getLogger("pspsweep")
@@ -156,7 +157,7 @@ def _entry(fn: Callable[[], object]) -> None:
     verbose = "--traceback" in sys.argv or os.environ.get("PSPSWEEP_VERBOSE") == "1"
     sys.argv = [a for a in sys.argv if a != "--traceback"]
     # relative inputs and the default MLflow store resolve against where the user started
-    os.environ.setdefault("PSPSWEEP_LAUNCH_DIR", os.getcwd())
+    remember_launch_dir()
     # make Hydra raise instead of printing its own multi-line report
     os.environ["HYDRA_FULL_ERROR"] = "1"
     # warnings (e.g. a morphology found next to the param file) become one log line each
@@ -316,7 +317,7 @@ def fit_main() -> None:
             raise PspSweepError(usage)
         run_id, overrides = args[0], args[1:]
         cli = OmegaConf.from_dotlist(overrides)
-        base = Path(os.environ["PSPSWEEP_LAUNCH_DIR"])
+        base = launch_dir()
         uri = tracking.resolve_tracking_uri(OmegaConf.select(cli, "tracking.uri"), base)
         tracking.require_store(uri)
         with tempfile.TemporaryDirectory() as tmp:

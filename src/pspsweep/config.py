@@ -13,20 +13,20 @@ import math
 import posixpath
 import re
 from dataclasses import dataclass, field
-from enum import Enum
+from enum import StrEnum
 from typing import Any, Dict, Iterator, List, Optional
 
 from pspsweep.errors import PspSweepError
 
 
-class Mode(str, Enum):
+class Mode(StrEnum):
     """What one unit is: one presynaptic cell with all its synapses, or one synapse."""
 
     cells = "cells"
     synapses = "synapses"
 
 
-class Strategy(str, Enum):
+class Strategy(StrEnum):
     """How each unit is simulated (``pspsweep.simulation.runner`` describes both exactly).
 
     ``reference``: initialise afresh and simulate from t = 0 for every unit (ISF's protocol).
@@ -40,7 +40,7 @@ class Strategy(str, Enum):
     restore = "restore"
 
 
-class Engine(str, Enum):
+class Engine(StrEnum):
     """What integrates the fixed-step runs: ``neuron``, or ``coreneuron`` (in process,
     ``ParallelContext.psolve``; mechanisms built with ``nrnivmodl -coreneuron``; fixed
     step only; equal traces, see ``pspsweep.simulation.coreneuron``)."""
@@ -49,18 +49,54 @@ class Engine(str, Enum):
     coreneuron = "coreneuron"
 
 
-class Convention(str, Enum):
+class Convention(StrEnum):
     """Analysis conventions: pspsweep's own, or ISF's exact ones (isf-reference section 7)."""
 
     pspsweep = "pspsweep"
     isf = "isf"
 
 
-class BaselineMethod(str, Enum):
+class BaselineMethod(StrEnum):
     """``dynamic``: subtract the synapse-free baseline run; ``constant``: a pre-stimulus level."""
 
     dynamic = "dynamic"
     constant = "constant"
+
+
+class MorphologyKind(StrEnum):
+    """Where the morphology comes from: generated (``demo``), an ISF ``.hoc`` or an ``.swc`` file."""
+
+    demo = "demo"
+    hoc = "hoc"
+    swc = "swc"
+
+
+class NsegRule(StrEnum):
+    """How many segments a section gets: ISF's d-lambda rule, or a fixed number."""
+
+    isf_dlambda = "isf_dlambda"
+    fixed = "fixed"
+
+
+class NetworkKind(StrEnum):
+    """Where the embedding comes from: generated (``demo``) or ISF's ``.syn`` + ``.con``."""
+
+    demo = "demo"
+    isf = "isf"
+
+
+class Classification(StrEnum):
+    """ISF's prefix lists of excitatory and inhibitory types (``pspsweep.celltypes``)."""
+
+    isf_head = "isf_head"
+    isf_legacy = "isf_legacy"
+
+
+class ExecutorKind(StrEnum):
+    """Where units run: local processes, or a Dask cluster."""
+
+    local = "local"
+    dask = "dask"
 
 
 @dataclass
@@ -90,7 +126,7 @@ class DemoMorphologyConfig:
 class MorphologyConfig:
     """Where the morphology comes from: ``demo`` (generated), ``hoc`` (ISF) or ``swc``."""
 
-    kind: str = "demo"
+    kind: MorphologyKind = MorphologyKind.demo
     path: Optional[str] = None
     demo: DemoMorphologyConfig = field(default_factory=DemoMorphologyConfig)
     synthetic_axon: bool = False
@@ -115,7 +151,7 @@ class LabelConfig:
 class DiscretizationConfig:
     """nseg rule: ``isf_dlambda`` (frequency ``f`` Hz, optional ``max_seg_length`` um) or ``fixed``."""
 
-    rule: str = "isf_dlambda"
+    rule: NsegRule = NsegRule.isf_dlambda
     f: float = 100.0
     max_seg_length: Optional[float] = None
     nseg: int = 1
@@ -177,14 +213,14 @@ class NetworkConfig:
     """Presynaptic cell types and the synapse embedding (``demo`` generated, or ``isf`` files)."""
 
     name: str = "demo"
-    kind: str = "demo"
+    kind: NetworkKind = NetworkKind.demo
     seed: int = 1
     celltypes: Dict[str, CellTypeConfig] = field(default_factory=dict)
     syn_file: Optional[str] = None
     con_file: Optional[str] = None
     #: ISF prefix lists deciding excitatory vs inhibitory types (isf-reference 8):
     #: ``isf_head`` (ISF since 2025) or ``isf_legacy`` (barrel-cortex lists, L1 inhibitory)
-    classification: str = "isf_head"
+    classification: Classification = Classification.isf_head
     snap_to_points: bool = True
 
 
@@ -281,7 +317,7 @@ class ExecutorConfig:
     launch directory) as they complete.
     """
 
-    kind: str = "local"
+    kind: ExecutorKind = ExecutorKind.local
     workers: int = 0
     chunk_size: Optional[int] = None
     address: Optional[str] = None
@@ -374,10 +410,11 @@ def validate(cfg: PspSweepConfig) -> None:
     _validate_neuron(cfg.neuron)
     _validate_network(cfg.network)
     _validate_fit(cfg.fit)
-    if not cfg.analysis.threshold_mV >= 0:
-        raise PspSweepError(f"analysis.threshold_mV={cfg.analysis.threshold_mV} must be >= 0")
-    if not cfg.analysis.resample_dt > 0:
-        raise PspSweepError(f"analysis.resample_dt={cfg.analysis.resample_dt} must be positive")
+    # the analysis values are checked by the analysis itself (pspsweep.features.AnalysisOptions)
+    from pspsweep.features import AnalysisOptions
+
+    AnalysisOptions(cfg.analysis.convention.value, cfg.analysis.baseline.value, cfg.analysis.threshold_mV,
+                    cfg.analysis.resample_dt)
     _validate_executor(cfg.executor)
     if not cfg.tracking.experiment.strip():
         raise PspSweepError(f"tracking.experiment={cfg.tracking.experiment!r} must name an experiment "
@@ -427,8 +464,6 @@ def _validate_neuron(neuron: NeuronConfig) -> None:
     sim = neuron.sim
     if sim.dt is not None and not sim.dt > 0:
         raise PspSweepError(f"neuron.sim.dt={sim.dt} must be positive (ms)")
-    if neuron.morphology.kind not in ("demo", "hoc", "swc"):
-        raise PspSweepError(f"neuron.morphology.kind={neuron.morphology.kind!r} is not one of: demo, hoc, swc")
     demo = neuron.morphology.demo
     for f in dataclasses.fields(demo):
         value = getattr(demo, f.name)
@@ -451,12 +486,6 @@ def _validate_neuron(neuron: NeuronConfig) -> None:
 
 
 def _validate_network(network: NetworkConfig) -> None:
-    if network.kind not in ("demo", "isf"):
-        raise PspSweepError(f"network.kind={network.kind!r} is not one of: demo, isf")
-    if network.classification not in ("isf_head", "isf_legacy"):
-        raise PspSweepError(
-            f"network.classification={network.classification!r} is not one of: isf_head, isf_legacy"
-        )
     if network.seed < 0:
         raise PspSweepError(f"network.seed={network.seed} must be >= 0")
     for name in network.celltypes:
@@ -481,8 +510,6 @@ def _validate_executor(executor: ExecutorConfig) -> None:
         raise PspSweepError(f"executor.workers={executor.workers} must be >= 0 (0: all cores)")
     if executor.chunk_size is not None and executor.chunk_size < 1:
         raise PspSweepError(f"executor.chunk_size={executor.chunk_size} must be >= 1")
-    if executor.kind not in ("local", "dask"):
-        raise PspSweepError(f"executor.kind={executor.kind!r} is not one of: local, dask")
     if executor.address is not None and not DASK_ADDRESS.fullmatch(executor.address):
         raise PspSweepError(f"executor.address={executor.address!r} is not a Dask scheduler address: "
                             "give tcp://HOST:PORT (or tls://, ws://, wss://, ucx://)")

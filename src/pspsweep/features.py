@@ -57,10 +57,11 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import ArrayLike
 
+from pspsweep.config import BaselineMethod, Convention
 from pspsweep.errors import PspSweepError
 
-CONVENTIONS = ("pspsweep", "isf")
-BASELINES = ("dynamic", "constant")
+CONVENTIONS = tuple(c.value for c in Convention)
+BASELINES = tuple(b.value for b in BaselineMethod)
 ISF_RESAMPLE_DT_MS = 0.025
 """The grid step ISF hard-codes (ms)."""
 PRE_STIMULUS_WINDOW_MS = 1.0
@@ -95,21 +96,17 @@ class AnalysisOptions:
 
     def __post_init__(self) -> None:
         if self.convention not in CONVENTIONS:
-            raise PspSweepError(
-                f"analysis convention {self.convention!r} is unknown; use one of {CONVENTIONS}"
-            )
+            raise PspSweepError(f"analysis.convention={self.convention!r} is not one of: {', '.join(CONVENTIONS)}")
         if self.baseline not in BASELINES:
-            raise PspSweepError(
-                f"analysis baseline {self.baseline!r} is unknown; use one of {BASELINES}"
-            )
+            raise PspSweepError(f"analysis.baseline={self.baseline!r} is not one of: {', '.join(BASELINES)}")
         if not (math.isfinite(self.threshold_mV) and self.threshold_mV >= 0):
-            raise PspSweepError(f"analysis threshold_mV must be >= 0, got {self.threshold_mV}")
+            raise PspSweepError(f"analysis.threshold_mV={self.threshold_mV} must be >= 0 (mV)")
         if not (math.isfinite(self.resample_dt) and self.resample_dt > 0):
-            raise PspSweepError(f"analysis resample_dt must be > 0 ms, got {self.resample_dt}")
+            raise PspSweepError(f"analysis.resample_dt={self.resample_dt} must be positive (ms)")
         if self.convention == "isf" and self.resample_dt != ISF_RESAMPLE_DT_MS:
             raise PspSweepError(
-                f"analysis convention 'isf' uses ISF's fixed grid of {ISF_RESAMPLE_DT_MS} ms; "
-                f"got resample_dt={self.resample_dt}"
+                f"analysis.convention=isf uses ISF's fixed grid of {ISF_RESAMPLE_DT_MS} ms; "
+                f"got analysis.resample_dt={self.resample_dt}"
             )
 
 

@@ -9,8 +9,8 @@ reads it; it is never passed through ``MLFLOW_RUN_ID`` (a job would resume the p
 from __future__ import annotations
 
 import copy
+import itertools
 import logging
-import os
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +20,8 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 from pspsweep import tracking
 from pspsweep.config import PspSweepConfig
 from pspsweep.entry import collect_garbage_again
+from pspsweep.errors import PspSweepError
+from pspsweep.launch import launch_dir
 from pspsweep.stores import redact, redact_file, take_credentials
 
 log = logging.getLogger(__name__)
@@ -34,7 +36,7 @@ ACTIVE_PARENT: dict[str, str] = {}
 def tracking_uri(cfg: DictConfig | PspSweepConfig) -> str:
     """The absolute tracking URI of a composed config, without credentials (they go to
     MLflow's environment variables, see :func:`pspsweep.stores.take_credentials`)."""
-    base = Path(os.environ.get("PSPSWEEP_LAUNCH_DIR", os.getcwd()))
+    base = launch_dir()
     return take_credentials(tracking.resolve_tracking_uri(cfg.tracking.uri, base))
 
 
@@ -50,23 +52,41 @@ class SweepAborted(BaseException):
         self.error = error
 
 
+def job_overrides(task: list[str]) -> list[list[str]]:
+    """The overrides of every job of a sweep, as Hydra's basic sweeper expands them: the
+    cartesian product of the values of each ``key=a,b`` (the last override of a key wins).
+
+    Raises:
+        PspSweepError: for a sweep over a range or an interval, which only other sweepers take.
+    """
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    choices: dict[str, list[str]] = {}
+    for override in OverridesParser.create().parse_overrides(task):
+        key = override.get_key_element()
+        if not override.is_sweep_override():
+            choices[key] = [f"{key}={override.get_value_element_as_str()}"]
+        elif override.is_discrete_sweep():
+            choices[key] = [f"{key}={value}" for value in override.sweep_string_iterator()]
+        else:
+            raise PspSweepError(f"{key}: sweeps over ranges or intervals need another sweeper; list the values")
+    return [list(job) for job in itertools.product(*choices.values())]
+
+
 def check_sweep(config: DictConfig, config_name: str | None) -> None:
     """Prepare every job of the sweep (and read the measured table) before anything runs.
 
     Raises:
         PspSweepError: the first bad input of any job, naming the culprit.
     """
-    from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
     from hydra.core.global_hydra import GlobalHydra
-    from hydra.core.override_parser.overrides_parser import OverridesParser
     from hydra.types import RunMode
 
     from pspsweep.builders import resolve_path
     from pspsweep.io.measured import read_measured_epsp
     from pspsweep.pipeline import prepare
 
-    overrides = OverridesParser.create().parse_overrides(list(config.hydra.overrides.task))
-    jobs = BasicSweeper.split_arguments(overrides, None)[0]
+    jobs = job_overrides(list(config.hydra.overrides.task))
     loader = GlobalHydra.instance().config_loader()
     measured: set[str] = set()
     for job in jobs:

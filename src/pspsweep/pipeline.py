@@ -28,7 +28,6 @@ from pspsweep.builders import (
     cell_spec_from_config,
     conductances,
     embedding_from_config,
-    launch_dir,
     receptor_of,
     resolve_path,
 )
@@ -38,6 +37,7 @@ from pspsweep.embedding import Embedding
 from pspsweep.errors import PspSweepError
 from pspsweep.features import AnalysisOptions
 from pspsweep.geometry import segment_counts, unit_mean_distances
+from pspsweep.launch import launch_dir
 from pspsweep.progress import progress_bar
 from pspsweep.report import MAX_TRACES, amplitude_histogram, trace_overview
 from pspsweep.statistics import CONDUCTANCE_COLUMNS, assign_groups, summary_statistics

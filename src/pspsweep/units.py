@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from pspsweep.config import Mode
 from pspsweep.embedding import Embedding
 from pspsweep.errors import PspSweepError
 from pspsweep.geometry import segment_of
@@ -43,6 +44,9 @@ class Unit:
         """Number of synapses activated together."""
         return len(self.synapse_ids)
 
+
+#: what a unit is (``run.mode``)
+MODES = tuple(m.value for m in Mode)
 
 #: ``run.celltype`` keywords: every cell type whose receptor is of that kind
 KEYWORDS = ("excitatory", "inhibitory")
@@ -107,8 +111,8 @@ def make_units(
     all_ids = rows["synapse_id"].to_numpy()
     all_secs = rows["section"].to_numpy()
     all_xs = rows["x"].to_numpy(dtype=float)
-    if mode not in ("cells", "synapses"):
-        raise PspSweepError(f"unknown mode {mode!r}; valid modes: cells, synapses")
+    if mode not in MODES:
+        raise PspSweepError(f"unknown mode {mode!r}; valid modes: {', '.join(MODES)}")
     units: list[Unit] = []
     # a stable sort keeps each cell's synapses in embedding order
     starts = np.flatnonzero(np.r_[True, cell_ids[1:] != cell_ids[:-1]]) if len(cell_ids) else np.zeros(0, int)

@@ -39,10 +39,11 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from pspsweep.config import Engine
 from pspsweep.errors import PspSweepError
 
 #: The simulation engines of :class:`~pspsweep.simulation.runner.SweepRequest`.
-ENGINES = ("neuron", "coreneuron")
+ENGINES = tuple(e.value for e in Engine)
 
 #: ``ParallelContext.set_maxstep`` argument (ms): the longest interval CoreNEURON
 #: integrates between event exchanges (the minimum NetCon delay caps it).
