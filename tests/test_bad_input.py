@@ -6,10 +6,16 @@ the culprit (file and line for a malformed file, the config key for a bad value,
 valid choices for an unknown cell type), exit code 2, no Python traceback (unless
 ``--traceback``). A run that was already created in MLflow ends FAILED, never FINISHED
 (nor left RUNNING), and no result file (``psps.csv`` ...) is left in an output folder.
+
+Most cases go through the Python API (``pspsweep.run``), which makes the same checks in
+the same order before anything is recorded, and takes a second where a command takes
+ten; the multirun, mechanism, ``--traceback`` and a few plain cases run the command
+itself (marked slow) to keep the command's promise checked end to end.
 """
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import subprocess
@@ -18,8 +24,6 @@ from pathlib import Path
 
 import pytest
 from conftest import pspsweep_env
-
-pytestmark = pytest.mark.slow
 
 #: files a finished job writes into its output folder; none may exist after bad input
 RESULT_FILES = ("psps.csv", "statistics.csv", "traces.npz", "amplitude_histogram.png", "traces.png")
@@ -33,12 +37,39 @@ MEASURED_HEADER = "celltype,EPSP_mean_measured,EPSP_med_measured,EPSP_max_measur
 # --------------------------------------------------------------------------- helpers
 
 
-def pspsweep(cwd: Path, *args: str, timeout: float = 600, **env: str) -> subprocess.CompletedProcess:
-    """Run the command in ``cwd`` with its own store and one worker (as tests/test_cli.py does)."""
-    exe = Path(sys.executable).parent / "pspsweep"
-    full = [str(exe), *args, f"tracking.uri=sqlite:///{cwd / 't.db'}", "executor.workers=1"]
-    return subprocess.run(full, cwd=cwd, capture_output=True, text=True, timeout=timeout,
-                          env=pspsweep_env(**env), check=False)
+def pspsweep(cwd: Path, *args: str, timeout: float = 600, command: bool = False,
+             **env: str) -> subprocess.CompletedProcess:
+    """Run a job in ``cwd`` with its own store and one worker: the command itself for a
+    multirun, ``--traceback``, an environment or ``command=True``; else through the
+    Python API, its error shown as the command shows it."""
+    store = [f"tracking.uri=sqlite:///{cwd / 't.db'}", "executor.workers=1"]
+    if command or env or "-m" in args or "--traceback" in args:
+        exe = Path(sys.executable).parent / "pspsweep"
+        return subprocess.run([str(exe), *args, *store], cwd=cwd, capture_output=True, text=True,
+                              timeout=timeout, env=pspsweep_env(**env), check=False)
+    return through_api(cwd, [*args, *store])
+
+
+def through_api(cwd: Path, overrides: list[str]) -> subprocess.CompletedProcess:
+    """``pspsweep.run(overrides)`` launched in ``cwd``; exit code and stderr as the command's."""
+    from pspsweep import api
+    from pspsweep.cli import one_line
+    from pspsweep.errors import PspSweepError
+
+    before, launch = os.getcwd(), os.environ.get("PSPSWEEP_LAUNCH_DIR")
+    os.chdir(cwd)
+    os.environ["PSPSWEEP_LAUNCH_DIR"] = str(cwd)
+    try:
+        api.run(overrides)
+    except PspSweepError as exc:
+        return subprocess.CompletedProcess(overrides, 2, "", f"pspsweep: error: {one_line(exc)}\n")
+    finally:
+        os.chdir(before)
+        if launch is None:
+            os.environ.pop("PSPSWEEP_LAUNCH_DIR", None)
+        else:
+            os.environ["PSPSWEEP_LAUNCH_DIR"] = launch
+    return subprocess.CompletedProcess(overrides, 0, "", "")
 
 
 def all_runs(cwd: Path) -> list:
@@ -141,8 +172,9 @@ def isf_args(data: Path) -> list[str]:
 # --------------------------------------------------------------------------- missing and unreadable files
 
 
+@pytest.mark.slow
 def test_missing_param_file(tmp_path):
-    res = pspsweep(tmp_path, "neuron=isf", "neuron.param_file=missing.param")
+    res = pspsweep(tmp_path, "neuron=isf", "neuron.param_file=missing.param", command=True)
     assert_refused(res, tmp_path, "neuron.param_file", "missing.param")
 
 
@@ -163,6 +195,7 @@ def test_missing_hoc_morphology(tmp_path):
     assert_refused(res, tmp_path, "neuron.morphology.path", "missing.hoc")
 
 
+@pytest.mark.slow
 def test_missing_measured_table_is_refused_before_the_sweep(tmp_path):
     # the parent run may exist (it is created when the multirun starts), but then FAILED;
     # no job may simulate
@@ -190,6 +223,7 @@ def test_directory_given_as_input_file(tmp_path, key, extra):
     assert re.search(r"director|folder|not a (regular )?file", what), f"says what is wrong with the path: {line}"
 
 
+@pytest.mark.slow
 def test_directory_given_as_measured_table(tmp_path):
     (tmp_path / "somewhere").mkdir()
     res = pspsweep(tmp_path, "-m", "run.g=0.5,1", "fit.measured=somewhere", "fit.bootstrap=10")
@@ -213,9 +247,10 @@ realdata = pytest.mark.realdata
 
 
 @realdata
+@pytest.mark.slow
 def test_isf_copy_runs_clean(isf_copy, tmp_path):
     """The uncorrupted copy is accepted (so that the corruptions below are what fails)."""
-    res = pspsweep(tmp_path, *isf_args(isf_copy), "run.units=[0]", "run.tEnd=115")
+    res = pspsweep(tmp_path, *isf_args(isf_copy), "run.units=[0]", "run.tEnd=115", command=True)
     assert res.returncode == 0, res.stderr[-3000:]
 
 
@@ -258,6 +293,7 @@ def test_con_names_a_synapse_that_does_not_exist(isf_copy, tmp_path):
 
 
 @realdata
+@pytest.mark.slow
 def test_measured_table_missing_a_column(isf_copy, tmp_path):
     measured = isf_copy / "measured_epsp.csv"
     rows = [r.split(",") for r in measured.read_text().splitlines()]
@@ -303,6 +339,7 @@ def test_malformed_syn_synthetic(tmp_path):
     assert_names_line(line, "x.syn", 4)
 
 
+@pytest.mark.slow
 def test_measured_table_with_a_bad_number(tmp_path):
     (tmp_path / "m.csv").write_text(f"{MEASURED_HEADER}\nL4,0.8,0.7,1.6\nL5tt,0.5,zero,1.0\n")
     res = pspsweep(tmp_path, "-m", "run.g=0.5,1", "fit.measured=m.csv", "fit.bootstrap=10")
@@ -310,6 +347,7 @@ def test_measured_table_with_a_bad_number(tmp_path):
     assert_names_line(line, "m.csv", 3)
 
 
+@pytest.mark.slow
 def test_measured_table_with_a_non_positive_value(tmp_path):
     """Issue 14 item 18: a measured EPSP <= 0 gave a negative optimal g with fit_ok=True."""
     (tmp_path / "m.csv").write_text(f"{MEASURED_HEADER}\nL4,0.8,0.7,1.6\nL5tt,0.5,0,1.0\n")
@@ -365,11 +403,13 @@ def test_celltype_name_mlflow_refuses(tmp_path):
     assert_refused(res, tmp_path, "cell type 'VPM_C2?x'", "MLflow")
 
 
+@pytest.mark.slow
 def test_unknown_celltype_lists_the_valid_ones(tmp_path):
-    line = assert_refused(pspsweep(tmp_path, "run.celltype=L4sss_C2"), tmp_path)
+    line = assert_refused(pspsweep(tmp_path, "run.celltype=L4sss_C2", command=True), tmp_path)
     assert re.search(r"valid.*" + r".*".join(DEMO_CELLTYPES), line), line
 
 
+@pytest.mark.slow
 def test_bad_value_in_a_multirun_is_refused_before_any_job_simulates(tmp_path):
     """One bad point of a sweep: no job may finish (the parent may exist, FAILED)."""
     res = pspsweep(tmp_path, "-m", "run.g=0.5,-1")
@@ -410,6 +450,7 @@ def mechanism_run(tmp_path: Path, *args: str) -> subprocess.CompletedProcess:
 
 
 @pytest.mark.parametrize("workers", [1, 2])
+@pytest.mark.slow
 def test_mod_file_that_does_not_compile(tmp_path, workers):
     mods = tmp_path / "mymods"
     mods.mkdir()
@@ -422,6 +463,7 @@ def test_mod_file_that_does_not_compile(tmp_path, workers):
     assert not list((tmp_path / "cache").glob("[0-9a-f]*[0-9a-f]")), "no broken build under a final name"
 
 
+@pytest.mark.slow
 def test_failure_after_the_run_started_marks_it_failed(tmp_path):
     """Compiling happens when the cell is built, after the MLflow run was created: FAILED."""
     mods = tmp_path / "mymods"
@@ -434,6 +476,7 @@ def test_failure_after_the_run_started_marks_it_failed(tmp_path):
     assert runs[0].info.status == "FAILED"
 
 
+@pytest.mark.slow
 def test_failure_of_a_multirun_job_marks_parent_and_child_failed(tmp_path):
     mods = tmp_path / "mymods"
     mods.mkdir()
@@ -444,6 +487,7 @@ def test_failure_of_a_multirun_job_marks_parent_and_child_failed(tmp_path):
     assert runs and all(r.info.status == "FAILED" for r in runs), [r.info.status for r in runs]
 
 
+@pytest.mark.slow
 def test_copy_of_a_shipped_mod_file_in_a_user_folder(tmp_path):
     shipped = Path(__import__("pspsweep").__file__).parent / "simulation" / "mod" / "synapses"
     mods = tmp_path / "mymods"
@@ -454,6 +498,7 @@ def test_copy_of_a_shipped_mod_file_in_a_user_folder(tmp_path):
                    run_allowed=True)
 
 
+@pytest.mark.slow
 def test_same_suffix_in_two_user_folders(tmp_path):
     a, b = tmp_path / "mods_a", tmp_path / "mods_b"
     a.mkdir()
@@ -464,6 +509,7 @@ def test_same_suffix_in_two_user_folders(tmp_path):
     assert_refused(res, tmp_path, "userleak", str(a / "leak_one.mod"), str(b / "leak_two.mod"), run_allowed=True)
 
 
+@pytest.mark.slow
 def test_mechanism_folder_that_does_not_exist(tmp_path):
     res = mechanism_run(tmp_path, "neuron.mechanism_dirs=[no_such_folder]")
     assert_refused(res, tmp_path, "neuron.mechanism_dirs", "no_such_folder")
@@ -472,6 +518,7 @@ def test_mechanism_folder_that_does_not_exist(tmp_path):
 # --------------------------------------------------------------------------- --traceback
 
 
+@pytest.mark.slow
 def test_traceback_flag_shows_the_traceback(tmp_path):
     res = pspsweep(tmp_path, "run.g=-1", "--traceback")
     assert res.returncode == 2, res.stderr
@@ -481,6 +528,7 @@ def test_traceback_flag_shows_the_traceback(tmp_path):
     assert last.startswith("pspsweep: error:") and "run.g" in last, last
 
 
+@pytest.mark.slow
 def test_verbose_environment_shows_the_traceback(tmp_path):
     res = pspsweep(tmp_path, "run.g=-1", PSPSWEEP_VERBOSE="1")
     assert res.returncode == 2, res.stderr
