@@ -10,6 +10,7 @@ from omegaconf import OmegaConf
 
 from pspsweep import execution
 from pspsweep.builders import cell_spec_from_config, conductances, embedding_from_config
+from pspsweep.execution import executors
 from pspsweep.features import AnalysisOptions
 from pspsweep.traces import TraceSet, load_traces, save_traces
 from pspsweep.units import Unit, make_units
@@ -287,7 +288,7 @@ def test_manager_thread_race_of_python_3_11_is_not_printed():
         pass
 
     seen: list = []
-    hook = execution._ignore_manager_race(seen.append)
+    hook = executors._ignore_manager_race(seen.append)
     hook(SimpleNamespace(exc_type=InvalidStateError, thread=_ExecutorManagerThread()))
     assert seen == []
     others = [SimpleNamespace(exc_type=ValueError, thread=_ExecutorManagerThread()),
@@ -295,3 +296,23 @@ def test_manager_thread_race_of_python_3_11_is_not_printed():
     for args in others:
         hook(args)
     assert seen == others
+
+
+def test_execution_is_a_package_of_small_modules():
+    """Issue 15: ``execution.py`` (964 lines: plan, worker, store, executors and a second
+    traces.npz writer in one module) is a package with one module per job, none over 500
+    lines and no function over 60; the one traces.npz writer lives in :mod:`pspsweep.traces`."""
+    import ast
+
+    import pspsweep.traces
+
+    package = Path(execution.__file__).parent
+    assert package.name == "execution"
+    assert {"plan", "worker", "store", "executors", "run"} <= {p.stem for p in package.glob("*.py")}
+    for path in [*package.glob("*.py"), Path(pspsweep.traces.__file__)]:
+        text = path.read_text()
+        assert len(text.splitlines()) <= 500, path.name
+        for node in ast.walk(ast.parse(text)):
+            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+                assert node.end_lineno - node.lineno + 1 <= 60, f"{path.name}: {node.name}"
+    assert execution.assemble_traces is pspsweep.traces.assemble_traces

@@ -21,6 +21,9 @@ import numpy as np
 import pytest
 
 import pspsweep
+import pspsweep.execution.worker
+import pspsweep.files
+import pspsweep.traces
 from pspsweep import execution
 from pspsweep.errors import PspSweepError
 from pspsweep.units import Unit
@@ -93,7 +96,7 @@ def test_the_folder_key_covers_every_unit_in_full_the_version_and_a_salt(tmp_pat
     monkeypatch.setattr(pspsweep, "__version__", "999.0", raising=False)
     folders.add(execution.ChunkStore.for_sweep(tmp_path, WORK, plan(units())).folder)
     monkeypatch.undo()
-    monkeypatch.setattr(execution, "CHUNK_FORMAT_VERSION", 999)
+    monkeypatch.setattr(pspsweep.execution.worker, "CHUNK_FORMAT_VERSION", 999)
     folders.add(execution.ChunkStore.for_sweep(tmp_path, WORK, plan(units())).folder)
     monkeypatch.undo()
     assert len(folders) == 8, "each change gives another folder"
@@ -172,14 +175,14 @@ def test_a_full_disk_while_assembling_traces_leaves_no_temporary_file(tmp_path, 
     execution.run_chunks(WORK, chunks, store, Fake())
     out = tmp_path / "out"
     out.mkdir()
-    real = execution._write_npy_member
+    real = pspsweep.traces._write_npy_member
 
     def full_at_v(zf, name, *args):
         if name == "v":
             enospc()
         real(zf, name, *args)
 
-    monkeypatch.setattr(execution, "_write_npy_member", full_at_v)
+    monkeypatch.setattr(pspsweep.traces, "_write_npy_member", full_at_v)
     with pytest.raises(PspSweepError, match=re.escape(f"traces.npz in {out}: no space left on device")):
         execution.assemble_traces(store, chunks, out / "traces.npz")
     assert list(out.iterdir()) == []
@@ -264,7 +267,7 @@ def test_a_second_claim_gets_a_private_folder_that_goes_on_release(tmp_path):
 def test_assembled_traces_use_a_temporary_name_of_their_own(tmp_path, monkeypatch):
     """Two writers of one traces.npz (or a leftover of a killed one) never share a
     temporary file: each name carries the pid and a random part."""
-    names = {execution._unique_tmp(tmp_path / "traces.npz").name for _ in range(20)}
+    names = {pspsweep.files.unique_tmp(tmp_path / "traces.npz").name for _ in range(20)}
     assert len(names) == 20 and all(n.startswith("traces.tmp") and n.endswith(".npz") for n in names)
     chunks = plan(units())
     store = execution.ChunkStore(tmp_path / "chunks")

@@ -1,0 +1,175 @@
+"""What runs in a worker process: the chunk function, the worker's simulator, its start-up.
+
+A spawned worker unpickles :func:`simulate_chunk` and the initialisers by module path,
+so this module (and the package) imports only numpy and the light parts of pspsweep;
+NEURON and the runner come with the first chunk or with :func:`start_worker`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import pickle
+import socket
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from pspsweep.execution.plan import ChunkTask
+from pspsweep.features import AnalysisOptions, psp_features_many
+
+CHUNK_FORMAT_VERSION = 1
+
+
+@dataclass
+class ChunkResult:
+    """What a worker returns for one chunk (plain arrays only)."""
+
+    index: int
+    units: np.ndarray
+    ts: list[np.ndarray]
+    vs: list[np.ndarray]
+    amplitudes: np.ndarray
+    t_peaks: np.ndarray
+    work_s: float
+    worker: str
+    baseline: tuple[np.ndarray, np.ndarray] | None = None
+
+
+@dataclass(frozen=True)
+class SweepWork:
+    """Everything a worker needs besides the chunk: simulation, analysis and storage options.
+
+    Attributes:
+        request: a :class:`pspsweep.simulation.runner.SweepRequest`.
+        options: analysis options for the per-unit features.
+        record_dt: resample stored traces on this step (ms); None keeps every sample.
+    """
+
+    request: object
+    options: AnalysisOptions
+    record_dt: float | None = None
+
+    def fingerprint(self) -> str:
+        """A content hash identifying the simulation and analysis (not the units)."""
+        return hashlib.sha256(pickle.dumps((CHUNK_FORMAT_VERSION, self), protocol=5)).hexdigest()
+
+
+def as_work_list(works: SweepWork | Sequence[SweepWork]) -> list[SweepWork]:
+    """One work alone stands for a list of one."""
+    return [works] if isinstance(works, SweepWork) else list(works)
+
+
+@dataclass
+class _Simulator:
+    """A worker's simulator for one work and its baseline trace, run when first needed."""
+
+    sim: Any
+    baseline: tuple[np.ndarray, np.ndarray] | None = None
+
+    def baseline_trace(self) -> tuple[np.ndarray, np.ndarray]:
+        # after the first chunk's units where allowed: under restore (fixed step) the worker
+        # that settled adds the baseline's end to the state cache meanwhile (see the runner)
+        if self.baseline is None:
+            self.baseline = self.sim.baseline()
+        return self.baseline
+
+
+# one simulator per worker process, reused for all chunks of a sweep
+_SIMULATORS: dict[str, _Simulator] = {}
+
+
+def _simulator(work: SweepWork) -> _Simulator:
+    from pspsweep.simulation.runner import UnitSimulator
+
+    key = work.fingerprint()
+    if key not in _SIMULATORS:
+        _SIMULATORS.clear()  # a process serves one sweep at a time; drop the old cell
+        entry = _SIMULATORS[key] = _Simulator(UnitSimulator(work.request))  # type: ignore[arg-type]
+        if entry.sim.baseline_first:
+            entry.baseline_trace()
+    return _SIMULATORS[key]
+
+
+def _store_resolution(t: np.ndarray, v: np.ndarray, record_dt: float | None, t_end: float):
+    if record_dt is None:
+        return t, v
+    grid = np.arange(0.0, t_end + record_dt / 2, record_dt)
+    return grid, np.interp(grid, t, v)
+
+
+def simulate_chunk(work: SweepWork, chunk: ChunkTask, with_baseline: bool = False) -> ChunkResult:
+    """Simulate one chunk in this process and measure its PSPs.
+
+    Args:
+        work: simulation request, analysis options and storage resolution.
+        chunk: the units to simulate.
+        with_baseline: also return the baseline trace.
+
+    Returns:
+        Traces (at storage resolution) and features (from full-resolution traces).
+    """
+    simulator = _simulator(work)
+    started = time.perf_counter()
+    ts, vs = [], []
+    for unit in chunk.units:
+        t, v = simulator.sim.unit(unit)
+        ts.append(t)
+        vs.append(v)
+    before_baseline = time.perf_counter()
+    t_b, v_b = simulator.baseline_trace()
+    baseline_s = time.perf_counter() - before_baseline  # not the chunk's work
+    req = work.request
+    amps, peaks = psp_features_many(ts, vs, t_b, v_b, req.t_stim, req.t_end, work.options)  # type: ignore[attr-defined]
+    stored = [_store_resolution(t, v, work.record_dt, req.t_end) for t, v in zip(ts, vs)]  # type: ignore[attr-defined]
+    baseline = _store_resolution(t_b, v_b, work.record_dt, req.t_end) if with_baseline else None  # type: ignore[attr-defined]
+    return ChunkResult(
+        index=chunk.index,
+        units=chunk.result_keys(),
+        ts=[s[0] for s in stored],
+        vs=[s[1] for s in stored],
+        amplitudes=amps,
+        t_peaks=peaks,
+        work_s=time.perf_counter() - started - baseline_s,
+        worker=f"{socket.gethostname()}:{os.getpid()}",
+        baseline=baseline,
+    )
+
+
+def start_worker(import_simulation: bool) -> None:
+    """Initializer of every worker: it exits when the launching process is gone (killed
+    by SIGKILL, a pool's workers would otherwise wait for chunks forever); pre-started
+    workers also import what every chunk needs meanwhile."""
+    parent = os.getppid()
+
+    def exit_with_parent() -> None:
+        while os.getppid() == parent:
+            time.sleep(1.0)
+        os._exit(1)
+
+    threading.Thread(target=exit_with_parent, name="pspsweep-parent-watch", daemon=True).start()
+    if import_simulation:
+        _import_simulation()
+
+
+def _import_simulation() -> None:
+    """The imports every chunk needs, done in pre-started workers while the launching
+    process still reads the inputs (``pspsweep.simulation`` first: it turns off NEURON's
+    GUI and its "no DISPLAY" warning)."""
+    import pspsweep.simulation.cell  # noqa: F401
+    import pspsweep.simulation.runner  # noqa: F401
+
+
+def prebuild_cell(cell: object, engine: str) -> None:
+    """Build ``cell`` in this worker ahead of its first chunk
+    (:func:`pspsweep.simulation.runner.prebuild_cell`); a failure is left to that chunk."""
+    from pspsweep.simulation.runner import prebuild_cell as build
+
+    try:
+        build(cell, engine)  # type: ignore[arg-type]
+    except Exception:  # noqa: BLE001 - only a head start: the first chunk builds again and reports
+        pass
