@@ -234,8 +234,8 @@ def embedding_from_config(cfg: NetworkConfig, cell: CellSpec) -> Embedding:
         if not cfg.celltypes:
             raise PspSweepError("network.celltypes is empty: the demo network needs at least one cell type")
         table = demo_synapses(cell.sections, dict(cfg.celltypes), cfg.seed)
-        receptors = {n: receptor_from_config(n, c.receptor, dict(c.parameters)) for n, c in cfg.celltypes.items()}
-        return Embedding(table, receptors)
+        return Embedding(table, {n: receptor_from_config(n, c.receptor, dict(c.parameters))
+                                 for n, c in cfg.celltypes.items()})
     from pspsweep.io import isf_embedding as isf
 
     if not cfg.syn_file or not cfg.con_file:

@@ -197,7 +197,7 @@ def _exit_quickly(entry: Callable[[], None]) -> None:
     result is written. Exit handlers (logging, multiprocessing) still run and the output
     is flushed; while another non-daemon thread is alive the normal exit is taken.
     """
-    code: object = 0
+    code: str | int | None = 0
     try:
         entry()
     except SystemExit as exc:

@@ -114,6 +114,12 @@ class _Tree:
         else:  # pragma: no cover - a cycle is caught in _resolve
             raise ValueError("the morphology has no root section")
 
+
+    def _parent_of(self, section: int) -> int:
+        parent = self.parent[section]
+        assert parent is not None, f"section {section} is a root"
+        return parent
+
     def _resolve(self, i: int) -> None:
         chain = []
         j: int | None = i
@@ -143,11 +149,11 @@ class _Tree:
         db = self.start[sb] + xb * self.lengths[sb]
         # climb to the lowest common section; ya, yb: positions of the paths on it
         ya, yb = xa, xb
-        while sa != sb:
+        while sa != sb:  # one tree (checked above): every section climbed has a parent
             if self.depth[sa] >= self.depth[sb]:
-                ya, sa = self.sections[sa].parent_x, self.parent[sa]
+                ya, sa = self.sections[sa].parent_x, self._parent_of(sa)
             else:
-                yb, sb = self.sections[sb].parent_x, self.parent[sb]
+                yb, sb = self.sections[sb].parent_x, self._parent_of(sb)
         common_a = self.start[sa] + ya * self.lengths[sa]
         common_b = self.start[sa] + yb * self.lengths[sa]
         return float((da - common_a) + (db - common_b) + abs(common_a - common_b))

@@ -117,9 +117,9 @@ class ParentRunCallback(Callback):
         redact_file(sweep_dir / "multirun.yaml")
         overrides = list(config.hydra.overrides.task)
         params = {"sweep.overrides": " ".join(overrides), "sweep.dir": str(sweep_dir.resolve())}
-        plain = OmegaConf.to_container(config, resolve=False)
-        plain.pop("hydra", None)
-        params.update(tracking.flatten(plain))
+        plain = OmegaConf.to_container(_without_hydra(config), resolve=False)
+        assert isinstance(plain, dict)
+        params.update(tracking.flatten({str(k): v for k, v in plain.items()}))
         run_id = tracking.start_parent_run(
             uri, config.tracking.experiment, f"sweep {sweep_dir.name}", params,
             tags={"pspsweep.role": "parent", "sweep.dir": str(sweep_dir.resolve())},

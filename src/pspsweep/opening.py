@@ -120,8 +120,12 @@ class _OpenedRun:
         self._run = run
 
     @property
-    def run_id(self) -> str | None:  # type: ignore[override]
+    def run_id(self) -> str | None:
         return self._run.for_sweep().run_id
+
+    @run_id.setter
+    def run_id(self, value: str | None) -> None:
+        raise AttributeError("the run id of an opened run is MLflow's")
 
     def log_params(self, params: Mapping[str, str]) -> None:
         self._run.for_sweep().log_params(params)

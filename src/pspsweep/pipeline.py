@@ -215,7 +215,7 @@ def prepare(cfg: PspSweepConfig, on_cell: Callable[[CellSpec], object] | None = 
     check_work(cfg.run, cell.sim.dt, len(units))
     # the conductance the fit runs against: run.g, else the explicit AMPA or GABA one
     first = weights[celltypes[0]]
-    g = cfg.run.g if cfg.run.g is not None else first.get("gAMPA", first.get("gGABA"))
+    g = cfg.run.g if cfg.run.g is not None else first.get("gAMPA", first.get("gGABA", math.nan))
     return PreparedSweep(cell, embedding, tuple(celltypes), units, weights, float(g), options)
 
 

@@ -125,7 +125,8 @@ def make_units(
             # a canonical placement order (by section, then x): units on the same
             # segments then place their synapses identically, whatever the .con order
             order = sorted(range(len(ids)), key=lambda k: (secs[k], xs[k], ids[k]))
-            ids, secs, xs = (tuple(v[k] for k in order) for v in (ids, secs, xs))
+            ids, secs = tuple(ids[k] for k in order), tuple(secs[k] for k in order)
+            xs = tuple(xs[k] for k in order)
             units.append(Unit(len(units), celltype, cell_id, ids, secs, xs))
         else:
             for i in range(len(ids)):

@@ -15,12 +15,15 @@ import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from pspsweep.execution.plan import ChunkTask
 from pspsweep.features import AnalysisOptions, psp_features_many
+
+if TYPE_CHECKING:
+    from pspsweep.simulation.runner import SweepRequest
 
 CHUNK_FORMAT_VERSION = 1
 
@@ -50,7 +53,7 @@ class SweepWork:
         record_dt: resample stored traces on this step (ms); None keeps every sample.
     """
 
-    request: object
+    request: SweepRequest
     options: AnalysisOptions
     record_dt: float | None = None
 
@@ -89,7 +92,7 @@ def _simulator(work: SweepWork) -> _Simulator:
     key = work.fingerprint()
     if key not in _SIMULATORS:
         _SIMULATORS.clear()  # a process serves one sweep at a time; drop the old cell
-        entry = _SIMULATORS[key] = _Simulator(UnitSimulator(work.request))  # type: ignore[arg-type]
+        entry = _SIMULATORS[key] = _Simulator(UnitSimulator(work.request))
         if entry.sim.baseline_first:
             entry.baseline_trace()
     return _SIMULATORS[key]
@@ -124,9 +127,9 @@ def simulate_chunk(work: SweepWork, chunk: ChunkTask, with_baseline: bool = Fals
     t_b, v_b = simulator.baseline_trace()
     baseline_s = time.perf_counter() - before_baseline  # not the chunk's work
     req = work.request
-    amps, peaks = psp_features_many(ts, vs, t_b, v_b, req.t_stim, req.t_end, work.options)  # type: ignore[attr-defined]
-    stored = [_store_resolution(t, v, work.record_dt, req.t_end) for t, v in zip(ts, vs)]  # type: ignore[attr-defined]
-    baseline = _store_resolution(t_b, v_b, work.record_dt, req.t_end) if with_baseline else None  # type: ignore[attr-defined]
+    amps, peaks = psp_features_many(ts, vs, t_b, v_b, req.t_stim, req.t_end, work.options)
+    stored = [_store_resolution(t, v, work.record_dt, req.t_end) for t, v in zip(ts, vs)]
+    baseline = _store_resolution(t_b, v_b, work.record_dt, req.t_end) if with_baseline else None
     return ChunkResult(
         index=chunk.index,
         units=chunk.result_keys(),

@@ -253,18 +253,18 @@ def read_hoc(path: os.PathLike | str) -> tuple[SectionSpec, ...]:
             raise InputFileError(
                 path, f"unknown parent section {quote(r.parent_name)} of {quote(r.name)}", r.connect_line
             )
-        parent = by_name[r.parent_name]
-        if raw[parent] is r:
+        index = by_name[r.parent_name]
+        if raw[index] is r:
             raise InputFileError(path, f"section {quote(r.name)} is connected to itself", r.connect_line)
-        parents.append(parent)
+        parents.append(index)
 
     _check_acyclic(path, raw, parents)
 
     sections = []
-    for r, parent in zip(raw, parents):
-        if parent is None:
+    for r, parent_index in zip(raw, parents):
+        if parent_index is None:
             parent_x = 0.0
-        elif raw[parent].label == "Soma":
+        elif raw[parent_index].label == "Soma":
             parent_x = SOMA_CHILD_X
         else:
             parent_x = float(r.parent_x)  # type: ignore[arg-type]
@@ -272,7 +272,7 @@ def read_hoc(path: os.PathLike | str) -> tuple[SectionSpec, ...]:
             SectionSpec(
                 name=r.name,
                 label=r.label,
-                parent=parent,
+                parent=parent_index,
                 parent_x=parent_x,
                 points=np.asarray(r.points, dtype=float).reshape(-1, 4),
                 nseg=None,
