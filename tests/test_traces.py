@@ -62,3 +62,16 @@ def test_save_traces_on_a_full_disk_is_one_error_and_leaves_no_file(tmp_path, mo
     with pytest.raises(PspSweepError, match=re.escape(f"cannot write traces.npz in {tmp_path}: no space left")):
         save_traces(traces, tmp_path / "traces.npz")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_voltages_can_be_kept_exactly(tmp_path):
+    """run.record_dtype=float64 keeps the simulated samples unrounded (float32 by default)."""
+    from pspsweep.traces import load_traces, write_traces
+
+    v = np.array([-75.123456789012345, -74.98765432101234])
+    t = np.array([0.0, 0.025])
+    for dtype, exact in (("float32", False), ("float64", True)):
+        path = write_traces(tmp_path / f"{dtype}.npz", (t, v), np.array([0]), np.array([2]), [t], [v], dtype)
+        loaded = load_traces(path)
+        assert loaded.vs[0].dtype == np.dtype(dtype) and loaded.v_baseline.dtype == np.dtype(dtype)
+        assert np.array_equal(loaded.vs[0], v) is exact

@@ -63,6 +63,14 @@ class BaselineMethod(StrEnum):
     constant = "constant"
 
 
+class VoltageDtype(StrEnum):
+    """How stored voltages are kept in ``traces.npz``: float32 (about 1e-5 mV, half the
+    size) or float64 (the simulated values exactly)."""
+
+    float32 = "float32"
+    float64 = "float64"
+
+
 class MorphologyKind(StrEnum):
     """Where the morphology comes from: generated (``demo``), an ISF ``.hoc`` or an ``.swc`` file."""
 
@@ -257,6 +265,7 @@ class RunConfig:
     #: CoreNEURON GPU offload; needs a GPU build of NEURON (the pip wheel is CPU only)
     gpu: bool = False
     record_dt: Optional[float] = None
+    record_dtype: VoltageDtype = VoltageDtype.float32
     force: bool = False
     reuse_identical: bool = True
     #: refuse a sweep of more time steps than this (see pipeline.check_work)

@@ -50,8 +50,8 @@ def run_ex_synapses(neuron_param: str | Path | Mapping[str, Any], network_param:
 
     Returns:
         ``(t_baseline, v_baseline, t_vecs, v_vecs)``: 1-D float64 arrays of the
-        synapse-free run, and one list entry per unit in unit order (voltages carry the
-        float32 resolution of ``traces.npz``, about 1e-5 mV).
+        synapse-free run, and one list entry per unit in unit order: the simulated
+        samples, unrounded (``run.record_dtype=float64``).
 
     Raises:
         PspSweepError: on bad input, naming the culprit.
@@ -66,7 +66,7 @@ def _run_overrides(args: Mapping[str, Any]) -> dict[str, Any]:
     """The ``run`` and ``executor`` config of the call's ISF arguments and extensions."""
     run = {name: args[name] for name in ("celltype", "gAMPA", "gNMDA", "gGABA", "vardt", "tStim", "tEnd", "mode")}
     # g=None: as in ISF, the conductances are the explicit arguments only
-    run.update(g=None, units=list(args["units"]) if args["units"] is not None else None)
+    run.update(g=None, units=list(args["units"]) if args["units"] is not None else None, record_dtype="float64")
     return {"run": run, "executor": {"workers": args["workers"], "progress": False}}
 
 

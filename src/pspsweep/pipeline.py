@@ -325,7 +325,7 @@ def sweep_works(cfg: PspSweepConfig, prep: PreparedSweep) -> list[WorkGroup]:
         pool = max((prep.units[i].n_synapses for i in members), default=1)
         request = SweepRequest(prep.cell, receptor, weights, run.vardt, run.tStim, run.tEnd, run.strategy.value,
                                pool_size=pool, engine=run.engine.value, gpu=run.gpu)
-        groups.append(WorkGroup(execution.SweepWork(request, prep.options, run.record_dt), tuple(celltypes),
+        groups.append(WorkGroup(execution.SweepWork(request, prep.options, run.record_dt, str(run.record_dtype)), tuple(celltypes),
                                 members))
     return groups
 
@@ -470,7 +470,8 @@ def run_sweep(cfg: PspSweepConfig, prep: PreparedSweep, tracker: Tracker, out_di
     examples = execution.read_unit_traces(store, chunks, set(int(u) for u in shown["simulation"]))
     with ThreadPoolExecutor(1, thread_name_prefix="pspsweep-traces") as background:
         # deflating traces.npz releases the GIL, so it overlaps drawing the plots
-        traces_npz = background.submit(execution.assemble_traces, store, chunks, stage / TRACES_NPZ)
+        traces_npz = background.submit(execution.assemble_traces, store, chunks, stage / TRACES_NPZ,
+                                       works[0].voltage_dtype)
         tables = [_write_csv(table, stage / PSPS_CSV), _write_csv(stats, stage / STATS_CSV),
                   _write_csv(group_stats, stage / GROUP_STATS_CSV)]
         plots = [amplitude_histogram(table, stage / HISTOGRAM_PNG, prep.options.threshold_mV, title),

@@ -3,7 +3,8 @@
 ``traces.npz`` holds:
 
 * ``t_baseline``, ``v_baseline``: the synapse-free run (float64 ms, float32 mV);
-* ``t``, ``v``: the samples of every simulated unit, concatenated (float64 ms, float32 mV);
+* ``t``, ``v``: the samples of every simulated unit, concatenated (float64 ms, float32 mV;
+  float64 with ``run.record_dtype=float64``);
 * ``offsets``: int64 array of length n_traces + 1; trace i is ``t[offsets[i]:offsets[i+1]]``;
 * ``simulation``: int64 number of each trace: the ``simulation`` column of ``psps.csv``
   (the row of the unit that was simulated; units on the same segments share a trace).
@@ -61,7 +62,7 @@ def _write_npy_member(zf: zipfile.ZipFile, name: str, dtype: np.dtype, n: int, p
 
 
 def write_traces(path: Path, baseline: tuple[np.ndarray, np.ndarray], units: np.ndarray, lengths: np.ndarray,
-                 t_parts: Iterable[np.ndarray], v_parts: Iterable[np.ndarray]) -> Path:
+                 t_parts: Iterable[np.ndarray], v_parts: Iterable[np.ndarray], voltage_dtype: str = "float32") -> Path:
     """Write a ``traces.npz`` atomically, streaming the samples part by part.
 
     Args:
@@ -71,6 +72,7 @@ def write_traces(path: Path, baseline: tuple[np.ndarray, np.ndarray], units: np.
         lengths: the number of samples of each trace.
         t_parts, v_parts: the concatenated samples of all traces, in any number of
             consecutive pieces (read one at a time).
+        voltage_dtype: ``float32`` (the default) or ``float64`` (``run.record_dtype``).
 
     Raises:
         PspSweepError: the file cannot be written (disk full, ...); no partial file is left.
@@ -84,10 +86,10 @@ def write_traces(path: Path, baseline: tuple[np.ndarray, np.ndarray], units: np.
         # the fastest deflate level: 3x faster than the default, files within a few percent
         with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=1, allowZip64=True) as zf:
             for name, arr in (("t_baseline", np.asarray(baseline[0], np.float64)),
-                              ("v_baseline", np.asarray(baseline[1], np.float32))):
+                              ("v_baseline", np.asarray(baseline[1], voltage_dtype))):
                 _write_npy_member(zf, name, arr.dtype, arr.size, [arr])
             _write_npy_member(zf, "t", np.dtype(np.float64), total, t_parts)
-            _write_npy_member(zf, "v", np.dtype(np.float32), total, v_parts)
+            _write_npy_member(zf, "v", np.dtype(voltage_dtype), total, v_parts)
             _write_npy_member(zf, "offsets", offsets.dtype, offsets.size, [offsets])
             _write_npy_member(zf, "simulation", simulation.dtype, simulation.size, [simulation])
 
@@ -100,14 +102,16 @@ def save_traces(traces: TraceSet, path: str | Path) -> Path:
                         np.array([len(t) for t in traces.ts], dtype=np.int64), traces.ts, traces.vs)
 
 
-def assemble_traces(store: ChunkStore, chunks: Sequence[ChunkTask], path: Path) -> Path:
+def assemble_traces(store: ChunkStore, chunks: Sequence[ChunkTask], path: Path,
+                    voltage_dtype: str = "float32") -> Path:
     """Stream a sweep's chunk files into one ``traces.npz``, in chunk order.
 
     Memory stays at one chunk whatever the number of units.
     """
     baseline = store.baseline(chunks)
     units, lengths = store.trace_index(chunks)
-    return write_traces(path, baseline, units, lengths, store.samples(chunks, "t"), store.samples(chunks, "v"))
+    return write_traces(path, baseline, units, lengths, store.samples(chunks, "t"), store.samples(chunks, "v"),
+                        voltage_dtype)
 
 
 def load_traces(path: str | Path) -> TraceSet:

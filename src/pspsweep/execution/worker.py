@@ -51,11 +51,13 @@ class SweepWork:
         request: a :class:`pspsweep.simulation.runner.SweepRequest`.
         options: analysis options for the per-unit features.
         record_dt: resample stored traces on this step (ms); None keeps every sample.
+        voltage_dtype: how ``traces.npz`` keeps voltages (``float32`` or ``float64``).
     """
 
     request: SweepRequest
     options: AnalysisOptions
     record_dt: float | None = None
+    voltage_dtype: str = "float32"
 
     def fingerprint(self) -> str:
         """A content hash identifying the simulation and analysis (not the units)."""
