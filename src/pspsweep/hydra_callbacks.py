@@ -86,7 +86,10 @@ def check_sweep(config: DictConfig, config_name: str | None) -> None:
     from pspsweep.io.measured import read_measured_epsp
     from pspsweep.pipeline import prepare
 
-    jobs = job_overrides(list(config.hydra.overrides.task))
+    # a preset's hydra.sweeper.params first, the command line's overrides after them (as
+    # Hydra's basic sweeper takes them: the last value of a key wins)
+    params = [f"{key}={value}" for key, value in (config.hydra.sweeper.get("params") or {}).items()]
+    jobs = job_overrides([*params, *config.hydra.overrides.task])
     loader = GlobalHydra.instance().config_loader()
     measured: set[str] = set()
     for job in jobs:
