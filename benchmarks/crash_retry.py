@@ -46,9 +46,18 @@ def sweep(units: int, crash: list[int], folder: Path) -> tuple[float, np.ndarray
     os.environ["CRASH_MARKERS"] = str(folder)
     os.environ["CRASH_ONCE"] = ",".join(map(str, crash))
     with initialize_config_module(config_module="pspsweep.conf", version_base="1.3"):
-        cfg = OmegaConf.to_object(compose("config", [
-            f"network.celltypes.L4ss_C2.n_cells={units}", "network.celltypes.L4ss_C2.max_synapses_per_cell=1",
-            "run.reuse_identical=false", "run.vardt=false", "executor.chunk_size=10"]))
+        cfg = OmegaConf.to_object(
+            compose(
+                "config",
+                [
+                    f"network.celltypes.L4ss_C2.n_cells={units}",
+                    "network.celltypes.L4ss_C2.max_synapses_per_cell=1",
+                    "run.reuse_identical=false",
+                    "run.vardt=false",
+                    "executor.chunk_size=10",
+                ],
+            )
+        )
     prep = pipeline.prepare(cfg)
     groups = pipeline.sweep_works(cfg, prep)
     chunks, _ = pipeline.plan_simulations(cfg, prep, groups, 2)
@@ -78,13 +87,17 @@ def main() -> None:
             t_clean, amp_clean, _ = sweep(args.units, [], Path(a))
             t_crash, amp_crash, restarts = sweep(args.units, crash, Path(b))
         same = np.array_equal(amp_clean, amp_crash, equal_nan=True)
-        print(f"turn {turn + 1}: clean {t_clean:.1f} s, 3 crashes (chunks {crash}) {t_crash:.1f} s, "
-              f"ratio {t_crash / t_clean:.2f}, pool restarts {restarts}, amplitudes identical: {same}")
+        print(
+            f"turn {turn + 1}: clean {t_clean:.1f} s, 3 crashes (chunks {crash}) {t_crash:.1f} s, "
+            f"ratio {t_crash / t_clean:.2f}, pool restarts {restarts}, amplitudes identical: {same}"
+        )
         clean_s.append(t_clean)
         crashed_s.append(t_crash)
     ratio = statistics.median(crashed_s) / statistics.median(clean_s)
-    print(f"median: clean {statistics.median(clean_s):.1f} s, crashed {statistics.median(crashed_s):.1f} s, "
-          f"ratio {ratio:.2f} (target <= 1.3)")
+    print(
+        f"median: clean {statistics.median(clean_s):.1f} s, crashed {statistics.median(crashed_s):.1f} s, "
+        f"ratio {ratio:.2f} (target <= 1.3)"
+    )
 
 
 if __name__ == "__main__":

@@ -36,8 +36,9 @@ DATA = isf86.DATA
 def count() -> None:
     """Print units and distinct simulations per mode."""
     cell = cell_spec_from_config(NeuronConfig(param_file=str(DATA / isf86.PARAM), mechanism_dirs=["l5pt"]))
-    emb = embedding_from_config(NetworkConfig(kind="isf", syn_file=str(DATA / isf86.SYN), con_file=str(DATA / isf86.CON)),
-                                cell)
+    emb = embedding_from_config(
+        NetworkConfig(kind="isf", syn_file=str(DATA / isf86.SYN), con_file=str(DATA / isf86.CON)), cell
+    )
     nseg = segment_counts(cell)
     excitatory = resolve_celltypes(emb, "excitatory")
     for mode in ("cells", "synapses"):
@@ -54,19 +55,31 @@ def count() -> None:
             if celltype in ("VPM_C2", "L34_C2", "L5tt_C2"):
                 shown.append(f"{celltype} {len(units)} -> {n_distinct}")
         together = len(set(distinct_units(pooled, nseg)))
-        print(f"mode {mode}: {total} units, {distinct} distinct simulations one type at a time "
-              f"({100 * (1 - distinct / total):.1f} % saved); all {len(excitatory)} excitatory types in one run: "
-              f"{len(pooled)} units -> {together} ({100 * (1 - together / len(pooled)):.1f} % saved); "
-              + "; ".join(shown))
+        print(
+            f"mode {mode}: {total} units, {distinct} distinct simulations one type at a time "
+            f"({100 * (1 - distinct / total):.1f} % saved); all {len(excitatory)} excitatory types in one run: "
+            f"{len(pooled)} units -> {together} ({100 * (1 - together / len(pooled)):.1f} % saved); " + "; ".join(shown)
+        )
 
 
 def sweep(out: Path, *overrides: str) -> tuple[pd.DataFrame, float]:
     """Run one pspsweep command; returns its psps.csv and wall time."""
     exe = Path(sys.executable).parent / "pspsweep"
     started = time.perf_counter()
-    res = subprocess.run([str(exe), *isf86.input_overrides(DATA), *overrides, "tracking.enabled=false",
-                          "executor.progress=false", f"executor.work_dir={out.parent / 'work'}",
-                          f"hydra.run.dir={out}"], capture_output=True, text=True, cwd=out.parent)
+    res = subprocess.run(
+        [
+            str(exe),
+            *isf86.input_overrides(DATA),
+            *overrides,
+            "tracking.enabled=false",
+            "executor.progress=false",
+            f"executor.work_dir={out.parent / 'work'}",
+            f"hydra.run.dir={out}",
+        ],
+        capture_output=True,
+        text=True,
+        cwd=out.parent,
+    )
     if res.returncode != 0:
         sys.exit(f"identical_units: {' '.join(overrides)} failed:\n{res.stderr[-2000:]}")
     return pd.read_csv(out / "psps.csv"), time.perf_counter() - started
@@ -83,9 +96,12 @@ def verify(celltypes: list[str]) -> bool:
                 off, t_off = sweep(Path(tmp) / f"{celltype}-{mode}-off", *args, "run.reuse_identical=false")
                 same = on.drop(columns="simulation").equals(off.drop(columns="simulation"))
                 ok &= same
-                print(f"{celltype} {mode}: {len(on)} units, {on.simulation.nunique()} simulated with reuse "
-                      f"({t_on:.0f} s) vs {len(off)} without ({t_off:.0f} s): "
-                      f"{'identical psps.csv' if same else 'DIFFERENT'}", flush=True)
+                print(
+                    f"{celltype} {mode}: {len(on)} units, {on.simulation.nunique()} simulated with reuse "
+                    f"({t_on:.0f} s) vs {len(off)} without ({t_off:.0f} s): "
+                    f"{'identical psps.csv' if same else 'DIFFERENT'}",
+                    flush=True,
+                )
     return ok
 
 

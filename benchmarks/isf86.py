@@ -14,8 +14,13 @@ CON = "example_embedding_86_C2_center.con"
 
 def input_overrides(data: Path = DATA) -> list[str]:
     """Command-line overrides that select the ISF config groups and point them at ``data``."""
-    return ["neuron=isf", "network=isf", f"neuron.param_file={data / PARAM}",
-            f"network.syn_file={data / SYN}", f"network.con_file={data / CON}"]
+    return [
+        "neuron=isf",
+        "network=isf",
+        f"neuron.param_file={data / PARAM}",
+        f"network.syn_file={data / SYN}",
+        f"network.con_file={data / CON}",
+    ]
 
 
 def require(data: Path, script: str) -> None:

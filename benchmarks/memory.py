@@ -41,8 +41,13 @@ def sweep_overrides(demo: bool, units: int, data: Path) -> list[str]:
     if demo:
         # distinct cells, every one simulated (identical ones would be simulated once)
         return [*common, f"network.celltypes.L4ss_C2.n_cells={units}", "run.reuse_identical=false"]
-    return [*common, *isf86.input_overrides(data), "run.celltype=L34_C2", "run.mode=synapses",
-            f"run.units=[{','.join(map(str, range(units)))}]"]
+    return [
+        *common,
+        *isf86.input_overrides(data),
+        "run.celltype=L34_C2",
+        "run.mode=synapses",
+        f"run.units=[{','.join(map(str, range(units)))}]",
+    ]
 
 
 def _peak_rss(pid: int) -> int | None:
@@ -118,7 +123,10 @@ def run_and_measure(args: list[str], cwd: Path, poll_s: float = 0.1) -> dict:
     # exact: the largest peak of any process of the command (they are all reaped by now)
     all_max = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024
     return {
-        "returncode": proc.returncode, "wall_s": wall, "stdout": out, "stderr": err,
+        "returncode": proc.returncode,
+        "wall_s": wall,
+        "stdout": out,
+        "stderr": err,
         "max_rss_all_bytes": all_max,
         "processes": [{"pid": pid, "role": role, "peak_rss_bytes": rss} for pid, (role, rss) in sorted(peaks.items())],
     }
@@ -134,12 +142,15 @@ def main() -> None:
     args = parser.parse_args()
     demo = args.demo or not (args.data / isf86.PARAM).is_file()
     cell = "demo cell, L4ss_C2, cell mode" if demo else f"86_C2_center ({args.data}), L34_C2, synapse mode"
-    print(f"cell: {cell}; {args.units} units, {args.workers} workers, fixed step, restore; "
-          f"load average {os.getloadavg()[0]:.2f}")
+    print(
+        f"cell: {cell}; {args.units} units, {args.workers} workers, fixed step, restore; "
+        f"load average {os.getloadavg()[0]:.2f}"
+    )
     with tempfile.TemporaryDirectory(prefix="pspsweep-memory-") as tmp:
         root = Path(tmp)
         overrides = sweep_overrides(demo, args.units, args.data) + [
-            f"executor.workers={args.workers}", f"executor.work_dir={root / 'chunks'}",
+            f"executor.workers={args.workers}",
+            f"executor.work_dir={root / 'chunks'}",
             f"hydra.run.dir={root / 'out'}",
             "tracking.enabled=false" if args.no_tracking else f"tracking.uri=sqlite:///{root / 'mlflow.db'}",
         ]
@@ -150,8 +161,9 @@ def main() -> None:
     for p in result["processes"]:
         print(f"  {p['role']:<18} pid {p['pid']:<8} peak RSS {p['peak_rss_bytes'] / 2**20:8.1f} MiB")
     peak = result["max_rss_all_bytes"]
-    print(f"largest peak of any process (getrusage): {peak / 2**20:.1f} MiB: "
-          f"{'under' if peak < GB else 'NOT under'} 1 GB")
+    print(
+        f"largest peak of any process (getrusage): {peak / 2**20:.1f} MiB: {'under' if peak < GB else 'NOT under'} 1 GB"
+    )
     summary = {k: v for k, v in result.items() if k not in ("stdout", "stderr")}
     summary.update(cell=cell, units=args.units, workers=args.workers, under_1GB=peak < GB)
     print(json.dumps(summary))

@@ -61,31 +61,44 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="workers of the parallel run")
     parser.add_argument("--cases", default="fixed,cvode,coreneuron", help="comma list of fixed, cvode, coreneuron")
     parser.add_argument("--data", type=Path, default=isf86.DATA)
-    parser.add_argument("--cached", action="store_true",
-                        help="add restore runs on 1 and on all workers that find their settled state in "
-                             "the cache (as every job of a conductance sweep after the first does)")
-    parser.add_argument("--repeat", type=int, default=1,
-                        help="run the set of commands this many times in turn and report medians")
+    parser.add_argument(
+        "--cached",
+        action="store_true",
+        help="add restore runs on 1 and on all workers that find their settled state in "
+        "the cache (as every job of a conductance sweep after the first does)",
+    )
+    parser.add_argument(
+        "--repeat", type=int, default=1, help="run the set of commands this many times in turn and report medians"
+    )
     args = parser.parse_args()
     if args.repeat < 1:
         sys.exit("benchmark: --repeat must be at least 1")
     isf86.require(args.data, "benchmark")
 
     units = "[" + ",".join(str(i) for i in range(args.units)) + "]"
-    print(f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}; "
-          f"load average {os.getloadavg()[0]:.2f}")
-    print(f"cell 86_C2_center, {args.celltype}, {args.units} units, tStim {args.t_stim:g} ms, "
-          f"tEnd {args.t_end:g} ms; whole-command wall times\n")
+    print(
+        f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}; "
+        f"load average {os.getloadavg()[0]:.2f}"
+    )
+    print(
+        f"cell 86_C2_center, {args.celltype}, {args.units} units, tStim {args.t_stim:g} ms, "
+        f"tEnd {args.t_end:g} ms; whole-command wall times\n"
+    )
     rows = []
     with tempfile.TemporaryDirectory(prefix="pspsweep-bench-") as tmp:
         root = Path(tmp)
         for case in args.cases.split(","):
             base = [
                 *isf86.input_overrides(args.data),
-                f"run.celltype={args.celltype}", f"run.units={units}", "run.g=1.0",
-                f"run.tStim={args.t_stim}", f"run.tEnd={args.t_end}", f"run.vardt={case == 'cvode'}",
+                f"run.celltype={args.celltype}",
+                f"run.units={units}",
+                "run.g=1.0",
+                f"run.tStim={args.t_stim}",
+                f"run.tEnd={args.t_end}",
+                f"run.vardt={case == 'cvode'}",
                 # run.force: every command simulates (the store holds earlier runs of the same sweep)
-                f"tracking.uri=sqlite:///{root / 'bench.db'}", "run.force=true",
+                f"tracking.uri=sqlite:///{root / 'bench.db'}",
+                "run.force=true",
             ]
             runs = {
                 "reference, 1 worker": ["run.strategy=reference", "executor.workers=1"],
@@ -97,8 +110,11 @@ def main() -> None:
                 # the same restore sweep on both engines (fixed step): CoreNEURON's speed-up
                 runs = {
                     "restore, 1 worker": ["run.strategy=restore", "executor.workers=1"],
-                    "restore coreneuron, 1 worker": ["run.strategy=restore", "executor.workers=1",
-                                                     "run.engine=coreneuron"],
+                    "restore coreneuron, 1 worker": [
+                        "run.strategy=restore",
+                        "executor.workers=1",
+                        "run.engine=coreneuron",
+                    ],
                 }
                 ref = "restore, 1 worker"
             elif args.cached:
@@ -125,21 +141,28 @@ def main() -> None:
             for name in runs:
                 wall = float(np.median(walls[name]))
                 ratios = [r / w for r, w in zip(walls[ref], walls[name])]
-                rows.append({
-                    "step": case, "run": name, "wall s": wall, "s/unit": wall / args.units,
-                    "ratio": float(np.median(walls[ref])) / wall,
-                    "ratio range": f"{min(ratios):.3g}-{max(ratios):.3g}",
-                    "max |d amplitude| mV": d_amp[name],
-                    "max |d trace| mV": d_trace[name],
-                })
+                rows.append(
+                    {
+                        "step": case,
+                        "run": name,
+                        "wall s": wall,
+                        "s/unit": wall / args.units,
+                        "ratio": float(np.median(walls[ref])) / wall,
+                        "ratio range": f"{min(ratios):.3g}-{max(ratios):.3g}",
+                        "max |d amplitude| mV": d_amp[name],
+                        "max |d trace| mV": d_trace[name],
+                    }
+                )
     table = pd.DataFrame(rows)
     with pd.option_context("display.float_format", "{:.4g}".format, "display.width", 140):
         print(table.to_string(index=False))
-    print(f"\nevery run settles (simulates 0..tStim) afresh unless marked 'cached settle';"
-          f"\nwall s = median over {args.repeat} turn(s) through all commands; ratio = median wall time of the"
-          "\nreference command (coreneuron case: NEURON's restore) / median wall time of this command; ratio range:"
-          "\nthe ratios within each turn;"
-          "\ntrace differences compare the stored traces (float32 mV) sample by sample.")
+    print(
+        f"\nevery run settles (simulates 0..tStim) afresh unless marked 'cached settle';"
+        f"\nwall s = median over {args.repeat} turn(s) through all commands; ratio = median wall time of the"
+        "\nreference command (coreneuron case: NEURON's restore) / median wall time of this command; ratio range:"
+        "\nthe ratios within each turn;"
+        "\ntrace differences compare the stored traces (float32 mV) sample by sample."
+    )
 
 
 if __name__ == "__main__":

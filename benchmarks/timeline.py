@@ -86,9 +86,17 @@ def main() -> None:
     if not args.no_tracking:
         # an existing store, as every command after the first has (a new one is created
         # before the sweep starts, and its schema migrations take seconds)
-        subprocess.run([sys.executable, "-c", "import sys; from pspsweep import tracking; "
-                        "tracking.MlflowTracker(sys.argv[1], 'pspsweep', 'store').end('FINISHED')",
-                        f"sqlite:///{tmp / 'mlflow.db'}"], check=True, capture_output=True)
+        subprocess.run(
+            [
+                sys.executable,
+                "-c",
+                "import sys; from pspsweep import tracking; "
+                "tracking.MlflowTracker(sys.argv[1], 'pspsweep', 'store').end('FINISHED')",
+                f"sqlite:///{tmp / 'mlflow.db'}",
+            ],
+            check=True,
+            capture_output=True,
+        )
     global STARTED
     STARTED = time.perf_counter()  # the command's imports count from here
     import pspsweep.api as api
@@ -127,11 +135,19 @@ def main() -> None:
 
     units = "[" + ",".join(str(i) for i in range(args.units)) + "]"
     sys.argv = [
-        "pspsweep", *isf86.input_overrides(args.data),
-        "run.vardt=false", "run.celltype=VPM_C2", f"run.units={units}", "run.strategy=restore",
-        f"executor.workers={args.workers}", "run.force=true", "executor.progress=false",
-        f"hydra.run.dir={tmp / 'out'}", f"executor.work_dir={tmp / 'work' / 'chunks'}",
-        f"tracking.uri=sqlite:///{tmp / 'mlflow.db'}", f"tracking.enabled={not args.no_tracking}",
+        "pspsweep",
+        *isf86.input_overrides(args.data),
+        "run.vardt=false",
+        "run.celltype=VPM_C2",
+        f"run.units={units}",
+        "run.strategy=restore",
+        f"executor.workers={args.workers}",
+        "run.force=true",
+        "executor.progress=false",
+        f"hydra.run.dir={tmp / 'out'}",
+        f"executor.work_dir={tmp / 'work' / 'chunks'}",
+        f"tracking.uri=sqlite:///{tmp / 'mlflow.db'}",
+        f"tracking.enabled={not args.no_tracking}",
     ]
     idle = IdleCores()
     idle.start()
@@ -152,8 +168,10 @@ def main() -> None:
     shown = [(t, what) for t, what in EVENTS if not what.startswith("chunk ")]
     if chunk_marks:
         shown += [(chunk_marks[0][0], f"first {chunk_marks[0][1]}"), (chunk_marks[-1][0], f"last {chunk_marks[-1][1]}")]
-    print(f"86_C2_center, VPM_C2, {args.units} units, {args.workers} workers, fixed step, restore, fresh settle, "
-          f"tracking {'off' if args.no_tracking else 'on'}")
+    print(
+        f"86_C2_center, VPM_C2, {args.units} units, {args.workers} workers, fixed step, restore, fresh settle, "
+        f"tracking {'off' if args.no_tracking else 'on'}"
+    )
     for t, what in sorted(shown):
         print(f"{t:7.2f} s  {what}")
     per_worker: dict[str, float] = {}
@@ -162,8 +180,10 @@ def main() -> None:
     for worker, seconds in per_worker.items():
         n = sum(len(r.units) for r in results if r.worker == worker)
         print(f"worker {worker}: {n} units in {seconds:.2f} s of chunk time (its settle, if any, included)")
-    print(f"idle core-seconds of the machine while the command ran: {idle.idle_s:.2f} of "
-          f"{(os.cpu_count() or 1) * EVENTS[-1][0]:.2f}")
+    print(
+        f"idle core-seconds of the machine while the command ran: {idle.idle_s:.2f} of "
+        f"{(os.cpu_count() or 1) * EVENTS[-1][0]:.2f}"
+    )
 
 
 if __name__ == "__main__":

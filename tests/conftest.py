@@ -76,10 +76,23 @@ def running_mlflow_server(root: Path, timeout: float = 120) -> Iterator[str]:
     exe = Path(sys.executable).parent / "mlflow"
     with open(root / "server.log", "w") as log:
         proc = subprocess.Popen(
-            [str(exe), "server", "--backend-store-uri", f"sqlite:///{root / 'store.db'}",
-             "--artifacts-destination", str(root / "artifacts"), "--host", "127.0.0.1", "--port", str(port),
-             "--workers", "1"],
-            stdout=log, stderr=subprocess.STDOUT, cwd=root,
+            [
+                str(exe),
+                "server",
+                "--backend-store-uri",
+                f"sqlite:///{root / 'store.db'}",
+                "--artifacts-destination",
+                str(root / "artifacts"),
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+                "--workers",
+                "1",
+            ],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            cwd=root,
         )
         url = f"http://127.0.0.1:{port}"
         try:

@@ -29,7 +29,8 @@ def test_run_from_overrides_without_tracking(launch_dir):
     assert result.table["unit"].tolist() == [0, 1, 2]
     pd.testing.assert_frame_equal(result.table, pd.read_csv(launch_dir / "out" / "psps.csv"))
     assert result.metrics["n_units"] == 3 and result.metrics["amp_mean"] == pytest.approx(
-        result.table["amplitude_mV"].mean())
+        result.table["amplitude_mV"].mean()
+    )
     assert set(result.statistics["celltype"]) == {"L4ss_C2"} and len(result.group_statistics) == 1
     traces = result.traces()
     assert sorted(traces.units.tolist()) == sorted(set(result.table["simulation"]))
@@ -51,13 +52,16 @@ def test_mapping_typed_config_and_overrides_are_the_same_sweep(launch_dir):
     assert set(by_typed.table["gAMPA"]) == {2.0}
 
 
-@pytest.mark.parametrize("config, expected", [
-    (["run.nope=1"], "run.nope"),
-    ({"run": {"g": "many"}}, "run.g"),
-    ("run.g=1", "list of strings"),
-    (["run.celltype=NOPE"], "NOPE"),
-    (["run.tEnd=10"], "run.tEnd"),
-])
+@pytest.mark.parametrize(
+    "config, expected",
+    [
+        (["run.nope=1"], "run.nope"),
+        ({"run": {"g": "many"}}, "run.g"),
+        ("run.g=1", "list of strings"),
+        (["run.celltype=NOPE"], "NOPE"),
+        (["run.tEnd=10"], "run.tEnd"),
+    ],
+)
 def test_bad_input_raises_before_anything_is_written(launch_dir, config, expected):
     """The API raises PspSweepError naming the culprit (the command turns it into its
     one line); no output folder, no store."""
@@ -97,8 +101,12 @@ def test_a_cancelled_executor_stops_without_raising():
 def test_a_finished_sweep_is_reused_through_the_cancel_event(launch_dir):
     """With tracking and worker processes the run opens in the background; a finished
     run of the same sweep cancels the simulation and its results become this run's."""
-    overrides = ["run.units=[0,1]", "executor.workers=2", "executor.progress=false",
-                 f"tracking.uri=sqlite:///{launch_dir / 't.db'}"]
+    overrides = [
+        "run.units=[0,1]",
+        "executor.workers=2",
+        "executor.progress=false",
+        f"tracking.uri=sqlite:///{launch_dir / 't.db'}",
+    ]
     first = pspsweep.run(overrides, out_dir=launch_dir / "first")
     again = pspsweep.run(overrides, out_dir=launch_dir / "again")
     assert first.run_id and first.reused_from is None

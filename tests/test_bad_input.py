@@ -37,16 +37,24 @@ MEASURED_HEADER = "celltype,EPSP_mean_measured,EPSP_med_measured,EPSP_max_measur
 # --------------------------------------------------------------------------- helpers
 
 
-def pspsweep(cwd: Path, *args: str, timeout: float = 600, command: bool = False,
-             **env: str) -> subprocess.CompletedProcess:
+def pspsweep(
+    cwd: Path, *args: str, timeout: float = 600, command: bool = False, **env: str
+) -> subprocess.CompletedProcess:
     """Run a job in ``cwd`` with its own store and one worker: the command itself for a
     multirun, ``--traceback``, an environment or ``command=True``; else through the
     Python API, its error shown as the command shows it."""
     store = [f"tracking.uri=sqlite:///{cwd / 't.db'}", "executor.workers=1"]
     if command or env or "-m" in args or "--traceback" in args:
         exe = Path(sys.executable).parent / "pspsweep"
-        return subprocess.run([str(exe), *args, *store], cwd=cwd, capture_output=True, text=True,
-                              timeout=timeout, env=pspsweep_env(**env), check=False)
+        return subprocess.run(
+            [str(exe), *args, *store],
+            cwd=cwd,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            env=pspsweep_env(**env),
+            check=False,
+        )
     return through_api(cwd, [*args, *store])
 
 
@@ -99,8 +107,7 @@ def error_line(res: subprocess.CompletedProcess) -> str:
     return lines[0]
 
 
-def assert_refused(res: subprocess.CompletedProcess, cwd: Path, *expected: str,
-                   run_allowed: bool = False) -> str:
+def assert_refused(res: subprocess.CompletedProcess, cwd: Path, *expected: str, run_allowed: bool = False) -> str:
     """The policy for one bad input; returns the error line.
 
     ``expected``: substrings the line must contain (the culprit). ``run_allowed``: the
@@ -123,8 +130,9 @@ def assert_refused(res: subprocess.CompletedProcess, cwd: Path, *expected: str,
 def assert_names_line(line: str, file_name: str, lineno: int) -> None:
     """The message names the file and the line (``file:LINE`` or ``file ... line LINE``)."""
     assert file_name in line, f"{file_name!r} not named in: {line}"
-    assert re.search(rf"{re.escape(file_name)}:{lineno}\b", line) or re.search(rf"\bline {lineno}\b", line), \
+    assert re.search(rf"{re.escape(file_name)}:{lineno}\b", line) or re.search(rf"\bline {lineno}\b", line), (
         f"line {lineno} of {file_name} not named in: {line}"
+    )
 
 
 def replace_line(path: Path, lineno: int, text: str) -> str:
@@ -149,8 +157,13 @@ def isf_copy(isf86, tmp_path) -> Path:
     """The real ISF example cell copied into the test folder, the .param pointing at the copied .hoc."""
     data = tmp_path / "data"
     data.mkdir()
-    for name in ("86_C2_center.param", "86_C2_center.hoc", "example_embedding_86_C2_center.syn",
-                 "example_embedding_86_C2_center.con", "measured_epsp.csv"):
+    for name in (
+        "86_C2_center.param",
+        "86_C2_center.hoc",
+        "example_embedding_86_C2_center.syn",
+        "example_embedding_86_C2_center.con",
+        "measured_epsp.csv",
+    ):
         shutil.copy(isf86 / name, data / name)
     param = data / "86_C2_center.param"
     # the shipped .param names a morphology on another machine; point it at the copy so
@@ -164,9 +177,14 @@ def isf_copy(isf86, tmp_path) -> Path:
 
 def isf_args(data: Path) -> list[str]:
     """Overrides that run the copied ISF cell and embedding."""
-    return ["neuron=isf", "network=isf", f"neuron.param_file={data / '86_C2_center.param'}",
-            f"network.syn_file={data / 'example_embedding_86_C2_center.syn'}",
-            f"network.con_file={data / 'example_embedding_86_C2_center.con'}", "run.celltype=VPM_C2"]
+    return [
+        "neuron=isf",
+        "network=isf",
+        f"neuron.param_file={data / '86_C2_center.param'}",
+        f"network.syn_file={data / 'example_embedding_86_C2_center.syn'}",
+        f"network.con_file={data / 'example_embedding_86_C2_center.con'}",
+        "run.celltype=VPM_C2",
+    ]
 
 
 # --------------------------------------------------------------------------- missing and unreadable files
@@ -398,8 +416,14 @@ def test_celltype_name_mlflow_refuses(tmp_path):
     result files and failed at metric logging; now refused before anything runs."""
     (tmp_path / "x.syn").write_text("VPM_C2?x\t1\t0.5\nVPM_C2?x\t2\t0.5\nL4ss_C2\t1\t0.2\n")
     (tmp_path / "x.con").write_text("VPM_C2?x\t0\t0\nVPM_C2?x\t0\t1\nL4ss_C2\t0\t0\n")
-    res = pspsweep(tmp_path, "network=isf", "network.syn_file=x.syn", "network.con_file=x.con",
-                   "network.snap_to_points=false", "run.celltype=[VPM*,L4ss_C2]")
+    res = pspsweep(
+        tmp_path,
+        "network=isf",
+        "network.syn_file=x.syn",
+        "network.con_file=x.con",
+        "network.snap_to_points=false",
+        "run.celltype=[VPM*,L4ss_C2]",
+    )
     assert_refused(res, tmp_path, "cell type 'VPM_C2?x'", "MLflow")
 
 
@@ -494,8 +518,7 @@ def test_copy_of_a_shipped_mod_file_in_a_user_folder(tmp_path):
     mods.mkdir()
     shutil.copy(shipped / "glutamate_syn.mod", mods / "glutamate_syn.mod")
     res = mechanism_run(tmp_path, f"neuron.mechanism_dirs=[{mods}]")
-    assert_refused(res, tmp_path, str(mods / "glutamate_syn.mod"), str(shipped / "glutamate_syn.mod"),
-                   run_allowed=True)
+    assert_refused(res, tmp_path, str(mods / "glutamate_syn.mod"), str(shipped / "glutamate_syn.mod"), run_allowed=True)
 
 
 @pytest.mark.slow

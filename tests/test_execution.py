@@ -20,8 +20,9 @@ def fake_units(n: int) -> list[Unit]:
     return [Unit(i, "A", i, (i,), (0,), (0.5,)) for i in range(n)]
 
 
-@pytest.mark.parametrize(("n", "workers", "size"), [(1, 2, None), (10, 2, None), (176, 2, None), (1000, 2, None),
-                                                     (10, 1, 3), (7, 4, 100)])
+@pytest.mark.parametrize(
+    ("n", "workers", "size"), [(1, 2, None), (10, 2, None), (176, 2, None), (1000, 2, None), (10, 1, 3), (7, 4, 100)]
+)
 def test_plan_chunks_covers_every_unit_once(n, workers, size):
     chunks = execution.plan_chunks(fake_units(n), workers, size)
     flat = [u.index for c in chunks for u in c.units]
@@ -84,9 +85,10 @@ def test_in_process_equals_reference_loop_and_assembles(demo_work, tmp_path):
     expected = load_traces(save_traces(direct, tmp_path / "direct.npz"))
     assert sorted(assembled.units) == list(range(len(units)))  # traces in the order simulated
     order = [int(u) for u in assembled.units]
-    for a, b in zip(assembled.ts + assembled.vs + [assembled.t_baseline, assembled.v_baseline],
-                    [expected.ts[i] for i in order] + [expected.vs[i] for i in order]
-                    + [expected.t_baseline, expected.v_baseline]):
+    for a, b in zip(
+        assembled.ts + assembled.vs + [assembled.t_baseline, assembled.v_baseline],
+        [expected.ts[i] for i in order] + [expected.vs[i] for i in order] + [expected.t_baseline, expected.v_baseline],
+    ):
         np.testing.assert_array_equal(a, b)
     amps, peaks = execution.collect_features(store, chunks)
     assert amps.shape == (len(units),) and np.all(amps > 0)
@@ -116,9 +118,15 @@ def test_store_key_depends_on_work_and_plan(demo_work, tmp_path):
     work, units = demo_work
     c3 = execution.plan_chunks(units, 1, 3)
     c4 = execution.plan_chunks(units, 1, 4)
-    assert execution.ChunkStore.for_sweep(tmp_path, work, c3).folder != execution.ChunkStore.for_sweep(tmp_path, work, c4).folder
+    assert (
+        execution.ChunkStore.for_sweep(tmp_path, work, c3).folder
+        != execution.ChunkStore.for_sweep(tmp_path, work, c4).folder
+    )
     other = execution.SweepWork(work.request, AnalysisOptions(convention="isf"))
-    assert execution.ChunkStore.for_sweep(tmp_path, work, c3).folder != execution.ChunkStore.for_sweep(tmp_path, other, c3).folder
+    assert (
+        execution.ChunkStore.for_sweep(tmp_path, work, c3).folder
+        != execution.ChunkStore.for_sweep(tmp_path, other, c3).folder
+    )
 
 
 @pytest.mark.slow
@@ -136,8 +144,9 @@ def test_two_workers_give_identical_results(demo_work, tmp_path, kind):
     b = load_traces(execution.assemble_traces(parallel, chunks, tmp_path / "b.npz"))
     for x, y in zip(a.ts + a.vs, b.ts + b.vs):
         np.testing.assert_array_equal(x, y)
-    np.testing.assert_array_equal(execution.collect_features(serial, chunks)[0],
-                                  execution.collect_features(parallel, chunks)[0])
+    np.testing.assert_array_equal(
+        execution.collect_features(serial, chunks)[0], execution.collect_features(parallel, chunks)[0]
+    )
 
 
 @pytest.mark.slow
@@ -159,8 +168,13 @@ def test_prepare_hands_over_the_cell_before_reading_the_embedding(compose, tmp_p
     from pspsweep.errors import PspSweepError
     from pspsweep.pipeline import prepare
 
-    cfg = OmegaConf.to_object(compose("network=isf", f"network.syn_file={tmp_path / 'missing.syn'}",
-                                      f"network.con_file={tmp_path / 'missing.con'}"))
+    cfg = OmegaConf.to_object(
+        compose(
+            "network=isf",
+            f"network.syn_file={tmp_path / 'missing.syn'}",
+            f"network.con_file={tmp_path / 'missing.con'}",
+        )
+    )
     cells = []
     with pytest.raises(PspSweepError, match="missing.syn"):
         prepare(cfg, on_cell=cells.append)
@@ -178,8 +192,9 @@ def test_record_dt_resamples_stored_traces(demo_work, tmp_path):
     fine = execution.ChunkStore(tmp_path / "f")
     run_all(work, units[:3], fine, execution.InProcess())
     # features come from the full-resolution traces either way
-    np.testing.assert_array_equal(execution.collect_features(store, chunks)[0],
-                                  execution.collect_features(fine, chunks)[0])
+    np.testing.assert_array_equal(
+        execution.collect_features(store, chunks)[0], execution.collect_features(fine, chunks)[0]
+    )
 
 
 def test_assembled_file_matches_save_traces_layout(tmp_path):
@@ -190,9 +205,19 @@ def test_assembled_file_matches_save_traces_layout(tmp_path):
     units = fake_units(3)
     chunks = [execution.ChunkTask(0, tuple(units[:2])), execution.ChunkTask(1, tuple(units[2:]))]
     for c, sl in zip(chunks, (slice(0, 2), slice(2, 3))):
-        store.write(execution.ChunkResult(c.index, np.array([u.index for u in c.units]), ts[sl], vs[sl],
-                                          np.zeros(len(c.units)), np.zeros(len(c.units)), 0.1, "w",
-                                          (np.arange(3.0), np.ones(3)) if c.index == 0 else None))
+        store.write(
+            execution.ChunkResult(
+                c.index,
+                np.array([u.index for u in c.units]),
+                ts[sl],
+                vs[sl],
+                np.zeros(len(c.units)),
+                np.zeros(len(c.units)),
+                0.1,
+                "w",
+                (np.arange(3.0), np.ones(3)) if c.index == 0 else None,
+            )
+        )
     got = dict(np.load(execution.assemble_traces(store, chunks, tmp_path / "a.npz")))
     want = dict(np.load(save_traces(TraceSet(np.arange(3.0), np.ones(3), ts, vs, np.arange(3)), tmp_path / "b.npz")))
     assert got.keys() == want.keys()
@@ -251,8 +276,10 @@ def test_worker_start_imports_stay_light():
     scripts = tomllib.loads((Path(__file__).parents[1] / "pyproject.toml").read_text())["project"]["scripts"]
     assert scripts and all(target.startswith("pspsweep.entry:") for target in scripts.values())
     heavy = ("hydra", "omegaconf", "mlflow", "pandas", "matplotlib")
-    code = ("import sys, pspsweep.entry, pspsweep.execution, pspsweep.simulation.cell, pspsweep.simulation.runner; "
-            f"print(','.join(m for m in {heavy!r} if m in sys.modules))")
+    code = (
+        "import sys, pspsweep.entry, pspsweep.execution, pspsweep.simulation.cell, pspsweep.simulation.runner; "
+        f"print(','.join(m for m in {heavy!r} if m in sys.modules))"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "", f"a worker imports {out.stdout.strip()}"
 
@@ -291,8 +318,10 @@ def test_manager_thread_race_of_python_3_11_is_not_printed():
     hook = executors._ignore_manager_race(seen.append)
     hook(SimpleNamespace(exc_type=InvalidStateError, thread=_ExecutorManagerThread()))
     assert seen == []
-    others = [SimpleNamespace(exc_type=ValueError, thread=_ExecutorManagerThread()),
-              SimpleNamespace(exc_type=InvalidStateError, thread=threading.Thread())]
+    others = [
+        SimpleNamespace(exc_type=ValueError, thread=_ExecutorManagerThread()),
+        SimpleNamespace(exc_type=InvalidStateError, thread=threading.Thread()),
+    ]
     for args in others:
         hook(args)
     assert seen == others

@@ -44,8 +44,17 @@ def fake_result(chunk: execution.ChunkTask, with_baseline: bool) -> execution.Ch
     ts = [np.linspace(0, 10, 5 + u.index % 3) for u in chunk.units]
     vs = [np.full(len(t), u.sections[0] + u.xs[0]) for t, u in zip(ts, chunk.units)]
     amps = np.array([u.sections[0] + u.xs[0] for u in chunk.units])
-    return execution.ChunkResult(chunk.index, chunk.result_keys(), ts, vs, amps, amps + 110.0, 0.01, "fake",
-                                 (np.arange(3.0), np.zeros(3)) if with_baseline else None)
+    return execution.ChunkResult(
+        chunk.index,
+        chunk.result_keys(),
+        ts,
+        vs,
+        amps,
+        amps + 110.0,
+        0.01,
+        "fake",
+        (np.arange(3.0), np.zeros(3)) if with_baseline else None,
+    )
 
 
 class Fake(execution.InProcess):
@@ -90,8 +99,10 @@ def test_the_folder_key_covers_every_unit_in_full_the_version_and_a_salt(tmp_pat
     other_sections = [dataclasses.replace(u, sections=(u.sections[0] + 1,)) for u in units()]
     other_cells = [dataclasses.replace(u, cell_id=u.cell_id + 1) for u in units()]
     other_synapses = [dataclasses.replace(u, synapse_ids=(u.synapse_ids[0] + 1,)) for u in units()]
-    folders = {base, moved} | {execution.ChunkStore.for_sweep(tmp_path, WORK, plan(us)).folder
-                               for us in (other_sections, other_cells, other_synapses)}
+    folders = {base, moved} | {
+        execution.ChunkStore.for_sweep(tmp_path, WORK, plan(us)).folder
+        for us in (other_sections, other_cells, other_synapses)
+    }
     folders.add(execution.ChunkStore.for_sweep(tmp_path, WORK, plan(units()), salt="other inputs").folder)
     monkeypatch.setattr(pspsweep, "__version__", "999.0", raising=False)
     folders.add(execution.ChunkStore.for_sweep(tmp_path, WORK, plan(units())).folder)
@@ -158,8 +169,9 @@ def test_a_full_disk_while_writing_a_chunk_is_one_error_and_leaves_no_partial_fi
     store = execution.ChunkStore(tmp_path / "chunks")
     execution.run_chunks(WORK, chunks[:1], store, Fake())
     monkeypatch.setattr(np, "savez", half_written)
-    with pytest.raises(PspSweepError, match=re.escape(f"{store.folder}: no space left on device: free space or set "
-                                                      "executor.work_dir")) as caught:
+    with pytest.raises(
+        PspSweepError, match=re.escape(f"{store.folder}: no space left on device: free space or set executor.work_dir")
+    ) as caught:
         execution.run_chunks(WORK, chunks, store, Fake())
     assert caught.value.__cause__ is None and caught.value.__suppress_context__
     assert [p.name for p in store.folder.iterdir()] == ["chunk-000000.npz"]
@@ -211,8 +223,10 @@ def test_two_identical_sweeps_at_once_both_finish_and_keep_apart(tmp_path):
     execution.run_chunks(WORK, chunks[:1], execution.ChunkStore.for_sweep(root, WORK, chunks), Fake())
     ctx = multiprocessing.get_context("spawn")
     ready = ctx.Barrier(2)
-    procs = [ctx.Process(target=claim_run_assemble, args=(str(root), str(tmp_path / f"{i}.npz"), ready, d))
-             for i, d in enumerate((0.05, 0.1))]
+    procs = [
+        ctx.Process(target=claim_run_assemble, args=(str(root), str(tmp_path / f"{i}.npz"), ready, d))
+        for i, d in enumerate((0.05, 0.1))
+    ]
     for p in procs:
         p.start()
     for p in procs:

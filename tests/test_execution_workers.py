@@ -109,8 +109,9 @@ def test_run_chunks_reports_the_workers_that_can_be_busy(tmp_path):
                 yield fake_result(chunk, with_baseline)
 
     chunks = [t[1] for t in tasks(3)]
-    report = execution.run_chunks(execution.SweepWork(None, None), chunks,
-                                  execution.ChunkStore(tmp_path / "s"), ManyWorkers())
+    report = execution.run_chunks(
+        execution.SweepWork(None, None), chunks, execution.ChunkStore(tmp_path / "s"), ManyWorkers()
+    )
     assert report.workers == 3
 
 
@@ -118,9 +119,17 @@ def fake_result(chunk, with_baseline):
     import numpy as np
 
     n = len(chunk.units)
-    return execution.ChunkResult(chunk.index, chunk.result_keys(), [np.arange(4.0)] * n, [np.ones(4)] * n,
-                                 np.ones(n), np.ones(n), 0.0, "w",
-                                 (np.arange(4.0), np.zeros(4)) if with_baseline else None)
+    return execution.ChunkResult(
+        chunk.index,
+        chunk.result_keys(),
+        [np.arange(4.0)] * n,
+        [np.ones(4)] * n,
+        np.ones(n),
+        np.ones(n),
+        0.0,
+        "w",
+        (np.arange(4.0), np.zeros(4)) if with_baseline else None,
+    )
 
 
 @pytest.mark.parametrize("start", [False, True])
@@ -139,8 +148,11 @@ def test_a_refused_worker_spawn_is_one_error_naming_executor_workers(markers, mo
 
     monkeypatch.setattr(multiprocessing.context.SpawnProcess, "start", refuse_the_second)
     monkeypatch.setattr(os, "cpu_count", lambda: 8)
-    with pytest.raises(PspSweepError, match=r"executor\.workers=8: .*worker process 2 .*resource temporarily "
-                                            r"unavailable.*smaller executor\.workers"):
+    with pytest.raises(
+        PspSweepError,
+        match=r"executor\.workers=8: .*worker process 2 .*resource temporarily "
+        r"unavailable.*smaller executor\.workers",
+    ):
         executor = execution.LocalProcesses(8, start=start)
         try:
             list(executor.run(chunk_that_may_crash, tasks(5)))
@@ -158,12 +170,14 @@ def test_workers_exit_when_the_launching_command_is_killed(tmp_path):
     import subprocess
     import sys
 
-    code = ("import os, signal, sys\n"
-            "from pspsweep import execution\n"
-            "executor = execution.LocalProcesses(1)\n"
-            "[pid] = executor.run(os.getpid, [()])\n"
-            "print(pid, flush=True)\n"
-            "os.kill(os.getpid(), signal.SIGKILL)\n")
+    code = (
+        "import os, signal, sys\n"
+        "from pspsweep import execution\n"
+        "executor = execution.LocalProcesses(1)\n"
+        "[pid] = executor.run(os.getpid, [()])\n"
+        "print(pid, flush=True)\n"
+        "os.kill(os.getpid(), signal.SIGKILL)\n"
+    )
     out = tmp_path / "out"
     with out.open("w") as stdout:  # a file, not a pipe: an orphaned worker would keep a pipe open
         proc = subprocess.run([sys.executable, "-c", code], stdout=stdout, timeout=120, check=False)

@@ -30,10 +30,24 @@ def test_preset_runs_end_to_end(preset, tmp_path, isf86):
 
     exe = Path(sys.executable).parent / "pspsweep"
     store = f"sqlite:///{tmp_path / 'mlflow.db'}"
-    res = subprocess.run([str(exe), "-m", f"+experiment={preset}", "run.units=[0,1,2]", "executor.progress=false",
-                          f"tracking.uri={store}", f"hydra.sweep.dir={tmp_path / 'multirun'}",
-                          f"executor.work_dir={tmp_path / 'work'}"],
-                         cwd=REPO, capture_output=True, text=True, timeout=1800, env=pspsweep_env(), check=False)
+    res = subprocess.run(
+        [
+            str(exe),
+            "-m",
+            f"+experiment={preset}",
+            "run.units=[0,1,2]",
+            "executor.progress=false",
+            f"tracking.uri={store}",
+            f"hydra.sweep.dir={tmp_path / 'multirun'}",
+            f"executor.work_dir={tmp_path / 'work'}",
+        ],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=1800,
+        env=pspsweep_env(),
+        check=False,
+    )
     assert res.returncode == 0, res.stderr[-3000:]
     client = MlflowClient(store)
     runs = client.search_runs([e.experiment_id for e in client.search_experiments()])

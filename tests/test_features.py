@@ -132,9 +132,7 @@ def test_many_matches_single(baseline):
         vs.append(drift(t) + alpha(t, amp))
     for options in (PSPSWEEP, ISF, AnalysisOptions(baseline="constant")):
         amps, tps = psp_features_many(ts, vs, t_base, v_base, T_STIM, T_END, options)
-        single = [
-            psp_features(t, v, t_base, v_base, T_STIM, T_END, options) for t, v in zip(ts, vs)
-        ]
+        single = [psp_features(t, v, t_base, v_base, T_STIM, T_END, options) for t, v in zip(ts, vs)]
         assert np.array_equal(amps, [a for a, _ in single])
         assert np.array_equal(tps, [tp for _, tp in single])
 
@@ -200,9 +198,7 @@ def test_grids():
 def test_resample_dt_is_honoured():
     t = np.arange(0.0, T_END, 0.005)
     v = -70.0 + alpha(t, 0.5, tau=2.05)
-    amp, latency = psp_features(
-        t, v, None, None, T_STIM, T_END, AnalysisOptions(baseline="constant", resample_dt=0.1)
-    )
+    amp, latency = psp_features(t, v, None, None, T_STIM, T_END, AnalysisOptions(baseline="constant", resample_dt=0.1))
     assert latency == pytest.approx(2.1, abs=1e-9)  # nearest point of the 0.1 ms grid
     assert amp == pytest.approx(0.5, abs=1e-3)
 

@@ -20,8 +20,19 @@ from pspsweep.traces import load_traces
 pytestmark = [pytest.mark.realdata, pytest.mark.slow]
 
 #: isf-reference 10.3: baseline soma voltage (CVODE), resampled, at these times (ms)
-BASELINE_CVODE = {0: -75.0000, 1.75: -75.8654, 5: -77.0603, 10: -78.4037, 20: -79.9611, 50: -81.1989,
-                  100: -80.8356, 109.975: -80.7521, 110: -80.7519, 130: -80.6301, 149.975: -80.5636}
+BASELINE_CVODE = {
+    0: -75.0000,
+    1.75: -75.8654,
+    5: -77.0603,
+    10: -78.4037,
+    20: -79.9611,
+    50: -81.1989,
+    100: -80.8356,
+    109.975: -80.7521,
+    110: -80.7519,
+    130: -80.6301,
+    149.975: -80.5636,
+}
 #: isf-reference 10.5: VPM_C2 at g = 1.0, mode cells, CVODE: cell id -> (tMax ms, vMax mV)
 UNITS_CVODE = {0: (128.975, 0.01417), 1: (116.425, 0.21498), 2: (114.975, 0.31184)}
 
@@ -29,11 +40,22 @@ UNITS_CVODE = {0: (128.975, 0.01417), 1: (116.425, 0.21498), 2: (114.975, 0.3118
 def run_isf(tmp_path: Path, isf86: Path, name: str, *overrides: str) -> Path:
     out = tmp_path / name
     exe = Path(sys.executable).parent / "pspsweep"
-    args = [str(exe), "neuron=isf", "network=isf", f"neuron.param_file={isf86 / '86_C2_center.param'}",
-            f"network.syn_file={isf86 / 'example_embedding_86_C2_center.syn'}",
-            f"network.con_file={isf86 / 'example_embedding_86_C2_center.con'}",
-            "run.celltype=VPM_C2", "run.g=1.0", "run.tStim=110", "run.tEnd=150",
-            "analysis.convention=isf", "tracking.enabled=false", f"hydra.run.dir={out}", *overrides]
+    args = [
+        str(exe),
+        "neuron=isf",
+        "network=isf",
+        f"neuron.param_file={isf86 / '86_C2_center.param'}",
+        f"network.syn_file={isf86 / 'example_embedding_86_C2_center.syn'}",
+        f"network.con_file={isf86 / 'example_embedding_86_C2_center.con'}",
+        "run.celltype=VPM_C2",
+        "run.g=1.0",
+        "run.tStim=110",
+        "run.tEnd=150",
+        "analysis.convention=isf",
+        "tracking.enabled=false",
+        f"hydra.run.dir={out}",
+        *overrides,
+    ]
     res = subprocess.run(args, cwd=REPO, capture_output=True, text=True, timeout=1200, env=pspsweep_env())
     assert res.returncode == 0, res.stderr[-3000:]
     return out

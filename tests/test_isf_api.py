@@ -22,26 +22,58 @@ from pspsweep.io.isf_param import read_param_file
 from pspsweep.isf import run_ex_synapses
 
 
-
 def network_param(data: Path, celltype: str = "VPM_C2") -> dict:
     """ISF's network parameters of one cell type, as split for its PSP tasks (isf-reference 3.5)."""
     con = str(data / "example_embedding_86_C2_center.con")
-    receptor = {"delay": 0.0, "threshold": 0.0, "weight": [0.0, 1.0],
-                "parameter": {"tau1": 26.0, "tau2": 2.0, "tau3": 2.0, "tau4": 0.1, "decaynmda": 1.0,
-                              "facilampa": 0.0, "facilnmda": 0.0}}
-    return {"network": {celltype: {
-        "cellNr": 176, "activeFrac": 1.0, "celltype": "pointcell", "spikeNr": 1, "spikeT": 10, "spikeWidth": 1.0,
-        "synapses": {"connectionFile": con, "distributionFile": con[:-3] + "syn",
-                     "receptors": {"glutamate_syn": receptor}}}}}
+    receptor = {
+        "delay": 0.0,
+        "threshold": 0.0,
+        "weight": [0.0, 1.0],
+        "parameter": {
+            "tau1": 26.0,
+            "tau2": 2.0,
+            "tau3": 2.0,
+            "tau4": 0.1,
+            "decaynmda": 1.0,
+            "facilampa": 0.0,
+            "facilnmda": 0.0,
+        },
+    }
+    return {
+        "network": {
+            celltype: {
+                "cellNr": 176,
+                "activeFrac": 1.0,
+                "celltype": "pointcell",
+                "spikeNr": 1,
+                "spikeT": 10,
+                "spikeWidth": 1.0,
+                "synapses": {
+                    "connectionFile": con,
+                    "distributionFile": con[:-3] + "syn",
+                    "receptors": {"glutamate_syn": receptor},
+                },
+            }
+        }
+    }
 
 
 def command_psps(cwd: Path, data: Path) -> pd.DataFrame:
     """psps.csv of the command's VPM_C2 g=1 sweep with ISF's analysis."""
     exe = Path(sys.executable).parent / "pspsweep"
-    args = [str(exe), "neuron=isf", "network=isf", f"neuron.param_file={data / '86_C2_center.param'}",
-            f"network.syn_file={data / 'example_embedding_86_C2_center.syn'}",
-            f"network.con_file={data / 'example_embedding_86_C2_center.con'}", "run.celltype=VPM_C2",
-            "run.g=1", "analysis.convention=isf", "tracking.enabled=false", "executor.progress=false"]
+    args = [
+        str(exe),
+        "neuron=isf",
+        "network=isf",
+        f"neuron.param_file={data / '86_C2_center.param'}",
+        f"network.syn_file={data / 'example_embedding_86_C2_center.syn'}",
+        f"network.con_file={data / 'example_embedding_86_C2_center.con'}",
+        "run.celltype=VPM_C2",
+        "run.g=1",
+        "analysis.convention=isf",
+        "tracking.enabled=false",
+        "executor.progress=false",
+    ]
     res = subprocess.run(args, cwd=cwd, capture_output=True, text=True, timeout=600, env=pspsweep_env())
     assert res.returncode == 0, res.stderr[-3000:]
     out = Path(next(line.split("results: ")[1] for line in res.stdout.splitlines() if "results: " in line))
@@ -57,8 +89,18 @@ def test_run_ex_synapses_gives_the_commands_amplitudes(isf86, launch_dir):
     gives the same traces as its path."""
     table = command_psps(launch_dir, isf86)
     param = isf86 / "86_C2_center.param"
-    result = run_ex_synapses(str(param), network_param(isf86), "VPM_C2", gAMPA=1.0, gNMDA=1.0, vardt=True,
-                             tStim=110.0, tEnd=150.0, mode="cells", workers=2)
+    result = run_ex_synapses(
+        str(param),
+        network_param(isf86),
+        "VPM_C2",
+        gAMPA=1.0,
+        gNMDA=1.0,
+        vardt=True,
+        tStim=110.0,
+        tEnd=150.0,
+        mode="cells",
+        workers=2,
+    )
     assert isinstance(result, tuple) and len(result) == 4
     t_base, v_base, t_vecs, v_vecs = result
     for a in (t_base, v_base):
@@ -77,8 +119,7 @@ def test_run_ex_synapses_gives_the_commands_amplitudes(isf86, launch_dir):
     units = [0, 1, 2, 175]
     parsed = read_param_file(param)
     parsed["neuron"]["filename"] = str(isf86 / "86_C2_center.hoc")  # as ISF users do (isf-reference 2.2)
-    from_dict = run_ex_synapses(parsed, network_param(isf86), "VPM_C2", gAMPA=1.0, gNMDA=1.0, units=units,
-                                workers=2)
+    from_dict = run_ex_synapses(parsed, network_param(isf86), "VPM_C2", gAMPA=1.0, gNMDA=1.0, units=units, workers=2)
     np.testing.assert_array_equal(from_dict[1], v_base)
     for i, (t, v) in enumerate(zip(from_dict[2], from_dict[3])):
         np.testing.assert_array_equal(t, t_vecs[units[i]])
@@ -86,10 +127,13 @@ def test_run_ex_synapses_gives_the_commands_amplitudes(isf86, launch_dir):
 
 
 @pytest.mark.realdata
-@pytest.mark.parametrize("change, expected", [
-    (lambda net: net["network"].pop("VPM_C2"), "no entry network.VPM_C2"),
-    (lambda net: net["network"]["VPM_C2"]["synapses"].pop("connectionFile"), "synapses.connectionFile"),
-])
+@pytest.mark.parametrize(
+    "change, expected",
+    [
+        (lambda net: net["network"].pop("VPM_C2"), "no entry network.VPM_C2"),
+        (lambda net: net["network"]["VPM_C2"]["synapses"].pop("connectionFile"), "synapses.connectionFile"),
+    ],
+)
 def test_bad_network_param_names_the_entry(isf86, launch_dir, change, expected):
     net = network_param(isf86)
     change(net)

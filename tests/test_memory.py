@@ -22,8 +22,13 @@ GB = 1024**3
 
 
 def test_thousand_unit_demo_sweep_stays_under_1_gb():
-    proc = subprocess.run([sys.executable, str(SCRIPT), "--demo", "--units", "1000", "--workers", "2"],
-                          capture_output=True, text=True, timeout=1800, check=False)
+    proc = subprocess.run(
+        [sys.executable, str(SCRIPT), "--demo", "--units", "1000", "--workers", "2"],
+        capture_output=True,
+        text=True,
+        timeout=1800,
+        check=False,
+    )
     assert proc.returncode == 0, proc.stderr[-3000:] + proc.stdout[-3000:]
     result = json.loads(proc.stdout.strip().splitlines()[-1])
     roles = [p["role"] for p in result["processes"]]

@@ -29,9 +29,23 @@ def sweep(server, tmp_path_factory):
     measured = cwd / "measured.csv"
     measured.write_text("celltype,EPSP_mean_measured,EPSP_med_measured,EPSP_max_measured\nL4,0.8,0.7,1.6\n")
     exe = Path(sys.executable).parent / "pspsweep"
-    res = subprocess.run([str(exe), "-m", "run.g=0.5,1.0", "hydra/launcher=joblib", f"fit.measured={measured}",
-                          "fit.bootstrap=100", "executor.workers=1", f"tracking.uri={server}"],
-                         cwd=cwd, capture_output=True, text=True, env=pspsweep_env(), timeout=900)
+    res = subprocess.run(
+        [
+            str(exe),
+            "-m",
+            "run.g=0.5,1.0",
+            "hydra/launcher=joblib",
+            f"fit.measured={measured}",
+            "fit.bootstrap=100",
+            "executor.workers=1",
+            f"tracking.uri={server}",
+        ],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        env=pspsweep_env(),
+        timeout=900,
+    )
     assert res.returncode == 0, res.stderr[-3000:]
     client = MlflowClient(server)
     exp = client.get_experiment_by_name("pspsweep")
@@ -68,9 +82,19 @@ def test_parent_run_page_renders_in_browser(sweep, server, tmp_path):
         pytest.skip("no chromium on this machine (Debian package 'chromium'; .ci/run installs it)")
     _, exp, parent, _ = sweep
     page = f"{server}/#/experiments/{exp.experiment_id}/runs/{parent.info.run_id}/artifacts/fit/fit.png"
-    flags = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-             "--disable-background-networking", "--disable-component-update", "--disable-sync",
-             f"--user-data-dir={tmp_path / 'profile'}", "--virtual-time-budget=20000", "--window-size=1400,1000"]
+    flags = [
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        f"--user-data-dir={tmp_path / 'profile'}",
+        "--virtual-time-budget=20000",
+        "--window-size=1400,1000",
+    ]
     shot = Path(__file__).resolve().parent / "artifacts" / "mlflow_parent_run.png"
     shot.parent.mkdir(exist_ok=True)
     dom = subprocess.run([browser, *flags, "--dump-dom", page], capture_output=True, text=True, timeout=180)

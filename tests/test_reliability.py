@@ -50,11 +50,24 @@ def test_commands_started_in_the_same_second_keep_their_own_results(tmp_path):
     pspsweep(tmp_path, "run.units=[0]", "executor.progress=false")  # the store exists, as in the report
     results = []
     for _ in range(10):
-        procs = [subprocess.Popen([str(exe), f"run.g={g}", "run.units=[0,1]", "executor.progress=false",
-                                   f"tracking.uri=sqlite:///{tmp_path / 't.db'}", "executor.workers=1"],
-                                  cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                                  env=pspsweep_env())
-                 for g in (1, 2)]
+        procs = [
+            subprocess.Popen(
+                [
+                    str(exe),
+                    f"run.g={g}",
+                    "run.units=[0,1]",
+                    "executor.progress=false",
+                    f"tracking.uri=sqlite:///{tmp_path / 't.db'}",
+                    "executor.workers=1",
+                ],
+                cwd=tmp_path,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+                env=pspsweep_env(),
+            )
+            for g in (1, 2)
+        ]
         for g, p in zip((1, 2), procs):
             out, err = p.communicate(timeout=600)
             results.append((g, subprocess.CompletedProcess(p.args, p.returncode, out, err)))
@@ -78,10 +91,13 @@ def test_identical_commands_started_together_both_finish(tmp_path):
     """In a fresh folder (no store yet) two identical commands both finish with the
     same results (one failed with "duplicate column name: step" in 4 of 4 trials)."""
     exe = Path(sys.executable).parent / "pspsweep"
-    args = [str(exe), "executor.progress=false", f"tracking.uri=sqlite:///{tmp_path / 't.db'}",
-            "executor.workers=1"]
-    procs = [subprocess.Popen(args, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                              env=pspsweep_env()) for _ in range(2)]
+    args = [str(exe), "executor.progress=false", f"tracking.uri=sqlite:///{tmp_path / 't.db'}", "executor.workers=1"]
+    procs = [
+        subprocess.Popen(
+            args, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=pspsweep_env()
+        )
+        for _ in range(2)
+    ]
     outputs = [p.communicate(timeout=600) for p in procs]
     done = [subprocess.CompletedProcess(p.args, p.returncode, *out) for p, out in zip(procs, outputs)]
     assert amplitudes(done[0]).tolist() == amplitudes(done[1]).tolist()
@@ -98,12 +114,15 @@ def test_a_run_whose_files_were_deleted_is_not_reused(tmp_path):
     assert amplitudes(again).tolist() == amplitudes(first).tolist()
 
 
-@pytest.mark.parametrize("store, message", [
-    ("http://127.0.0.1:{port}", "no tracking server answers"),
-    ("./mlruns", "no longer records runs in a folder"),
-    ("sqlite:///{tmp}/corrupt.db", "not a usable SQLite database"),
-    ("sqlite:///{tmp}", "is a folder"),
-])
+@pytest.mark.parametrize(
+    "store, message",
+    [
+        ("http://127.0.0.1:{port}", "no tracking server answers"),
+        ("./mlruns", "no longer records runs in a folder"),
+        ("sqlite:///{tmp}/corrupt.db", "not a usable SQLite database"),
+        ("sqlite:///{tmp}", "is a folder"),
+    ],
+)
 def test_a_store_that_cannot_record_fails_before_simulating(tmp_path, store, message):
     from conftest import free_port
 
@@ -111,8 +130,15 @@ def test_a_store_that_cannot_record_fails_before_simulating(tmp_path, store, mes
     uri = store.format(port=free_port(), tmp=tmp_path)
     exe = Path(sys.executable).parent / "pspsweep"
     started = time.monotonic()
-    res = subprocess.run([str(exe), f"tracking.uri={uri}", "executor.workers=1"], cwd=tmp_path,
-                         capture_output=True, text=True, timeout=300, env=pspsweep_env(), check=False)
+    res = subprocess.run(
+        [str(exe), f"tracking.uri={uri}", "executor.workers=1"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=pspsweep_env(),
+        check=False,
+    )
     assert res.returncode == 2, res.stderr
     lines = res.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("pspsweep: error:") and message in lines[0], res.stderr
@@ -126,8 +152,15 @@ def test_a_launch_folder_with_url_characters_keeps_its_store(tmp_path):
     cwd = tmp_path / "run?q=1 %20 x"
     cwd.mkdir()
     exe = Path(sys.executable).parent / "pspsweep"
-    res = subprocess.run([str(exe), "executor.workers=1", "executor.progress=false", "run.units=[0]"], cwd=cwd,
-                         capture_output=True, text=True, timeout=600, env=pspsweep_env(), check=False)
+    res = subprocess.run(
+        [str(exe), "executor.workers=1", "executor.progress=false", "run.units=[0]"],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env=pspsweep_env(),
+        check=False,
+    )
     assert res.returncode == 0, res.stderr
     assert (cwd / "mlflow.db").is_file()
     assert sorted(p.name for p in tmp_path.iterdir()) == [cwd.name]
@@ -145,9 +178,15 @@ def test_passwords_in_the_tracking_uri_are_never_stored_or_printed(tmp_path):
     with running_mlflow_server(tmp_path / "server") as url:
         uri = url.replace("http://", "http://alice:s3cret@")
         exe = Path(sys.executable).parent / "pspsweep"
-        res = subprocess.run([str(exe), f"tracking.uri={uri}", "executor.workers=1", "executor.progress=false",
-                              "run.units=[0]"], cwd=tmp_path, capture_output=True, text=True, timeout=600,
-                             env=pspsweep_env(), check=False)
+        res = subprocess.run(
+            [str(exe), f"tracking.uri={uri}", "executor.workers=1", "executor.progress=false", "run.units=[0]"],
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=600,
+            env=pspsweep_env(),
+            check=False,
+        )
         assert res.returncode == 0, res.stderr
         assert "s3cret" not in res.stdout + res.stderr
         from mlflow.tracking import MlflowClient
@@ -164,11 +203,26 @@ def test_a_stopped_joblib_multirun_leaves_no_run_running(tmp_path):
     """SIGTERM to the launching process of a joblib multirun: the parent and every child
     end KILLED or FINISHED (the children stayed RUNNING)."""
     exe = Path(sys.executable).parent / "pspsweep"
-    proc = subprocess.Popen([str(exe), "-m", "run.g=1,2", "hydra/launcher=joblib", "hydra.launcher.n_jobs=2",
-                             "executor.workers=1", "executor.progress=false", "run.vardt=false",
-                             "network.celltypes.L4ss_C2.n_cells=200", f"tracking.uri=sqlite:///{tmp_path / 't.db'}"],
-                            cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            env=pspsweep_env(), start_new_session=True)
+    proc = subprocess.Popen(
+        [
+            str(exe),
+            "-m",
+            "run.g=1,2",
+            "hydra/launcher=joblib",
+            "hydra.launcher.n_jobs=2",
+            "executor.workers=1",
+            "executor.progress=false",
+            "run.vardt=false",
+            "network.celltypes.L4ss_C2.n_cells=200",
+            f"tracking.uri=sqlite:///{tmp_path / 't.db'}",
+        ],
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=pspsweep_env(),
+        start_new_session=True,
+    )
     deadline = time.monotonic() + 300
     while time.monotonic() < deadline:
         runs = all_runs(tmp_path) if (tmp_path / "t.db").exists() else []

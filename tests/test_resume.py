@@ -15,9 +15,15 @@ from conftest import pspsweep_env
 pytestmark = pytest.mark.slow
 
 #: 300 one-synapse units of the demo cell, fixed step, 10 units per chunk, one worker
-SWEEP = ["network.celltypes.L4ss_C2.n_cells=300", "network.celltypes.L4ss_C2.max_synapses_per_cell=1",
-         "run.reuse_identical=false",  # every unit simulated: 30 chunks
-         "run.vardt=false", "executor.workers=1", "executor.chunk_size=10", "executor.progress=false"]
+SWEEP = [
+    "network.celltypes.L4ss_C2.n_cells=300",
+    "network.celltypes.L4ss_C2.max_synapses_per_cell=1",
+    "run.reuse_identical=false",  # every unit simulated: 30 chunks
+    "run.vardt=false",
+    "executor.workers=1",
+    "executor.chunk_size=10",
+    "executor.progress=false",
+]
 
 
 def _default_sigint() -> None:
@@ -29,9 +35,15 @@ def _default_sigint() -> None:
 
 def start(cwd: Path, *extra: str) -> subprocess.Popen:
     exe = Path(sys.executable).parent / "pspsweep"
-    return subprocess.Popen([str(exe), *SWEEP, *extra], cwd=cwd, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, env=pspsweep_env(),
-                            preexec_fn=_default_sigint)
+    return subprocess.Popen(
+        [str(exe), *SWEEP, *extra],
+        cwd=cwd,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=pspsweep_env(),
+        preexec_fn=_default_sigint,
+    )
 
 
 def chunk_files(cwd: Path) -> list[Path]:

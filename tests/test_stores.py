@@ -118,9 +118,11 @@ def test_a_store_killed_while_created_is_not_left_behind(tmp_path):
     final path, so the next command creates it again (no half-migrated store)."""
     db = tmp_path / "mlflow.db"
     uri = stores.sqlite_uri(db)
-    code = ("import os, signal\n"
-            "os.replace = lambda *a: os.kill(os.getpid(), signal.SIGKILL)\n"
-            f"from pspsweep import tracking; tracking.ensure_experiment({uri!r}, 'e')\n")
+    code = (
+        "import os, signal\n"
+        "os.replace = lambda *a: os.kill(os.getpid(), signal.SIGKILL)\n"
+        f"from pspsweep import tracking; tracking.ensure_experiment({uri!r}, 'e')\n"
+    )
     proc = subprocess.run([sys.executable, "-c", code], timeout=300, check=False)
     assert proc.returncode == -9
     assert not db.exists()

@@ -37,8 +37,14 @@ def test_write_traces_streams_pieces_that_need_not_match_the_traces(tmp_path):
     vs = [t * 0.5 - 70.0 for t in ts]
     t_all, v_all = np.concatenate(ts), np.concatenate(vs)
     pieces = (t_all[:3], t_all[3:9], t_all[9:])
-    path = write_traces(tmp_path / "traces.npz", (np.arange(3.0), np.full(3, -70.0)), np.array([2, 0, 1]),
-                        np.array([4, 2, 5]), iter(pieces), iter([v_all]))
+    path = write_traces(
+        tmp_path / "traces.npz",
+        (np.arange(3.0), np.full(3, -70.0)),
+        np.array([2, 0, 1]),
+        np.array([4, 2, 5]),
+        iter(pieces),
+        iter([v_all]),
+    )
     back = load_traces(path)
     assert list(back.units) == [2, 0, 1]
     for a, b in zip(ts + vs, back.ts + back.vs):

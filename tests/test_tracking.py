@@ -17,10 +17,17 @@ def test_resolve_tracking_uri(tmp_path):
 
 
 def test_flatten_lists_and_nesting():
-    flat = tracking.flatten({"run": {"g": 1.0, "units": [0, 2], "x": None},
-                             "neuron": {"biophysics": {}, "mechanism_dirs": []}})
-    assert flat == {"run.g": "1.0", "run.units.0": "0", "run.units.1": "2", "run.x": "None",
-                    "neuron.biophysics": "{}", "neuron.mechanism_dirs": "[]"}
+    flat = tracking.flatten(
+        {"run": {"g": 1.0, "units": [0, 2], "x": None}, "neuron": {"biophysics": {}, "mechanism_dirs": []}}
+    )
+    assert flat == {
+        "run.g": "1.0",
+        "run.units.0": "0",
+        "run.units.1": "2",
+        "run.x": "None",
+        "neuron.biophysics": "{}",
+        "neuron.mechanism_dirs": "[]",
+    }
     assert len(tracking.flatten({"a": "x" * 7000})["a"]) == tracking.MAX_PARAM_VALUE
 
 

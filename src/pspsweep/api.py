@@ -18,7 +18,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Union
+from typing import TYPE_CHECKING, Any
 
 from pspsweep import tracking
 from pspsweep.config import PspSweepConfig
@@ -37,7 +37,7 @@ log = logging.getLogger("pspsweep")
 SWEEP_KEY_TAG = "pspsweep.sweep_key"
 
 #: what :func:`run` accepts: a typed config, a (partial) config mapping, or overrides
-ConfigLike = Union[PspSweepConfig, Mapping[str, Any], Sequence[str]]
+ConfigLike = PspSweepConfig | Mapping[str, Any] | Sequence[str]
 
 
 @dataclass
@@ -102,8 +102,9 @@ class SweepResult:
         return load_traces(self.traces_path)
 
 
-def run(config_or_overrides: ConfigLike = (), tracking: bool | None = None,
-        out_dir: str | Path | None = None) -> SweepResult:
+def run(
+    config_or_overrides: ConfigLike = (), tracking: bool | None = None, out_dir: str | Path | None = None
+) -> SweepResult:
     """Run one sweep from Python, as the command would.
 
     Args:
@@ -151,8 +152,9 @@ def merged_config(overrides: list[str], values: Mapping[str, Any]) -> PspSweepCo
 
     unknown = sorted(set(values) - set(PspSweepConfig.__dataclass_fields__))
     if unknown:
-        raise PspSweepError(f"bad config: unknown key {unknown[0]!r}; the keys are "
-                            f"{', '.join(PspSweepConfig.__dataclass_fields__)}")
+        raise PspSweepError(
+            f"bad config: unknown key {unknown[0]!r}; the keys are {', '.join(PspSweepConfig.__dataclass_fields__)}"
+        )
     try:
         base = _composed(overrides)
         # not struct: a mapping may add entries to dict-valued keys (network.celltypes.X);
@@ -193,8 +195,9 @@ def default_out_dir() -> Path:
     return launch_dir() / "outputs" / now.strftime("%Y-%m-%d") / f"{now:%H-%M-%S}-{secrets.token_hex(3)}"
 
 
-def run_job(cfg: PspSweepConfig, out_dir: Path, parent_run_id: str | None = None,
-            hydra_dir: Path | None = None) -> SweepResult:
+def run_job(
+    cfg: PspSweepConfig, out_dir: Path, parent_run_id: str | None = None, hydra_dir: Path | None = None
+) -> SweepResult:
     """One job: prepare, simulate, analyse, track. No Hydra involved.
 
     Start-up overlaps (what is recorded is the same either way): local worker processes
@@ -232,8 +235,13 @@ def start_workers(cfg: PspSweepConfig) -> LocalProcesses | None:
     return execution.start_local_workers(workers)
 
 
-def _run_prepared(cfg: PspSweepConfig, workers: LocalProcesses | None, out_dir: Path,
-                  parent_run_id: str | None, hydra_dir: Path | None) -> SweepResult:
+def _run_prepared(
+    cfg: PspSweepConfig,
+    workers: LocalProcesses | None,
+    out_dir: Path,
+    parent_run_id: str | None,
+    hydra_dir: Path | None,
+) -> SweepResult:
     from pspsweep.hydra_callbacks import tracking_uri
     from pspsweep.pipeline import check_work_folders, prepare, sweep_key
 
@@ -260,13 +268,26 @@ def _run_prepared(cfg: PspSweepConfig, workers: LocalProcesses | None, out_dir: 
         _end_quietly(opening, "FAILED")
         raise
     result.tracker.end("FINISHED")
-    return SweepResult(prep.label, result.metrics, out_dir, result.tracker.run_id,
-                       uri if cfg.tracking.enabled else None, result.reused_from)
+    return SweepResult(
+        prep.label,
+        result.metrics,
+        out_dir,
+        result.tracker.run_id,
+        uri if cfg.tracking.enabled else None,
+        result.reused_from,
+    )
 
 
-def _open_run(cfg: PspSweepConfig, prep: PreparedSweep, uri: str, key: str, out_dir: Path,
-              parent_run_id: str | None, workers: LocalProcesses | None,
-              cancel: threading.Event) -> tracking.BackgroundRun:
+def _open_run(
+    cfg: PspSweepConfig,
+    prep: PreparedSweep,
+    uri: str,
+    key: str,
+    out_dir: Path,
+    parent_run_id: str | None,
+    workers: LocalProcesses | None,
+    cancel: threading.Event,
+) -> tracking.BackgroundRun:
     """Open the job's MLflow run: in the background while local workers simulate, else
     now (an error or a finished run of the same sweep then stops the job before it simulates).
 
@@ -290,19 +311,30 @@ def _open_run(cfg: PspSweepConfig, prep: PreparedSweep, uri: str, key: str, out_
     def lookup() -> str | None:
         if cfg.run.force:
             return None
-        return tracking.find_finished_run(uri, cfg.tracking.experiment, SWEEP_KEY_TAG, key,
-                                          artifacts=REUSED_ARTIFACTS)
+        return tracking.find_finished_run(uri, cfg.tracking.experiment, SWEEP_KEY_TAG, key, artifacts=REUSED_ARTIFACTS)
 
     def record(tracker: tracking.MlflowTracker) -> None:
         tracker.log_params(params)
-        tracker.set_tags({**provenance_tags(cfg, prep), SWEEP_KEY_TAG: key, "tracking.uri": uri,
-                          "output.dir": str(out_dir.resolve())})
+        tracker.set_tags(
+            {
+                **provenance_tags(cfg, prep),
+                SWEEP_KEY_TAG: key,
+                "tracking.uri": uri,
+                "output.dir": str(out_dir.resolve()),
+            }
+        )
 
     exists = tracking.may_hold_runs(uri)
     # the idle moment after opening in the background also imports matplotlib for the plots
-    return tracking.BackgroundRun(create, lookup, record, then=warm_up,
-                                  background=workers is not None and exists,
-                                  may_reuse=not cfg.run.force and exists, cancel=cancel)
+    return tracking.BackgroundRun(
+        create,
+        lookup,
+        record,
+        then=warm_up,
+        background=workers is not None and exists,
+        may_reuse=not cfg.run.force and exists,
+        cancel=cancel,
+    )
 
 
 def _run_name(cfg: PspSweepConfig, prep: PreparedSweep) -> str:
@@ -316,9 +348,15 @@ class _Outcome:
     reused_from: str | None = None
 
 
-def _simulate_or_reuse(cfg: PspSweepConfig, prep: PreparedSweep, opening: tracking.BackgroundRun | None,
-                       workers: LocalProcesses | None, cancel: threading.Event, uri: str,
-                       out_dir: Path) -> _Outcome:
+def _simulate_or_reuse(
+    cfg: PspSweepConfig,
+    prep: PreparedSweep,
+    opening: tracking.BackgroundRun | None,
+    workers: LocalProcesses | None,
+    cancel: threading.Event,
+    uri: str,
+    out_dir: Path,
+) -> _Outcome:
     """Run the sweep, unless the opening run found a finished run of the same sweep:
     then that run's results are these results (the opening cancels running workers)."""
     from pspsweep.pipeline import run_sweep
@@ -333,8 +371,9 @@ def _simulate_or_reuse(cfg: PspSweepConfig, prep: PreparedSweep, opening: tracki
         workers.hold, workers.cancel = opening.hold, cancel
     if opening.previous is None:
         try:
-            result = run_sweep(cfg, prep, opening.pipeline_tracker(), out_dir, progress=cfg.executor.progress,
-                               cancel=cancel)
+            result = run_sweep(
+                cfg, prep, opening.pipeline_tracker(), out_dir, progress=cfg.executor.progress, cancel=cancel
+            )
             if result is not None:
                 return _Outcome(opening.for_sweep(), result.metrics)
         except tracking.RunReused:
@@ -359,5 +398,5 @@ def _end_quietly(opening: tracking.BackgroundRun | None, status: str) -> None:
         return
     try:
         opening.end(status)
-    except Exception:  # noqa: BLE001 - secondary to the error being raised
+    except Exception:
         log.debug("could not mark the run %s", status, exc_info=True)

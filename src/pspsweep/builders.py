@@ -34,7 +34,6 @@ from pspsweep.simulation.mechanisms import SHIPPED_FOLDERS
 RECEPTOR_MECHANISMS = {"glutamate_syn": True, "gaba_syn": False}
 
 
-
 def resolve_path(path: str, what: str) -> Path:
     """An existing input file, relative paths taken from the launch directory.
 
@@ -67,8 +66,9 @@ def mechanism_dirs(names: list[str]) -> tuple[str, ...]:
         p = Path(name).expanduser()
         p = p if p.is_absolute() else launch_dir() / p
         if not p.is_dir():
-            raise PspSweepError(f"neuron.mechanism_dirs: {name!r} is neither a shipped set "
-                                f"({', '.join(SHIPPED_FOLDERS)}) nor a folder")
+            raise PspSweepError(
+                f"neuron.mechanism_dirs: {name!r} is neither a shipped set ({', '.join(SHIPPED_FOLDERS)}) nor a folder"
+            )
         out.append(str(p))
     return tuple(dict.fromkeys(out))
 
@@ -189,8 +189,10 @@ def check_cell_values(spec: CellSpec, source: str) -> None:
     for section in spec.sections:
         diams = section.points[:, 3]
         if diams.size and not (diams > 0).all():
-            raise PspSweepError(f"{source}morphology: section {section.name} has a point of diameter "
-                                f"{diams.min():g} um; every diameter must be positive")
+            raise PspSweepError(
+                f"{source}morphology: section {section.name} has a point of diameter "
+                f"{diams.min():g} um; every diameter must be positive"
+            )
     check_mechanisms_known(spec, source)
 
 
@@ -218,9 +220,7 @@ def check_mechanisms_known(spec: CellSpec, source: str) -> None:
 def receptor_from_config(name: str, receptor: str, parameters: dict[str, Any]) -> ReceptorSpec:
     """ReceptorSpec of one cell type; the mechanism decides excitatory vs inhibitory."""
     if receptor not in RECEPTOR_MECHANISMS:
-        raise PspSweepError(
-            f"network.celltypes.{name}.receptor={receptor!r}; valid: {', '.join(RECEPTOR_MECHANISMS)}"
-        )
+        raise PspSweepError(f"network.celltypes.{name}.receptor={receptor!r}; valid: {', '.join(RECEPTOR_MECHANISMS)}")
     return ReceptorSpec(receptor, RECEPTOR_MECHANISMS[receptor], dict(parameters))
 
 
@@ -234,16 +234,20 @@ def embedding_from_config(cfg: NetworkConfig, cell: CellSpec) -> Embedding:
         if not cfg.celltypes:
             raise PspSweepError("network.celltypes is empty: the demo network needs at least one cell type")
         table = demo_synapses(cell.sections, dict(cfg.celltypes), cfg.seed)
-        return Embedding(table, {n: receptor_from_config(n, c.receptor, dict(c.parameters))
-                                 for n, c in cfg.celltypes.items()})
+        return Embedding(
+            table, {n: receptor_from_config(n, c.receptor, dict(c.parameters)) for n, c in cfg.celltypes.items()}
+        )
     from pspsweep.io import isf_embedding as isf
 
     if not cfg.syn_file or not cfg.con_file:
         raise PspSweepError("network=isf needs network.syn_file=PATH and network.con_file=PATH")
     exc, inh = CLASSIFICATIONS[cfg.classification]
-    emb = isf.read_embedding(resolve_path(cfg.syn_file, "network.syn_file"),
-                             resolve_path(cfg.con_file, "network.con_file"), receptors={},
-                             sections=cell.sections)
+    emb = isf.read_embedding(
+        resolve_path(cfg.syn_file, "network.syn_file"),
+        resolve_path(cfg.con_file, "network.con_file"),
+        receptors={},
+        sections=cell.sections,
+    )
     receptors: dict[str, ReceptorSpec] = {}
     for name in emb.celltypes:
         excitatory = classify_celltype(name, exc, inh)

@@ -30,15 +30,15 @@ DISTRIBUTION_CONTROL_KEYS: dict[str, tuple[str, ...]] = {
 }
 
 
-
 def control_value_problem(name: str, value: Any) -> str | None:
     """What is wrong with one control value of a spatial rule, or None: names are
     strings, section lists hold section indices, every other control is a finite number."""
     if name in ("distance", "param_name"):
         return None if isinstance(value, str) else "expected a string"
     if name == "outsidescale_sections":
-        ok = value is None or (isinstance(value, list) and all(
-            isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in value))
+        ok = value is None or (
+            isinstance(value, list) and all(isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in value)
+        )
         return None if ok else "expected a list of section indices"
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         return "expected a number"

@@ -45,8 +45,13 @@ def demo_sections(p: DemoMorphologyConfig) -> tuple[SectionSpec, ...]:
         return len(sections) - 1
 
     half = p.soma_length / 2
-    soma = add("soma", "Soma", None, 0.5,
-               _line(np.array([0.0, -half, 0.0]), np.array([0.0, 1.0, 0.0]), p.soma_length, p.soma_diam, p.soma_diam, n))
+    soma = add(
+        "soma",
+        "Soma",
+        None,
+        0.5,
+        _line(np.array([0.0, -half, 0.0]), np.array([0.0, 1.0, 0.0]), p.soma_length, p.soma_diam, p.soma_diam, n),
+    )
     for i in range(p.n_basal):
         # basal roots fan out below the soma, each forks once at its end
         angle = np.pi * (1.15 + 0.7 * i / max(p.n_basal - 1, 1))
@@ -55,8 +60,13 @@ def demo_sections(p: DemoMorphologyConfig) -> tuple[SectionSpec, ...]:
         root = add(f"dend_{i + 1}_0", "Dendrite", soma, 0.5, root_pts)
         for j, turn in enumerate((-0.35, 0.35)):
             d = np.array([np.cos(angle + turn), np.sin(angle + turn), 0.0])
-            add(f"dend_{i + 1}_0_{j}", "Dendrite", root, 1.0,
-                _line(root_pts[-1, :3], d, p.basal_child_length, p.basal_child_diam, p.basal_child_diam, n))
+            add(
+                f"dend_{i + 1}_0_{j}",
+                "Dendrite",
+                root,
+                1.0,
+                _line(root_pts[-1, :3], d, p.basal_child_length, p.basal_child_diam, p.basal_child_diam, n),
+            )
     # the trunk is a chain of pieces; oblique k leaves from the end of piece k
     n_pieces = p.n_oblique + 1
     piece_length = p.trunk_length / n_pieces
@@ -68,19 +78,28 @@ def demo_sections(p: DemoMorphologyConfig) -> tuple[SectionSpec, ...]:
         start = pts[-1, :3]
         if k < p.n_oblique:
             side = 1.0 if k % 2 == 0 else -1.0
-            add(f"apical_1_0{'_0' * k}_1", "ApicalDendrite", parent, 1.0,
-                _line(start, np.array([side, 0.6, 0.0]), p.oblique_length, p.oblique_diam, p.oblique_diam, n))
+            add(
+                f"apical_1_0{'_0' * k}_1",
+                "ApicalDendrite",
+                parent,
+                1.0,
+                _line(start, np.array([side, 0.6, 0.0]), p.oblique_length, p.oblique_diam, p.oblique_diam, n),
+            )
     for k in range(p.n_tuft):
         angle = np.pi / 2 + (k - (p.n_tuft - 1) / 2) * 0.5
-        add(f"apical_tuft_{k}", "ApicalDendrite", parent, 1.0,
-            _line(start, np.array([np.cos(angle), np.sin(angle), 0.0]), p.tuft_length,
-                  p.tuft_diam, p.tuft_diam * 0.7, n))
+        add(
+            f"apical_tuft_{k}",
+            "ApicalDendrite",
+            parent,
+            1.0,
+            _line(
+                start, np.array([np.cos(angle), np.sin(angle), 0.0]), p.tuft_length, p.tuft_diam, p.tuft_diam * 0.7, n
+            ),
+        )
     return tuple(sections)
 
 
-def demo_synapses(
-    sections: tuple[SectionSpec, ...], celltypes: dict[str, CellTypeConfig], seed: int
-) -> pd.DataFrame:
+def demo_synapses(sections: tuple[SectionSpec, ...], celltypes: dict[str, CellTypeConfig], seed: int) -> pd.DataFrame:
     """Place the synapses of every presynaptic cell type reproducibly.
 
     Each type draws from its own random stream, seeded by ``seed`` and the type's name,

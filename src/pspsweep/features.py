@@ -312,9 +312,7 @@ def _windows(t_stim: float, t_end: float, options: AnalysisOptions) -> _Windows:
             )
         pre, t_ref = slice(k_pre, k_stim), t_stim
     if k_stim >= grid.size:
-        raise PspSweepError(
-            f"no grid sample between t_stim = {t_stim} ms and t_end = {t_end} ms"
-        )
+        raise PspSweepError(f"no grid sample between t_stim = {t_stim} ms and t_end = {t_end} ms")
     return _Windows(grid=grid, pre=pre, k_stim=k_stim, t_ref=t_ref)
 
 

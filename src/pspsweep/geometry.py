@@ -114,7 +114,6 @@ class _Tree:
         else:  # pragma: no cover - a cycle is caught in _resolve
             raise ValueError("the morphology has no root section")
 
-
     def _parent_of(self, section: int) -> int:
         parent = self.parent[section]
         assert parent is not None, f"section {section} is a root"
@@ -228,7 +227,7 @@ def unit_mean_distances(
     start = 0
     for k, (s, _) in enumerate(parsed):
         if s.size:
-            out[k] = float(np.mean(d[start:start + s.size]))
+            out[k] = float(np.mean(d[start : start + s.size]))
         start += s.size
     return out
 
@@ -291,8 +290,7 @@ def isf_dlambda_nseg(
     """
     if diam_um <= 0 or Ra <= 0 or cm <= 0 or f <= 0:
         raise PspSweepError(
-            f"d-lambda rule needs positive diameter, Ra, cm and f "
-            f"(got diam={diam_um}, Ra={Ra}, cm={cm}, f={f})"
+            f"d-lambda rule needs positive diameter, Ra, cm and f (got diam={diam_um}, Ra={Ra}, cm={cm}, f={f})"
         )
     lambda_f = 1e5 * math.sqrt(diam_um / (4.0 * math.pi * f * Ra * cm))
     nseg = 2 * math.floor((length_um / (0.1 * lambda_f) + 0.5) / 2.0) + 1

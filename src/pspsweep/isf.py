@@ -23,12 +23,22 @@ from pspsweep.errors import PspSweepError
 PARAM_FILE_NAME = "neuron.param"
 
 
-def run_ex_synapses(neuron_param: str | Path | Mapping[str, Any], network_param: Mapping[str, Any],
-                    celltype: str, gAMPA: float | None = None, gNMDA: float | None = None,
-                    gGABA: float | None = None, vardt: bool = True, tStim: float = 110.0,
-                    tEnd: float = 150.0, mode: str = "cells", *, units: Sequence[int] | None = None,
-                    workers: int = 0, out_dir: str | Path | None = None,
-                    ) -> tuple[np.ndarray, np.ndarray, list[np.ndarray], list[np.ndarray]]:
+def run_ex_synapses(
+    neuron_param: str | Path | Mapping[str, Any],
+    network_param: Mapping[str, Any],
+    celltype: str,
+    gAMPA: float | None = None,
+    gNMDA: float | None = None,
+    gGABA: float | None = None,
+    vardt: bool = True,
+    tStim: float = 110.0,
+    tEnd: float = 150.0,
+    mode: str = "cells",
+    *,
+    units: Sequence[int] | None = None,
+    workers: int = 0,
+    out_dir: str | Path | None = None,
+) -> tuple[np.ndarray, np.ndarray, list[np.ndarray], list[np.ndarray]]:
     """Baseline and per-unit soma traces of one cell type at one conductance.
 
     Args:
@@ -70,8 +80,9 @@ def _run_overrides(args: Mapping[str, Any]) -> dict[str, Any]:
     return {"run": run, "executor": {"workers": args["workers"], "progress": False}}
 
 
-def _run(neuron_param: Any, network_param: Mapping[str, Any], celltype: str, overrides: dict[str, Any],
-         out_dir: Path) -> tuple[np.ndarray, np.ndarray, list[np.ndarray], list[np.ndarray]]:
+def _run(
+    neuron_param: Any, network_param: Mapping[str, Any], celltype: str, overrides: dict[str, Any], out_dir: Path
+) -> tuple[np.ndarray, np.ndarray, list[np.ndarray], list[np.ndarray]]:
     from pspsweep.api import merged_config, run
 
     values = {
@@ -96,8 +107,10 @@ def _param_file(neuron_param: Any, folder: Path) -> Path:
     text = json.dumps(params, indent=1)
     if json.loads(isf_param_text_to_json(text)) != json.loads(text):
         # ISF's rewrites turn quotes, parentheses and the word None inside strings into JSON
-        raise PspSweepError("neuron_param: a string in the parameter tree holds ', ( ) or None, which the "
-                            ".param syntax cannot carry; pass the .param file's path instead")
+        raise PspSweepError(
+            "neuron_param: a string in the parameter tree holds ', ( ) or None, which the "
+            ".param syntax cannot carry; pass the .param file's path instead"
+        )
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / PARAM_FILE_NAME
     path.write_text(text, encoding="utf-8")
@@ -136,16 +149,20 @@ def network_config(network_param: Any, celltype: str) -> dict[str, Any]:
     config: dict[str, Any] = dict(files)
     receptors = synapses.get("receptors") or {}
     if len(receptors) == 1:
-        (name, receptor), = receptors.items()
+        ((name, receptor),) = receptors.items()
         config["celltypes"] = {celltype: {"receptor": name, "parameters": dict(receptor.get("parameter") or {})}}
     elif receptors:
-        raise PspSweepError(f"network_param: network.{celltype}.synapses.receptors has {len(receptors)} "
-                            "receptors; a PSP sweep activates one (glutamate_syn or gaba_syn)")
+        raise PspSweepError(
+            f"network_param: network.{celltype}.synapses.receptors has {len(receptors)} "
+            "receptors; a PSP sweep activates one (glutamate_syn or gaba_syn)"
+        )
     return config
 
 
-def unit_traces(traces_npz: Path, simulation: np.ndarray,
-                ) -> tuple[np.ndarray, np.ndarray, list[np.ndarray], list[np.ndarray]]:
+def unit_traces(
+    traces_npz: Path,
+    simulation: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray, list[np.ndarray], list[np.ndarray]]:
     """The reference's tuple from ``traces.npz``: every unit's trace through its
     ``simulation`` number (units on the same segments share one simulated trace)."""
     from pspsweep.traces import load_traces
@@ -155,5 +172,9 @@ def unit_traces(traces_npz: Path, simulation: np.ndarray,
     rows = [position[int(s)] for s in simulation]
     t_vecs = [np.array(traces.ts[i], dtype=np.float64) for i in rows]
     v_vecs = [np.array(traces.vs[i], dtype=np.float64) for i in rows]
-    return (np.array(traces.t_baseline, dtype=np.float64), np.array(traces.v_baseline, dtype=np.float64),
-            t_vecs, v_vecs)
+    return (
+        np.array(traces.t_baseline, dtype=np.float64),
+        np.array(traces.v_baseline, dtype=np.float64),
+        t_vecs,
+        v_vecs,
+    )

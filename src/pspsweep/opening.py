@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable, Mapping
+from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from pspsweep.tracking import MlflowTracker, Tracker
@@ -39,10 +40,16 @@ class BackgroundRun:
     executor asks between chunks.
     """
 
-    def __init__(self, create: Callable[[], MlflowTracker], lookup: Callable[[], str | None],
-                 record: Callable[[MlflowTracker], None], then: Callable[[], object] | None = None,
-                 background: bool = True, may_reuse: bool = True,
-                 cancel: threading.Event | None = None) -> None:
+    def __init__(
+        self,
+        create: Callable[[], MlflowTracker],
+        lookup: Callable[[], str | None],
+        record: Callable[[MlflowTracker], None],
+        then: Callable[[], object] | None = None,
+        background: bool = True,
+        may_reuse: bool = True,
+        cancel: threading.Event | None = None,
+    ) -> None:
         """``background=False`` opens the run here and now (``then`` is not run).
         ``may_reuse=False`` (no finished run can turn up: a new store, or none looked up):
         :meth:`hold` never holds chunks back. ``cancel`` is set when the opening fails or
@@ -58,11 +65,17 @@ class BackgroundRun:
         if not background:
             self._open(create, lookup, record, None)
             return
-        threading.Thread(target=self._open, args=(create, lookup, record, then), name="pspsweep-open-run",
-                         daemon=True).start()
+        threading.Thread(
+            target=self._open, args=(create, lookup, record, then), name="pspsweep-open-run", daemon=True
+        ).start()
 
-    def _open(self, create: Callable[[], MlflowTracker], lookup: Callable[[], str | None],
-              record: Callable[[MlflowTracker], None], then: Callable[[], object] | None) -> None:
+    def _open(
+        self,
+        create: Callable[[], MlflowTracker],
+        lookup: Callable[[], str | None],
+        record: Callable[[MlflowTracker], None],
+        then: Callable[[], object] | None,
+    ) -> None:
         try:
             self.tracker = create()
             self.previous = lookup()
@@ -76,7 +89,7 @@ class BackgroundRun:
         if then is not None and self._error is None and self.previous is None:
             try:
                 then()
-            except Exception:  # noqa: BLE001 - only a head start: whoever needs it meets the error
+            except Exception:
                 log.debug("background work after opening the run failed", exc_info=True)
 
     def wait(self) -> MlflowTracker:

@@ -7,5 +7,11 @@ from tqdm import tqdm
 
 def progress_bar(description: str, total: int, enabled: bool = True) -> tqdm:
     """A tqdm bar counting units (units done, units/s, ETA); ``update(n)`` adds n units."""
-    return tqdm(total=total, desc=description, unit="unit", mininterval=0.5, dynamic_ncols=True,
-                disable=None if enabled else True)  # None: off unless stderr is a terminal
+    return tqdm(
+        total=total,
+        desc=description,
+        unit="unit",
+        mininterval=0.5,
+        dynamic_ncols=True,
+        disable=None if enabled else True,
+    )  # None: off unless stderr is a terminal

@@ -35,7 +35,7 @@ def sqlite_path(uri: str) -> Path | None:
     """The database file of a ``sqlite:///`` URI (decoded as SQLAlchemy does), else None."""
     if not uri.startswith(SQLITE_PREFIX):
         return None
-    return Path(unquote(uri[len(SQLITE_PREFIX):].split("?", 1)[0]))
+    return Path(unquote(uri[len(SQLITE_PREFIX) :].split("?", 1)[0]))
 
 
 def resolve_tracking_uri(uri: str | None, base_dir: Path) -> str:
@@ -98,8 +98,10 @@ def check_store(uri: str) -> None:
     shown = redact(uri)
     scheme = urlsplit(uri).scheme
     if scheme == "file":
-        raise PspSweepError(f"tracking.uri={shown}: MLflow 3 no longer records runs in a folder; "
-                            "use sqlite:///PATH/mlflow.db or a tracking server's http:// address")
+        raise PspSweepError(
+            f"tracking.uri={shown}: MLflow 3 no longer records runs in a folder; "
+            "use sqlite:///PATH/mlflow.db or a tracking server's http:// address"
+        )
     path = sqlite_path(uri)
     if path is not None:
         _check_sqlite(path, shown)
@@ -116,27 +118,35 @@ def _check_sqlite(path: Path, shown: str) -> None:
     # SQLite writes a journal beside the database, so the folder must be writable too
     for target in ([path] if path.exists() else []) + [folder]:
         if not os.access(target, os.W_OK):
-            raise PspSweepError(f"tracking.uri={shown}: {target} is not writable; "
-                                "choose another tracking.uri or make it writable")
+            raise PspSweepError(
+                f"tracking.uri={shown}: {target} is not writable; choose another tracking.uri or make it writable"
+            )
     if path.exists():
         try:
             with sqlite3.connect(f"file:{quote(str(path))}?mode=ro", uri=True) as db:
                 tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
         except sqlite3.DatabaseError as exc:
-            raise PspSweepError(f"tracking.uri={shown}: {path} is not a usable SQLite database ({exc}); "
-                                "move it away or choose another tracking.uri") from None
+            raise PspSweepError(
+                f"tracking.uri={shown}: {path} is not a usable SQLite database ({exc}); "
+                "move it away or choose another tracking.uri"
+            ) from None
         if any(name.startswith("_alembic_tmp_") for name in tables):
-            raise PspSweepError(f"tracking.uri={shown}: {path} was left half-created by a killed command; "
-                                "move it away (it holds no finished run) and run again")
+            raise PspSweepError(
+                f"tracking.uri={shown}: {path} was left half-created by a killed command; "
+                "move it away (it holds no finished run) and run again"
+            )
         if tables and not {"alembic_version", "runs"} <= tables:
-            raise PspSweepError(f"tracking.uri={shown}: {path} is an SQLite database but not an MLflow store; "
-                                "choose another tracking.uri")
+            raise PspSweepError(
+                f"tracking.uri={shown}: {path} is an SQLite database but not an MLflow store; "
+                "choose another tracking.uri"
+            )
 
 
 def _check_server(uri: str, shown: str) -> None:
     parts = urlsplit(uri)
-    request = urllib.request.Request(urlunsplit(parts._replace(path=parts.path.rstrip("/") + "/health",
-                                                               query="", fragment="")))
+    request = urllib.request.Request(
+        urlunsplit(parts._replace(path=parts.path.rstrip("/") + "/health", query="", fragment=""))
+    )
     user, password = os.environ.get("MLFLOW_TRACKING_USERNAME"), os.environ.get("MLFLOW_TRACKING_PASSWORD")
     if user and password is not None:
         token = base64.b64encode(f"{user}:{password}".encode()).decode()
@@ -146,12 +156,15 @@ def _check_server(uri: str, shown: str) -> None:
             return
     except urllib.error.HTTPError as exc:
         if exc.code in (401, 403):
-            raise PspSweepError(f"tracking.uri={shown}: the server refused the credentials (HTTP {exc.code}); "
-                                "set MLFLOW_TRACKING_USERNAME and MLFLOW_TRACKING_PASSWORD") from None
+            raise PspSweepError(
+                f"tracking.uri={shown}: the server refused the credentials (HTTP {exc.code}); "
+                "set MLFLOW_TRACKING_USERNAME and MLFLOW_TRACKING_PASSWORD"
+            ) from None
         return  # it answers: a server without /health still records runs
     except (urllib.error.URLError, OSError) as exc:
         reason = getattr(exc, "reason", exc)
         if isinstance(reason, OSError) and reason.errno == errno.ECONNREFUSED:
             reason = "connection refused"
-        raise PspSweepError(f"tracking.uri={shown}: no tracking server answers ({reason}); "
-                            "start it, or use tracking.enabled=false") from None
+        raise PspSweepError(
+            f"tracking.uri={shown}: no tracking server answers ({reason}); start it, or use tracking.enabled=false"
+        ) from None

@@ -61,8 +61,15 @@ def _write_npy_member(zf: zipfile.ZipFile, name: str, dtype: np.dtype, n: int, p
             raise RuntimeError(f"{name}: wrote {written} values, expected {n}")
 
 
-def write_traces(path: Path, baseline: tuple[np.ndarray, np.ndarray], units: np.ndarray, lengths: np.ndarray,
-                 t_parts: Iterable[np.ndarray], v_parts: Iterable[np.ndarray], voltage_dtype: str = "float32") -> Path:
+def write_traces(
+    path: Path,
+    baseline: tuple[np.ndarray, np.ndarray],
+    units: np.ndarray,
+    lengths: np.ndarray,
+    t_parts: Iterable[np.ndarray],
+    v_parts: Iterable[np.ndarray],
+    voltage_dtype: str = "float32",
+) -> Path:
     """Write a ``traces.npz`` atomically, streaming the samples part by part.
 
     Args:
@@ -85,8 +92,10 @@ def write_traces(path: Path, baseline: tuple[np.ndarray, np.ndarray], units: np.
     def write(tmp: Path) -> None:
         # the fastest deflate level: 3x faster than the default, files within a few percent
         with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=1, allowZip64=True) as zf:
-            for name, arr in (("t_baseline", np.asarray(baseline[0], np.float64)),
-                              ("v_baseline", np.asarray(baseline[1], voltage_dtype))):
+            for name, arr in (
+                ("t_baseline", np.asarray(baseline[0], np.float64)),
+                ("v_baseline", np.asarray(baseline[1], voltage_dtype)),
+            ):
                 _write_npy_member(zf, name, arr.dtype, arr.size, [arr])
             _write_npy_member(zf, "t", np.dtype(np.float64), total, t_parts)
             _write_npy_member(zf, "v", np.dtype(voltage_dtype), total, v_parts)
@@ -98,20 +107,26 @@ def write_traces(path: Path, baseline: tuple[np.ndarray, np.ndarray], units: np.
 
 def save_traces(traces: TraceSet, path: str | Path) -> Path:
     """Write ``traces`` (held in memory) to ``path`` with :func:`write_traces`; returns the path."""
-    return write_traces(Path(path), (traces.t_baseline, traces.v_baseline), traces.units,
-                        np.array([len(t) for t in traces.ts], dtype=np.int64), traces.ts, traces.vs)
+    return write_traces(
+        Path(path),
+        (traces.t_baseline, traces.v_baseline),
+        traces.units,
+        np.array([len(t) for t in traces.ts], dtype=np.int64),
+        traces.ts,
+        traces.vs,
+    )
 
 
-def assemble_traces(store: ChunkStore, chunks: Sequence[ChunkTask], path: Path,
-                    voltage_dtype: str = "float32") -> Path:
+def assemble_traces(store: ChunkStore, chunks: Sequence[ChunkTask], path: Path, voltage_dtype: str = "float32") -> Path:
     """Stream a sweep's chunk files into one ``traces.npz``, in chunk order.
 
     Memory stays at one chunk whatever the number of units.
     """
     baseline = store.baseline(chunks)
     units, lengths = store.trace_index(chunks)
-    return write_traces(path, baseline, units, lengths, store.samples(chunks, "t"), store.samples(chunks, "v"),
-                        voltage_dtype)
+    return write_traces(
+        path, baseline, units, lengths, store.samples(chunks, "t"), store.samples(chunks, "v"), voltage_dtype
+    )
 
 
 def load_traces(path: str | Path) -> TraceSet:

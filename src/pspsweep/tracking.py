@@ -15,8 +15,9 @@ from __future__ import annotations
 import logging
 import os
 import shlex
+from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Any, Iterable, Mapping, Protocol
+from typing import Any, Protocol
 
 from pspsweep.opening import BackgroundRun, RunReused
 from pspsweep.stores import check_store, redact, resolve_tracking_uri, sqlite_path, sqlite_uri
@@ -207,7 +208,7 @@ class MlflowTracker:
         self._ended = False
 
     @classmethod
-    def attach(cls, uri: str, run_id: str) -> "MlflowTracker":
+    def attach(cls, uri: str, run_id: str) -> MlflowTracker:
         """A tracker that writes into an existing run (e.g. a multirun's parent)."""
         self = cls.__new__(cls)
         self.uri = uri
@@ -263,8 +264,9 @@ def may_hold_runs(uri: str) -> bool:
     return path is None or path.exists()
 
 
-def start_parent_run(uri: str, experiment: str, run_name: str, params: Mapping[str, str],
-                     tags: Mapping[str, str]) -> str:
+def start_parent_run(
+    uri: str, experiment: str, run_name: str, params: Mapping[str, str], tags: Mapping[str, str]
+) -> str:
     """Create the parent run of a multirun and return its id."""
     tracker = MlflowTracker(uri, experiment, run_name, tags=tags)
     tracker.log_params(params)
@@ -300,22 +302,23 @@ def child_runs(uri: str, parent_run_id: str) -> list[Any]:
     """The child runs of a parent (MLflow Run objects), oldest first."""
     client = _client(uri)
     parent = client.get_run(parent_run_id)
-    runs = client.search_runs(
-        [parent.info.experiment_id], filter_string=f"tags.mlflow.parentRunId = '{parent_run_id}'"
-    )
+    runs = client.search_runs([parent.info.experiment_id], filter_string=f"tags.mlflow.parentRunId = '{parent_run_id}'")
     return sorted(runs, key=lambda r: r.info.start_time)
 
 
-def find_finished_run(uri: str, experiment: str, tag: str, value: str,
-                      artifacts: Iterable[str] = ()) -> str | None:
+def find_finished_run(uri: str, experiment: str, tag: str, value: str, artifacts: Iterable[str] = ()) -> str | None:
     """The newest FINISHED run of ``experiment`` whose tag ``tag`` equals ``value`` and
     whose artifacts include ``artifacts`` (a run whose files were deleted is no result), or None."""
     client = _client(uri)
     exp = client.get_experiment_by_name(experiment)
     if exp is None:
         return None
-    runs = client.search_runs([exp.experiment_id], filter_string=f"tags.`{tag}` = '{value}' and attributes.status = 'FINISHED'",
-                              order_by=["attributes.start_time DESC"], max_results=20)
+    runs = client.search_runs(
+        [exp.experiment_id],
+        filter_string=f"tags.`{tag}` = '{value}' and attributes.status = 'FINISHED'",
+        order_by=["attributes.start_time DESC"],
+        max_results=20,
+    )
     for run in runs:
         present = {item.path for item in client.list_artifacts(run.info.run_id)}
         if present.issuperset(artifacts):
@@ -345,8 +348,9 @@ def copy_run_outputs(uri: str, source_run_id: str, tracker: Tracker, dst: Path) 
     for item in client.list_artifacts(source_run_id):
         if item.path == ".hydra":  # the new job has its own composed config
             continue
-        local = Path(download_artifacts(run_id=source_run_id, artifact_path=item.path, dst_path=str(dst),
-                                        tracking_uri=uri))
+        local = Path(
+            download_artifacts(run_id=source_run_id, artifact_path=item.path, dst_path=str(dst), tracking_uri=uri)
+        )
         if local.is_dir():
             tracker.log_artifacts(local, item.path)
         else:
@@ -368,8 +372,6 @@ def require_store(uri: str) -> None:
     if path is not None and not path.is_file():
         raise PspSweepError(f"no MLflow store at {uri}: give tracking.uri=... of the sweep's store")
     check_store(uri)
-
-
 
 
 def child_tables(uri: str, parent_run_id: str, artifact: str, dst: Path) -> list[Any]:

@@ -1,8 +1,9 @@
 """Presynaptic units: what is activated alone in one simulation.
 
 In mode ``cells`` a unit is one presynaptic cell with all its synapses (listed, and
-placed, in order of section and x); in mode ``synapses`` it is one synapse. Units are numbered 0, 1, ... in the reference's order:
-cells by ascending cell id, and inside a cell its synapses in embedding (.con) order.
+placed, in order of section and x); in mode ``synapses`` it is one synapse. Units are
+numbered 0, 1, ... in the reference's order: cells by ascending cell id, and inside a
+cell its synapses in embedding (.con) order.
 """
 
 from __future__ import annotations
@@ -73,8 +74,11 @@ def resolve_celltypes(embedding: Embedding, requested: str | Sequence[str]) -> l
         if name in available:
             matches = [name]
         elif name in KEYWORDS:
-            matches = [c for c in available if c in embedding.receptors
-                       and embedding.receptors[c].excitatory == (name == "excitatory")]
+            matches = [
+                c
+                for c in available
+                if c in embedding.receptors and embedding.receptors[c].excitatory == (name == "excitatory")
+            ]
         else:
             matches = [c for c in available if fnmatch.fnmatchcase(c, name) and c in embedding.receptors]
         if not matches:
@@ -86,9 +90,7 @@ def resolve_celltypes(embedding: Embedding, requested: str | Sequence[str]) -> l
     return chosen
 
 
-def make_units(
-    embedding: Embedding, celltype: str, mode: str, subset: list[int] | None = None
-) -> list[Unit]:
+def make_units(embedding: Embedding, celltype: str, mode: str, subset: list[int] | None = None) -> list[Unit]:
     """List the units of one cell type.
 
     Args:
@@ -134,9 +136,7 @@ def make_units(
     if subset is not None:
         bad = [i for i in subset if not 0 <= i < len(units)]
         if bad:
-            raise PspSweepError(
-                f"run.units {bad} out of range: {celltype} has {len(units)} units in mode {mode}"
-            )
+            raise PspSweepError(f"run.units {bad} out of range: {celltype} has {len(units)} units in mode {mode}")
         units = [units[i] for i in dict.fromkeys(subset)]
     return units
 
@@ -152,9 +152,10 @@ def distinct_units(units: Sequence[Unit], nseg: Sequence[int]) -> list[int]:
     """For every unit, the position (in ``units``) of the first unit with the same segments.
 
     ``units`` must share the simulation settings (receptor, conductances, times); they
-    may belong to different cell types. Units mapped to the same position give bit-identical traces, so only the first of
-    them needs simulating (the simulator places a unit's synapses in a canonical
-    order, so the order in the embedding does not matter).
+    may belong to different cell types. Units mapped to the same position give
+    bit-identical traces, so only the first of them needs simulating (the simulator
+    places a unit's synapses in a canonical order, so the order in the embedding does
+    not matter).
     """
     first: dict[tuple, int] = {}
     return [first.setdefault(segment_key(u, nseg), i) for i, u in enumerate(units)]

@@ -35,8 +35,6 @@ SYN_NAME = "example_embedding_86_C2_center.syn"
 CON_NAME = "example_embedding_86_C2_center.con"
 
 
-
-
 SYN = """\
 # Synapse distribution file
 # Type - section - section.x
@@ -168,7 +166,9 @@ def test_read_embedding_joins_in_con_order(tmp_path: Path) -> None:
     ]
     # default receptors: ISF HEAD lists (INH is inhibitory, L5tt and VPM excitatory)
     assert emb.receptors == {
-        "L5tt_C2": isf_receptor(True), "VPM_C2": isf_receptor(True), "INH_C2": isf_receptor(False),
+        "L5tt_C2": isf_receptor(True),
+        "VPM_C2": isf_receptor(True),
+        "INH_C2": isf_receptor(False),
     }
 
 
@@ -288,11 +288,26 @@ def test_command_refuses_a_synapse_on_a_zero_length_section(tmp_path: Path) -> N
     con = write(tmp_path, "c.con", "L4ss_C2\t0\t0\n")
     exe = Path(sys.executable).parent / "pspsweep"
     res = subprocess.run(
-        [str(exe), "neuron.morphology.kind=hoc", f"neuron.morphology.path={hoc}",
-         "~neuron.biophysics.ApicalDendrite", "network=isf", f"network.syn_file={syn}",
-         f"network.con_file={con}", "network.snap_to_points=false", "run.celltype=L4ss_C2",
-         "run.vardt=true", f"tracking.uri=sqlite:///{tmp_path / 't.db'}", "executor.workers=1"],
-        cwd=tmp_path, capture_output=True, text=True, timeout=300, env=pspsweep_env(), check=False,
+        [
+            str(exe),
+            "neuron.morphology.kind=hoc",
+            f"neuron.morphology.path={hoc}",
+            "~neuron.biophysics.ApicalDendrite",
+            "network=isf",
+            f"network.syn_file={syn}",
+            f"network.con_file={con}",
+            "network.snap_to_points=false",
+            "run.celltype=L4ss_C2",
+            "run.vardt=true",
+            f"tracking.uri=sqlite:///{tmp_path / 't.db'}",
+            "executor.workers=1",
+        ],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=pspsweep_env(),
+        check=False,
     )
     lines = [line for line in res.stderr.splitlines() if line.strip()]
     assert res.returncode == 2, res.stderr[-3000:]
@@ -319,11 +334,30 @@ def test_classify_celltype() -> None:
 
 def test_prefix_lists() -> None:
     """isf_embedding: the four lists of isf-reference 8."""
-    assert set(ISF_HEAD_EXCITATORY) == {"L1", "L2", "L34", "L4py", "L4sp", "L4ss", "L5st", "L5tt", "L6cc", "L6ccinv", "L6ct", "VPM"}
+    assert set(ISF_HEAD_EXCITATORY) == {
+        "L1",
+        "L2",
+        "L34",
+        "L4py",
+        "L4sp",
+        "L4ss",
+        "L5st",
+        "L5tt",
+        "L6cc",
+        "L6ccinv",
+        "L6ct",
+        "VPM",
+    }
     assert ISF_HEAD_INHIBITORY == ("INH",)
     assert set(ISF_LEGACY_EXCITATORY) == set(ISF_HEAD_EXCITATORY) - {"L1"} | {"Generic"}
     assert set(ISF_LEGACY_INHIBITORY) == {f"SymLocal{k}" for k in range(1, 7)} | {
-        "L45Sym", "L1", "L45Peak", "L56Trans", "L23Trans", "GenericINH", "INH",
+        "L45Sym",
+        "L1",
+        "L45Peak",
+        "L56Trans",
+        "L23Trans",
+        "GenericINH",
+        "INH",
     }
 
 
@@ -332,7 +366,13 @@ def test_isf_receptor_templates() -> None:
     exc = isf_receptor(True)
     assert (exc.mechanism, exc.excitatory) == ("glutamate_syn", True)
     assert exc.parameters == {
-        "tau1": 26.0, "tau2": 2.0, "tau3": 2.0, "tau4": 0.1, "decaynmda": 1.0, "facilampa": 0.0, "facilnmda": 0.0,
+        "tau1": 26.0,
+        "tau2": 2.0,
+        "tau3": 2.0,
+        "tau4": 0.1,
+        "decaynmda": 1.0,
+        "facilampa": 0.0,
+        "facilnmda": 0.0,
     }
     inh = isf_receptor(False)
     assert (inh.mechanism, inh.excitatory) == ("gaba_syn", False)
@@ -451,12 +491,28 @@ def test_86_prefix_table(embedding_86: Embedding) -> None:
     """isf_embedding: cell types, presynaptic cells and synapses per prefix (isf-reference 8 table)."""
     df = embedding_86.synapses.assign(prefix=embedding_86.synapses["celltype"].str.split("_").str[0])
     table = {
-        "L1": (11, 139, 319), "L2": (17, 3034, 3937), "L23Trans": (8, 88, 109), "L34": (22, 5024, 6339),
-        "L45Peak": (13, 239, 340), "L45Sym": (10, 195, 253), "L4py": (17, 816, 967), "L4sp": (12, 894, 1014),
-        "L4ss": (11, 1269, 1793), "L56Trans": (16, 351, 433), "L5st": (19, 2705, 3509), "L5tt": (14, 700, 807),
-        "L6cc": (24, 1662, 1868), "L6ccinv": (23, 936, 1032), "L6ct": (14, 810, 927), "VPM": (10, 251, 357),
-        "SymLocal1": (5, 96, 120), "SymLocal2": (4, 28, 32), "SymLocal3": (7, 196, 266),
-        "SymLocal4": (16, 263, 350), "SymLocal5": (4, 7, 7), "SymLocal6": (1, 1, 1),
+        "L1": (11, 139, 319),
+        "L2": (17, 3034, 3937),
+        "L23Trans": (8, 88, 109),
+        "L34": (22, 5024, 6339),
+        "L45Peak": (13, 239, 340),
+        "L45Sym": (10, 195, 253),
+        "L4py": (17, 816, 967),
+        "L4sp": (12, 894, 1014),
+        "L4ss": (11, 1269, 1793),
+        "L56Trans": (16, 351, 433),
+        "L5st": (19, 2705, 3509),
+        "L5tt": (14, 700, 807),
+        "L6cc": (24, 1662, 1868),
+        "L6ccinv": (23, 936, 1032),
+        "L6ct": (14, 810, 927),
+        "VPM": (10, 251, 357),
+        "SymLocal1": (5, 96, 120),
+        "SymLocal2": (4, 28, 32),
+        "SymLocal3": (7, 196, 266),
+        "SymLocal4": (16, 263, 350),
+        "SymLocal5": (4, 7, 7),
+        "SymLocal6": (1, 1, 1),
     }
     got = {
         p: (g["celltype"].nunique(), len(g[["celltype", "cell_id"]].drop_duplicates()), len(g))

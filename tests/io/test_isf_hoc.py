@@ -109,14 +109,26 @@ SOMA = "{create soma}\n{pt3dadd(0, 0, 0, 10)}\n{pt3dadd(0, 10, 0, 10)}\n"
         ("{pt3dadd(0, 0, 0, 10)}\n" + SOMA, 1, "before any 'create'"),
         (SOMA + "{access soma}\n{pt3dadd(0, 20, 0, 10)}\n", 5, "point block"),
         ("{connect dend_1(0), soma(0.5)}\n" + SOMA, 1, "before any 'create'"),
-        (SOMA + "{create dend_1}\n{connect dend_1(0), somma(0.5)}\n{pt3dadd(0,0,0,1)}\n", 5, "unknown parent section 'somma'"),
+        (
+            SOMA + "{create dend_1}\n{connect dend_1(0), somma(0.5)}\n{pt3dadd(0,0,0,1)}\n",
+            5,
+            "unknown parent section 'somma'",
+        ),
         (SOMA + "{create dend_1}\n{connect dend_1(0) soma(0.5)}\n{pt3dadd(0,0,0,1)}\n", 5, "malformed connect"),
         (SOMA + "{create dend_1}\n{connect dend_1(0), soma}\n{pt3dadd(0,0,0,1)}\n", 5, "malformed connect"),
         (SOMA + "{create dend_1}\n{connect dend_1(0), soma(0.x)}\n{pt3dadd(0,0,0,1)}\n", 5, "malformed number '0.x'"),
         (SOMA + "{create dend_1}\n{connect dend_1(0), soma(1.5)}\n{pt3dadd(0,0,0,1)}\n", 5, "outside [0, 1]"),
-        (SOMA + "{create dend_1}\n{connect dend_1(0), soma(1)}\n{connect dend_1(0), soma(1)}\n{pt3dadd(0,0,0,1)}\n", 6, "second 'connect'"),
+        (
+            SOMA + "{create dend_1}\n{connect dend_1(0), soma(1)}\n{connect dend_1(0), soma(1)}\n{pt3dadd(0,0,0,1)}\n",
+            6,
+            "second 'connect'",
+        ),
         (SOMA + "{create dend_1}\n{connect dend_1(0), dend_1(1)}\n{pt3dadd(0,0,0,1)}\n", 5, "connected to itself"),
-        (SOMA + "{create dend_1}\n{create dend_2}\n{connect dend_2(0), soma(1)}\n{pt3dadd(0,0,0,1)}\n", 4, "no pt3dadd points"),
+        (
+            SOMA + "{create dend_1}\n{create dend_2}\n{connect dend_2(0), soma(1)}\n{pt3dadd(0,0,0,1)}\n",
+            4,
+            "no pt3dadd points",
+        ),
         (SOMA + "{create dend_1}\n{connect dend_1(0), soma(1)}\n", 4, "no pt3dadd points"),
         (SOMA + "{create dend_1}\n{pt3dadd(0,0,0,1)}\n", 4, "no 'connect' statement"),
         ("{create soma}\n{connect soma(0), soma_x(1)}\n{pt3dadd(0,0,0,1)}\n", 2, "must not have a parent"),
@@ -224,8 +236,6 @@ def test_86_points_and_lengths(sections_86) -> None:
     for label, expected in (("Dendrite", 6425.99), ("ApicalDendrite", 8842.24)):
         total = sum(section_length(s.points) for s in sections_86 if s.label == label)
         assert total == pytest.approx(expected, abs=0.01), f"{label}: {total} vs {expected} +- 0.01"
-    zero_steps = sum(
-        int(np.sum(np.all(np.diff(s.points[:, :3], axis=0) == 0, axis=1))) for s in sections_86
-    )
+    zero_steps = sum(int(np.sum(np.all(np.diff(s.points[:, :3], axis=0) == 0, axis=1))) for s in sections_86)
     assert zero_steps == 7
     np.testing.assert_allclose(soma.points[0], [-122.693855, 394.814056, -379.372986, 5.084810])

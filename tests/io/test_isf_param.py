@@ -140,7 +140,13 @@ def base_params(filename: str) -> dict[str, Any]:
                             "_lambda": 3.6161,
                             "xOffset": 0.0,
                         },
-                        "Ca_HVA": {"spatial": "uniform_range", "gCa_HVAbar": 1e-3, "begin": 9, "end": 11, "outsidescale": 0.1},
+                        "Ca_HVA": {
+                            "spatial": "uniform_range",
+                            "gCa_HVAbar": 1e-3,
+                            "begin": 9,
+                            "end": 11,
+                            "outsidescale": 0.1,
+                        },
                     }
                 },
             },
@@ -169,7 +175,13 @@ def test_param_to_cellspec(tmp_path: Path, morph: Path) -> None:
     assert soma.mechanisms[0].spatial == "uniform" and soma.mechanisms[0].distribution == {}
     ih, ca = apical.mechanisms
     assert ih.params == {"gIhbar": 2e-4}
-    assert ih.distribution == {"distance": "relative", "offset": -0.8696, "linScale": 2.087, "_lambda": 3.6161, "xOffset": 0.0}
+    assert ih.distribution == {
+        "distance": "relative",
+        "offset": -0.8696,
+        "linScale": 2.087,
+        "_lambda": 3.6161,
+        "xOffset": 0.0,
+    }
     assert ca.spatial == "uniform_range" and ca.params == {"gCa_HVAbar": 1e-3}
     assert ca.distribution == {"begin": 9, "end": 11, "outsidescale": 0.1}
     assert (apical.Ra, apical.cm, apical.ions) == (80.0, 2.0, {})
@@ -270,12 +282,15 @@ CA = "neuron.ApicalDendrite.mechanisms.range.Ca_HVA"
         (f"{IH}.xOffset", float("-inf"), InputFileError, f"{IH}.xOffset: expected a finite number"),
         (f"{IH}._lambda", None, InputFileError, f"{IH}._lambda: expected a number, got None"),
         (f"{IH}.distance", 1, InputFileError, f"{IH}.distance: expected a string"),
-        pytest.param(f"{IH}.gIhbar", 10**400, InputFileError, f"{IH}.gIhbar: expected a finite number",
-                     id="integer-beyond-float"),
+        pytest.param(
+            f"{IH}.gIhbar", 10**400, InputFileError, f"{IH}.gIhbar: expected a finite number", id="integer-beyond-float"
+        ),
         pytest.param(f"{IH}.gIhbar", "x" * 10_000, InputFileError, "... (10002 characters)", id="long-string"),
     ],
 )
-def test_param_errors(tmp_path: Path, morph: Path, dotted: str, value: Any, error: type | None, message: str | None) -> None:
+def test_param_errors(
+    tmp_path: Path, morph: Path, dotted: str, value: Any, error: type | None, message: str | None
+) -> None:
     """isf_param: semantic problems raise a clear error naming the file and the key."""
     params = base_params(str(morph))
     if dotted == "neuron.Dendrite":
@@ -329,23 +344,42 @@ def test_malformed_hoc_error_propagates(tmp_path: Path) -> None:
 
 UNIFORM_86 = {
     "Soma": {
-        "pas": {"g": 3.26e-5, "e": -90}, "Ca_LVAst": {"gCa_LVAstbar": 4.62e-3}, "Ca_HVA": {"gCa_HVAbar": 6.42e-4},
-        "SKv3_1": {"gSKv3_1bar": 0.983}, "SK_E2": {"gSK_E2bar": 0.0492}, "K_Tst": {"gK_Tstbar": 0.0471},
-        "K_Pst": {"gK_Pstbar": 0.0}, "Nap_Et2": {"gNap_Et2bar": 0.00499}, "NaTa_t": {"gNaTa_tbar": 2.43},
-        "CaDynamics_E2": {"decay": 770.0, "gamma": 6.16e-4}, "Ih": {"gIhbar": 8e-5},
+        "pas": {"g": 3.26e-5, "e": -90},
+        "Ca_LVAst": {"gCa_LVAstbar": 4.62e-3},
+        "Ca_HVA": {"gCa_HVAbar": 6.42e-4},
+        "SKv3_1": {"gSKv3_1bar": 0.983},
+        "SK_E2": {"gSK_E2bar": 0.0492},
+        "K_Tst": {"gK_Tstbar": 0.0471},
+        "K_Pst": {"gK_Pstbar": 0.0},
+        "Nap_Et2": {"gNap_Et2bar": 0.00499},
+        "NaTa_t": {"gNaTa_tbar": 2.43},
+        "CaDynamics_E2": {"decay": 770.0, "gamma": 6.16e-4},
+        "Ih": {"gIhbar": 8e-5},
     },
     "Dendrite": {"pas": {"g": 6.31e-5, "e": -90}, "Ih": {"gIhbar": 2e-4}},
     "ApicalDendrite": {
-        "pas": {"g": 8.82e-5, "e": -90}, "SK_E2": {"gSK_E2bar": 0.0034}, "Ca_LVAst": {"gCa_LVAstbar": 0.104},
-        "Ca_HVA": {"gCa_HVAbar": 4.52e-3}, "CaDynamics_E2": {"decay": 133.0, "gamma": 5e-4},
-        "SKv3_1": {"gSKv3_1bar": 0.0112}, "NaTa_t": {"gNaTa_tbar": 0.0252}, "Im": {"gImbar": 1.79e-4},
+        "pas": {"g": 8.82e-5, "e": -90},
+        "SK_E2": {"gSK_E2bar": 0.0034},
+        "Ca_LVAst": {"gCa_LVAstbar": 0.104},
+        "Ca_HVA": {"gCa_HVAbar": 4.52e-3},
+        "CaDynamics_E2": {"decay": 133.0, "gamma": 5e-4},
+        "SKv3_1": {"gSKv3_1bar": 0.0112},
+        "NaTa_t": {"gNaTa_tbar": 0.0252},
+        "Im": {"gImbar": 1.79e-4},
         "Ih": {"gIhbar": 2e-4},
     },
     "AIS": {
-        "pas": {"g": 2.56e-5, "e": -90}, "Ca_LVAst": {"gCa_LVAstbar": 8.58e-3}, "Ca_HVA": {"gCa_HVAbar": 6.92e-4},
-        "SKv3_1": {"gSKv3_1bar": 0.958}, "SK_E2": {"gSK_E2bar": 5.77e-5}, "K_Tst": {"gK_Tstbar": 0.0841},
-        "K_Pst": {"gK_Pstbar": 0.773}, "Nap_Et2": {"gNap_Et2bar": 0.00146}, "NaTa_t": {"gNaTa_tbar": 0.088},
-        "CaDynamics_E2": {"decay": 507.0, "gamma": 0.0175}, "Ih": {"gIhbar": 8e-5},
+        "pas": {"g": 2.56e-5, "e": -90},
+        "Ca_LVAst": {"gCa_LVAstbar": 8.58e-3},
+        "Ca_HVA": {"gCa_HVAbar": 6.92e-4},
+        "SKv3_1": {"gSKv3_1bar": 0.958},
+        "SK_E2": {"gSK_E2bar": 5.77e-5},
+        "K_Tst": {"gK_Tstbar": 0.0841},
+        "K_Pst": {"gK_Pstbar": 0.773},
+        "Nap_Et2": {"gNap_Et2bar": 0.00146},
+        "NaTa_t": {"gNaTa_tbar": 0.088},
+        "CaDynamics_E2": {"decay": 507.0, "gamma": 0.0175},
+        "Ih": {"gIhbar": 8e-5},
     },
     "Myelin": {"pas": {"g": 4e-5, "e": -90}},
 }
@@ -363,7 +397,13 @@ def test_86_param_file_keys(isf86: Path) -> None:
     params = read_param_file(isf86 / "86_C2_center.param")
     assert list(params) == ["info", "NMODL_mechanisms", "mech_globals", "neuron", "sim"]
     assert list(params["neuron"]) == [
-        "filename", "cell_modify_functions", "Soma", "Dendrite", "ApicalDendrite", "AIS", "Myelin",
+        "filename",
+        "cell_modify_functions",
+        "Soma",
+        "Dendrite",
+        "ApicalDendrite",
+        "AIS",
+        "Myelin",
     ]
     assert params["info"]["name"] == "hay_2011_dend_test"
     assert params["sim"]["tStop"] == 250.0
@@ -378,11 +418,19 @@ def test_86_cellspec_values(spec_86: CellSpec) -> None:
     bio = {b.label: b for b in spec_86.biophysics}
     assert list(bio) == ["Soma", "Dendrite", "ApicalDendrite", "AIS", "Myelin"]
     assert {k: (b.Ra, b.cm) for k, b in bio.items()} == {
-        "Soma": (100, 1.0), "Dendrite": (100, 2.0), "ApicalDendrite": (100, 2.0), "AIS": (100, 1.0), "Myelin": (100, 0.02),
+        "Soma": (100, 1.0),
+        "Dendrite": (100, 2.0),
+        "ApicalDendrite": (100, 2.0),
+        "AIS": (100, 1.0),
+        "Myelin": (100, 0.02),
     }
     ions = {"ek": -85.0, "ena": 50.0}
     assert {k: b.ions for k, b in bio.items()} == {
-        "Soma": ions, "Dendrite": {}, "ApicalDendrite": ions, "AIS": ions, "Myelin": {},
+        "Soma": ions,
+        "Dendrite": {},
+        "ApicalDendrite": ions,
+        "AIS": ions,
+        "Myelin": {},
     }
     for label, mechs in UNIFORM_86.items():
         got = {m.name: m.params for m in bio[label].mechanisms}
@@ -395,7 +443,11 @@ def test_86_cellspec_values(spec_86: CellSpec) -> None:
     }
     apical = {m.name: m for m in bio["ApicalDendrite"].mechanisms}
     assert apical["Ih"].distribution == {
-        "distance": "relative", "offset": -0.8696, "linScale": 2.0870, "_lambda": 3.6161, "xOffset": 0.0,
+        "distance": "relative",
+        "offset": -0.8696,
+        "linScale": 2.0870,
+        "_lambda": 3.6161,
+        "xOffset": 0.0,
     }
     assert apical["Ca_LVAst"].distribution == {"begin": 900.0, "end": 1100.0, "outsidescale": 0.01}
     assert apical["Ca_HVA"].distribution == {"begin": 900.0, "end": 1100.0, "outsidescale": 0.1}
@@ -408,10 +460,13 @@ def test_86_cellspec_values(spec_86: CellSpec) -> None:
 
 
 @pytest.mark.realdata
-@pytest.mark.parametrize(("old", "new", "message"), [
-    ('"outsidescale": 0.100000', '"outsidescale": NaN', "outsidescale: expected a finite number, got nan"),
-    ('"begin": 900.0', '"begin": "far"', "begin: expected a number, got 'far'"),
-])
+@pytest.mark.parametrize(
+    ("old", "new", "message"),
+    [
+        ('"outsidescale": 0.100000', '"outsidescale": NaN', "outsidescale: expected a finite number, got nan"),
+        ('"begin": 900.0', '"begin": "far"', "begin: expected a number, got 'far'"),
+    ],
+)
 def test_86_copy_with_a_bad_control_value(isf86: Path, tmp_path: Path, old: str, new: str, message: str) -> None:
     """isf_param: the 86 cell's file with one uniform_range value spoilt, as the issue reproduced it
     (NaN ran into CVODE, "far" gave a bare ValueError), is refused naming the file and the key path."""

@@ -19,13 +19,16 @@ def write(tmp_path: Path, text: str, name: str = "m.csv") -> Path:
 
 def test_reads_comma_table(tmp_path: Path) -> None:
     """measured: index by group, the three columns as floats, extra columns dropped."""
-    path = write(tmp_path, "celltype,EPSP_max_measured,note,EPSP_mean_measured,EPSP_med_measured\nL2,1.9,x,0.49,0.35\n\nVPM_C2,1.18,y,0.571,0.463\n")
+    path = write(
+        tmp_path,
+        "celltype,EPSP_max_measured,note,EPSP_mean_measured,EPSP_med_measured\nL2,1.9,x,0.49,0.35\n\nVPM_C2,1.18,y,0.571,0.463\n",
+    )
     table = read_measured_epsp(path)
     assert table.index.name == "celltype"
     assert list(table.index) == ["L2", "VPM_C2"]
     assert list(table.columns) == list(MEASURED_COLUMNS)
     assert table.loc["VPM_C2"].tolist() == [0.571, 0.463, 1.18]
-    assert (table.dtypes == float).all()
+    assert all(dtype == "float64" for dtype in table.dtypes)
 
 
 def test_tab_separated_group_header_and_alias(tmp_path: Path) -> None:

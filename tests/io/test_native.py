@@ -104,8 +104,13 @@ def assert_same_cell(a: CellSpec, b: CellSpec) -> None:
     assert a.name == b.name
     assert len(a.sections) == len(b.sections)
     for sa, sb in zip(a.sections, b.sections):
-        assert (sa.name, sa.label, sa.parent, sa.parent_x, sa.nseg) == (sb.name, sb.label, sb.parent,
-                                                                       sb.parent_x, sb.nseg)
+        assert (sa.name, sa.label, sa.parent, sa.parent_x, sa.nseg) == (
+            sb.name,
+            sb.label,
+            sb.parent,
+            sb.parent_x,
+            sb.nseg,
+        )
         np.testing.assert_array_equal(sa.points, sb.points)
     assert a.biophysics == b.biophysics
     assert a.discretization == b.discretization
@@ -122,23 +127,36 @@ def test_convert_toy_param(toy: Path) -> None:
     with pytest.warns(UserWarning, match="next to the parameter file"):
         cfg = param_to_neuron_config(read_param_file(toy), toy)
     assert cfg["name"] == "toy"
-    assert cfg["morphology"] == {"kind": "hoc", "path": str((toy.parent / "toy.hoc").resolve()),
-                                 "synthetic_axon": True}
+    assert cfg["morphology"] == {"kind": "hoc", "path": str((toy.parent / "toy.hoc").resolve()), "synthetic_axon": True}
     assert list(cfg["biophysics"]) == ["Soma", "Dendrite", "ApicalDendrite", "AIS", "Myelin"]
     soma = cfg["biophysics"]["Soma"]
     assert soma["Ra"] == 100.0 and soma["cm"] == 1.0 and soma["ions"] == {"ek": -85.0, "ena": 50.0}
-    assert soma["mechanisms"] == {"pas": {"spatial": "uniform", "g": 3.26e-5, "e": -90.0},
-                                  "hh": {"spatial": "uniform", "gnabar": 0.12, "gkbar": 0.036, "gl": 0.0}}
+    assert soma["mechanisms"] == {
+        "pas": {"spatial": "uniform", "g": 3.26e-5, "e": -90.0},
+        "hh": {"spatial": "uniform", "gnabar": 0.12, "gkbar": 0.036, "gl": 0.0},
+    }
     assert "ions" not in cfg["biophysics"]["Dendrite"]
     assert cfg["biophysics"]["Dendrite"]["mechanisms"]["pas"] == {
-        "spatial": "linear", "g": 6.31e-5, "distance": "absolute", "slope": 0.002, "offset": 1.0}
+        "spatial": "linear",
+        "g": 6.31e-5,
+        "distance": "absolute",
+        "slope": 0.002,
+        "offset": 1.0,
+    }
     apical = cfg["biophysics"]["ApicalDendrite"]["mechanisms"]
-    assert apical["hh"] == {"spatial": "uniform_range", "gnabar": 0.1, "begin": 100.0, "end": 300,
-                            "outsidescale": 0.1, "outsidescale_sections": [3]}
+    assert apical["hh"] == {
+        "spatial": "uniform_range",
+        "gnabar": 0.1,
+        "begin": 100.0,
+        "end": 300,
+        "outsidescale": 0.1,
+        "outsidescale_sections": [3],
+    }
     assert apical["pas"]["_lambda"] == 3.6161
     assert cfg["discretization"] == {"rule": "isf_dlambda", "f": 200.0, "max_seg_length": 30.0}
-    assert cfg["diameter_scaling"] == [{"factor": 2.5, "labels": ["ApicalDendrite"],
-                                        "max_distance_um": 1000.0, "max_sections": 33}]
+    assert cfg["diameter_scaling"] == [
+        {"factor": 2.5, "labels": ["ApicalDendrite"], "max_distance_um": 1000.0, "max_sections": 33}
+    ]
     assert cfg["sim"] == {"v_init": -75.0, "dt": 0.025, "celsius": 34.0}
     assert cfg["mechanism_dirs"] == ["l5pt"]
 
@@ -198,8 +216,11 @@ def test_real_param_yaml_builds_the_same_cell(isf86: Path, tmp_path: Path) -> No
     """native, 86_C2_center: the converted YAML gives the CellSpec of the .param, field by field."""
     param = isf86 / "86_C2_center.param"
     cfg = convert(param)
-    assert cfg["morphology"] == {"kind": "hoc", "path": str((isf86 / "86_C2_center.hoc").resolve()),
-                                 "synthetic_axon": True}
+    assert cfg["morphology"] == {
+        "kind": "hoc",
+        "path": str((isf86 / "86_C2_center.hoc").resolve()),
+        "synthetic_axon": True,
+    }
     assert list(cfg["biophysics"]) == ["Soma", "Dendrite", "ApicalDendrite", "AIS", "Myelin"]
     out = write_neuron_yaml(cfg, tmp_path / "86.yaml", source=param)
     from_yaml = cell_spec_from_config(load_neuron_config(out))
@@ -210,8 +231,14 @@ def test_real_param_yaml_builds_the_same_cell(isf86: Path, tmp_path: Path) -> No
 
 
 def run_command(cwd: Path, exe: str, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([str(Path(sys.executable).parent / exe), *args], cwd=cwd, capture_output=True,
-                          text=True, timeout=900, env=pspsweep_env())
+    return subprocess.run(
+        [str(Path(sys.executable).parent / exe), *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=900,
+        env=pspsweep_env(),
+    )
 
 
 @pytest.mark.slow
@@ -219,21 +246,29 @@ def run_command(cwd: Path, exe: str, *args: str) -> subprocess.CompletedProcess:
 def test_convert_command_end_to_end(isf86: Path, tmp_path: Path) -> None:
     """pspsweep-convert-param writes the YAML; pspsweep runs it as neuron=converted (same PSP as neuron=isf)."""
     conf = tmp_path / "conf"
-    res = run_command(tmp_path, "pspsweep-convert-param", str(isf86 / "86_C2_center.param"),
-                      "conf/neuron/converted.yaml")
+    res = run_command(
+        tmp_path, "pspsweep-convert-param", str(isf86 / "86_C2_center.param"), "conf/neuron/converted.yaml"
+    )
     assert res.returncode == 0, res.stderr
     assert (conf / "neuron" / "converted.yaml").is_file()
     assert "warning: " in res.stderr and "next to the parameter file" in res.stderr
     stdout = run_command(tmp_path, "pspsweep-convert-param", str(isf86 / "86_C2_center.param"))
     assert stdout.returncode == 0 and stdout.stdout == (conf / "neuron" / "converted.yaml").read_text()
 
-    common = [f"network.syn_file={isf86 / 'example_embedding_86_C2_center.syn'}",
-              f"network.con_file={isf86 / 'example_embedding_86_C2_center.con'}",
-              "network=isf", "run.celltype=VPM_C2", "run.units=[2]", "tracking.enabled=false",
-              "executor.progress=false"]
+    common = [
+        f"network.syn_file={isf86 / 'example_embedding_86_C2_center.syn'}",
+        f"network.con_file={isf86 / 'example_embedding_86_C2_center.con'}",
+        "network=isf",
+        "run.celltype=VPM_C2",
+        "run.units=[2]",
+        "tracking.enabled=false",
+        "executor.progress=false",
+    ]
     amplitudes = {}
-    for name, extra in (("converted", [f"hydra.searchpath=[file://{conf}]", "neuron=converted"]),
-                        ("isf", ["neuron=isf", f"neuron.param_file={isf86 / '86_C2_center.param'}"])):
+    for name, extra in (
+        ("converted", [f"hydra.searchpath=[file://{conf}]", "neuron=converted"]),
+        ("isf", ["neuron=isf", f"neuron.param_file={isf86 / '86_C2_center.param'}"]),
+    ):
         res = run_command(tmp_path, "pspsweep", *extra, *common, f"hydra.run.dir={tmp_path / name}")
         assert res.returncode == 0, res.stderr
         amplitudes[name] = pd.read_csv(tmp_path / name / "psps.csv")["amplitude_mV"].tolist()
@@ -246,7 +281,8 @@ def test_convert_command_errors(tmp_path: Path) -> None:
     """pspsweep-convert-param: usage and missing files end in one line, exit 2."""
     res = run_command(tmp_path, "pspsweep-convert-param")
     assert res.returncode == 2 and res.stderr.strip() == (
-        "pspsweep: error: usage: pspsweep-convert-param PARAM_FILE [OUTPUT.yaml]")
+        "pspsweep: error: usage: pspsweep-convert-param PARAM_FILE [OUTPUT.yaml]"
+    )
     res = run_command(tmp_path, "pspsweep-convert-param", "nope.param")
     assert res.returncode == 2
     assert res.stderr.strip() == f"pspsweep: error: {tmp_path / 'nope.param'}: parameter file not found"
@@ -258,7 +294,8 @@ def test_swc_morphology_converts(tmp_path: Path) -> None:
     """native: a .param naming an SWC gives morphology.kind=swc and the same cell."""
     (tmp_path / "cell.swc").write_text(
         "1 1 0 0 -10 5 -1\n2 1 0 0 0 5 1\n3 1 0 0 10 5 2\n4 3 -5 0 0 1 2\n5 3 -105 0 0 1 4\n"
-        "6 4 0 5 0 1.5 2\n7 4 0 205 0 1.5 6\n")
+        "6 4 0 5 0 1.5 2\n7 4 0 205 0 1.5 6\n"
+    )
     param = tmp_path / "swc.param"
     param.write_text("""{
  'neuron': {'filename': 'cell.swc',
@@ -268,8 +305,7 @@ def test_swc_morphology_converts(tmp_path: Path) -> None:
  'sim': {'Vinit': -70.0, 'dt': 0.025, 'T': 34.0},
 }""")
     cfg = convert(param)
-    assert cfg["morphology"] == {"kind": "swc", "path": str((tmp_path / "cell.swc").resolve()),
-                                 "synthetic_axon": False}
+    assert cfg["morphology"] == {"kind": "swc", "path": str((tmp_path / "cell.swc").resolve()), "synthetic_axon": False}
     assert cfg["diameter_scaling"] == []
     out = write_neuron_yaml(cfg, tmp_path / "swc.yaml", source=param)
     spec = cell_spec_from_config(load_neuron_config(out))

@@ -46,6 +46,7 @@ def crashed(processes: dict[int, Any], running: dict[int, int], unfinished: set[
     no worker died on its own (say, SIGTERM from outside), every running task counts.
     """
     running = {pid: i for pid, i in running.items() if i in unfinished}
-    died = {i for pid, i in running.items()
-            if pid in processes and processes[pid].exitcode not in (None, -signal.SIGTERM)}
+    died = {
+        i for pid, i in running.items() if pid in processes and processes[pid].exitcode not in (None, -signal.SIGTERM)
+    }
     return died or set(running.values())

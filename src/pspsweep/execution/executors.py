@@ -120,8 +120,9 @@ class LocalProcesses:
 
     def _open_pool(self, size: int, import_simulation: bool = False) -> None:
         # spawn: a fresh interpreter per worker, no NEURON state inherited by fork
-        self._pool = ProcessPoolExecutor(max_workers=size, mp_context=get_context("spawn"),
-                                         initializer=start_worker, initargs=(import_simulation,))
+        self._pool = ProcessPoolExecutor(
+            max_workers=size, mp_context=get_context("spawn"), initializer=start_worker, initargs=(import_simulation,)
+        )
         self._size = size
 
     def _submit(self, fn: Callable, *args):
@@ -131,9 +132,11 @@ class LocalProcesses:
         except OSError as exc:  # the process or file limit: e.g. BlockingIOError from fork
             started = len(getattr(self._pool, "_processes", None) or {})
             self._stop_pool()
-            raise PspSweepError(f"executor.workers={self.workers}: the system refused to start worker process "
-                                f"{started + 1} ({(exc.strerror or str(exc)).lower()}); "
-                                "set a smaller executor.workers") from None
+            raise PspSweepError(
+                f"executor.workers={self.workers}: the system refused to start worker process "
+                f"{started + 1} ({(exc.strerror or str(exc)).lower()}); "
+                "set a smaller executor.workers"
+            ) from None
 
     def _submit_tasks(self, fn: Callable, tasks: Sequence[tuple], positions: Sequence[int]) -> dict:
         return {self._submit(run_noted, str(self._notes), i, fn, *tasks[i]): i for i in positions}
@@ -188,8 +191,10 @@ class LocalProcesses:
         for i in crashed(processes, read_notes(self._notes), set(unfinished)):
             self.crashes[i] = self.crashes.get(i, 0) + 1
             if self.crashes[i] >= 2:
-                raise WorkerCrash(f"a worker died twice while simulating {_units_of(tasks[i])}; "
-                                  "the sweep stops (a crash inside NEURON, or out of memory)")
+                raise WorkerCrash(
+                    f"a worker died twice while simulating {_units_of(tasks[i])}; "
+                    "the sweep stops (a crash inside NEURON, or out of memory)"
+                )
         self.restarts += 1
         if self.restarts > 2 * len(tasks):  # workers that die before running any chunk
             raise WorkerCrash(f"worker processes died {self.restarts} times; the sweep stops")
@@ -269,8 +274,9 @@ class DaskExecutor:
             except OSError as exc:
                 raise PspSweepError(f"executor.address={address}: cannot reach the Dask scheduler ({exc})") from None
         else:
-            self._cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
-                                         dashboard_address=None)
+            self._cluster = LocalCluster(
+                n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None
+            )
             self._client = Client(self._cluster)
         self.workers = max(len(self._client.scheduler_info().get("workers", {})), 1)
 
@@ -286,8 +292,10 @@ class DaskExecutor:
             except PspSweepError:
                 raise
             except Exception as exc:  # noqa: BLE001 - KilledWorker and friends
-                raise WorkerCrash(f"simulating {_units_of(futures[fut])} failed twice on the Dask cluster: "
-                                  f"{type(exc).__name__}: {exc}") from None
+                raise WorkerCrash(
+                    f"simulating {_units_of(futures[fut])} failed twice on the Dask cluster: "
+                    f"{type(exc).__name__}: {exc}"
+                ) from None
 
     def close(self) -> None:
         """Disconnect, and stop the local cluster if this process started it."""

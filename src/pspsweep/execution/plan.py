@@ -38,8 +38,15 @@ def unit_cost(unit: Unit) -> float:
     return 1.0 + 0.5 * unit.n_synapses
 
 
-def plan_chunks(units: Sequence[Unit], workers: int, chunk_size: int | None = None, *,
-                keys: Sequence[int] | None = None, work: int = 0, first_index: int = 0) -> list[ChunkTask]:
+def plan_chunks(
+    units: Sequence[Unit],
+    workers: int,
+    chunk_size: int | None = None,
+    *,
+    keys: Sequence[int] | None = None,
+    work: int = 0,
+    first_index: int = 0,
+) -> list[ChunkTask]:
     """Split units into chunks, largest work first.
 
     Units are ordered by :func:`unit_cost`, largest first (ties keep their order), so
@@ -71,8 +78,9 @@ def plan_chunks(units: Sequence[Unit], workers: int, chunk_size: int | None = No
                 taken += costs[stop]
                 stop += 1
         picked = order[start:stop]
-        chunks.append(ChunkTask(first_index + len(chunks), tuple(units[i] for i in picked),
-                                tuple(keys[i] for i in picked), work))
+        chunks.append(
+            ChunkTask(first_index + len(chunks), tuple(units[i] for i in picked), tuple(keys[i] for i in picked), work)
+        )
         left -= sum(costs[start:stop])
         start = stop
     return chunks

@@ -43,8 +43,11 @@ def _usable_chunks(store: ChunkStore, chunks: Sequence[ChunkTask]) -> set[int]:
         if problem is None:
             usable.add(chunk.index)
             continue
-        warnings.warn(f"chunk file {store.path(chunk.index)} is unreadable ({problem}); simulating it again",
-                      RuntimeWarning, stacklevel=3)
+        warnings.warn(
+            f"chunk file {store.path(chunk.index)} is unreadable ({problem}); simulating it again",
+            RuntimeWarning,
+            stacklevel=3,
+        )
         store.path(chunk.index).unlink(missing_ok=True)
     return usable
 
@@ -94,5 +97,4 @@ def run_chunks(
             on_done(len(result.units))
     # no more workers run than there are chunks (see LocalProcesses.run)
     workers = min(executor.workers, max(len(todo), 1))
-    return ExecutionReport(time.perf_counter() - started, work_s, workers, len(chunks), reused,
-                           simulated, per_worker)
+    return ExecutionReport(time.perf_counter() - started, work_s, workers, len(chunks), reused, simulated, per_worker)

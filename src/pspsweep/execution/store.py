@@ -176,8 +176,9 @@ class ChunkStore:
             return d["units"], d["amplitudes"], d["t_peaks"], float(d["work_s"])
 
     @staticmethod
-    def for_sweep(root: Path, works: SweepWork | Sequence[SweepWork], chunks: Sequence[ChunkTask], *,
-                  salt: str = "") -> "ChunkStore":
+    def for_sweep(
+        root: Path, works: SweepWork | Sequence[SweepWork], chunks: Sequence[ChunkTask], *, salt: str = ""
+    ) -> ChunkStore:
         """The store of one sweep: a folder named by everything its chunk files depend on.
 
         That is the works, every unit in full (its synapses' sections and positions
@@ -250,8 +251,9 @@ def find_baseline(store: ChunkStore, chunks: Sequence[ChunkTask]) -> tuple[np.nd
     return store.baseline(chunks)
 
 
-def read_unit_traces(store: ChunkStore, chunks: Sequence[ChunkTask], wanted: set[int]
-                     ) -> dict[int, tuple[np.ndarray, np.ndarray]]:
+def read_unit_traces(
+    store: ChunkStore, chunks: Sequence[ChunkTask], wanted: set[int]
+) -> dict[int, tuple[np.ndarray, np.ndarray]]:
     """The stored traces of the units in ``wanted`` (by result key), read chunk by chunk."""
     out: dict[int, tuple[np.ndarray, np.ndarray]] = {}
     for c in chunks:

@@ -165,7 +165,7 @@ def _import_simulation() -> None:
     """The imports every chunk needs, done in pre-started workers while the launching
     process still reads the inputs (``pspsweep.simulation`` first: it turns off NEURON's
     GUI and its "no DISPLAY" warning)."""
-    import pspsweep.simulation.cell  # noqa: F401
+    import pspsweep.simulation.cell
     import pspsweep.simulation.runner  # noqa: F401
 
 

@@ -28,11 +28,20 @@ from pspsweep.io.text import parse_float, parse_int, quote, read_lines
 
 #: Synapse-model parameters of ISF's PSP-fitting templates (isf-reference 3.5).
 GLUTAMATE_SYN_PARAMETERS: dict[str, float] = {
-    "tau1": 26.0, "tau2": 2.0, "tau3": 2.0, "tau4": 0.1,
-    "decaynmda": 1.0, "facilampa": 0.0, "facilnmda": 0.0,
+    "tau1": 26.0,
+    "tau2": 2.0,
+    "tau3": 2.0,
+    "tau4": 0.1,
+    "decaynmda": 1.0,
+    "facilampa": 0.0,
+    "facilnmda": 0.0,
 }
 GABA_SYN_PARAMETERS: dict[str, float] = {
-    "risetime": 1.0, "decaytime": 20.0, "e": -80.0, "decaygaba": 1.0, "facilgaba": 0.0,
+    "risetime": 1.0,
+    "decaytime": 20.0,
+    "e": -80.0,
+    "decaygaba": 1.0,
+    "facilgaba": 0.0,
 }
 
 
@@ -168,7 +177,6 @@ def read_con(path: os.PathLike | str) -> pd.DataFrame:
     return _read_con(path)[0]
 
 
-
 def isf_receptor(excitatory: bool) -> ReceptorSpec:
     """ISF's PSP-fitting receptor template (isf-reference 3.5).
 
@@ -227,8 +235,7 @@ def read_embedding(
         if n is None:
             raise InputFileError(
                 con_path,
-                f"cell type {quote(celltype)} has no synapses in {syn_path} "
-                f"(its cell types: {', '.join(syn_count)})",
+                f"cell type {quote(celltype)} has no synapses in {syn_path} (its cell types: {', '.join(syn_count)})",
                 int(con_lines[i]),
             )
         if syn_id >= n:
@@ -241,8 +248,11 @@ def read_embedding(
     if dup.any():
         first = int(np.flatnonzero(dup)[0])
         key = (con["celltype"].iat[first], int(con["synapse_id"].iat[first]))
-        lines = [int(con_lines[j]) for j in np.flatnonzero(dup)
-                 if (con["celltype"].iat[j], int(con["synapse_id"].iat[j])) == key]
+        lines = [
+            int(con_lines[j])
+            for j in np.flatnonzero(dup)
+            if (con["celltype"].iat[j], int(con["synapse_id"].iat[j])) == key
+        ]
         raise InputFileError(
             con_path,
             f"synapse {key[1]} of {quote(key[0])} assigned more than once (lines {', '.join(map(str, lines))})",

@@ -71,15 +71,11 @@ def _parse_create(path: os.PathLike | str, lineno: int, text: str) -> tuple[str,
         raise InputFileError(path, f"'create' line without a section name: {quote(text)}", lineno)
     name = tokens[1]
     if len(tokens) > 2 or "," in name:
-        raise InputFileError(
-            path, f"'create' line must create exactly one section: {quote(text)}", lineno
-        )
+        raise InputFileError(path, f"'create' line must create exactly one section: {quote(text)}", lineno)
     labels = label_of_create_line(text)
     rules = "soma -> Soma, dend/BasalDendrite -> Dendrite, apical -> ApicalDendrite, axon -> Axon"
     if not labels:
-        raise InputFileError(
-            path, f"section {quote(name)} matches no label rule ({rules})", lineno
-        )
+        raise InputFileError(path, f"section {quote(name)} matches no label rule ({rules})", lineno)
     if len(labels) > 1:
         raise InputFileError(
             path,
@@ -101,9 +97,7 @@ def _parse_float(path: os.PathLike | str, lineno: int, token: str, what: str) ->
     return value
 
 
-def _parse_pt3dadd(
-    path: os.PathLike | str, lineno: int, text: str
-) -> tuple[float, float, float, float]:
+def _parse_pt3dadd(path: os.PathLike | str, lineno: int, text: str) -> tuple[float, float, float, float]:
     """Parse the four numbers of a ``pt3dadd(x, y, z, d)`` line."""
     start = text.find("(", text.find("pt3dadd"))
     end = text.find(")", start + 1) if start >= 0 else -1
@@ -111,9 +105,7 @@ def _parse_pt3dadd(
         raise InputFileError(path, f"malformed pt3dadd statement: {quote(text)}", lineno)
     fields = text[start + 1 : end].split(",")
     if len(fields) != 4:
-        raise InputFileError(
-            path, f"pt3dadd needs 4 numbers (x, y, z, diam), got {len(fields)}: {quote(text)}", lineno
-        )
+        raise InputFileError(path, f"pt3dadd needs 4 numbers (x, y, z, diam), got {len(fields)}: {quote(text)}", lineno)
     x, y, z, d = (_parse_float(path, lineno, f, "pt3dadd") for f in fields)
     if d < 0:
         raise InputFileError(path, f"negative diameter {d} in pt3dadd", lineno)
@@ -291,9 +283,7 @@ def _check_acyclic(path: os.PathLike | str, raw: list[_RawSection], parents: lis
         while i is not None and not reaches_root[i]:
             if i in seen:
                 r = raw[i]
-                raise InputFileError(
-                    path, f"cycle in the section tree through {quote(r.name)}", r.connect_line
-                )
+                raise InputFileError(path, f"cycle in the section tree through {quote(r.name)}", r.connect_line)
             seen.add(i)
             chain.append(i)
             i = parents[i]

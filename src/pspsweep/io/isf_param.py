@@ -43,9 +43,7 @@ SYNTHETIC_LABELS = ("AIS", "Myelin")
 OPTIONAL_CONTROL_KEYS = frozenset({"outsidescale_sections"})
 
 #: ``scale_apical_morph_86`` expressed as a diameter scaling (isf-reference 1.8).
-SCALE_APICAL_MORPH_86 = DiameterScaling(
-    factor=2.5, labels=("ApicalDendrite",), max_distance_um=1000.0, max_sections=33
-)
+SCALE_APICAL_MORPH_86 = DiameterScaling(factor=2.5, labels=("ApicalDendrite",), max_distance_um=1000.0, max_sections=33)
 
 _TRAILING_COMMA = re.compile(r",(\s*[}\]])")
 _PAREN_GROUP = re.compile(r"\(([^()]*)\)")
@@ -216,9 +214,7 @@ def read_morphology(path: os.PathLike | str) -> tuple[SectionSpec, ...]:
             ) from None
         read_swc = getattr(module, "read_swc", None)
         if read_swc is None:
-            raise PspSweepError(
-                f"{path}: SWC needs pspsweep.simulation.swc.read_swc, which is not defined"
-            )
+            raise PspSweepError(f"{path}: SWC needs pspsweep.simulation.swc.read_swc, which is not defined")
         return tuple(read_swc(path))
     raise InputFileError(path, f"unsupported morphology format {suffix or '(no extension)'!r}; expected .hoc or .swc")
 
@@ -358,9 +354,7 @@ def param_to_cellspec(params: dict[str, Any], param_path: os.PathLike | str) -> 
         sections = sections + synthetic_axon(sections)
 
     if neuron.get("spatialgraph_modify_functions"):
-        raise PspSweepError(
-            f"{param_path}: neuron.spatialgraph_modify_functions is not supported (deprecated in ISF)"
-        )
+        raise PspSweepError(f"{param_path}: neuron.spatialgraph_modify_functions is not supported (deprecated in ISF)")
     present = {s.label for s in sections}
     biophysics = []
     for label, block in neuron.items():

@@ -51,9 +51,7 @@ def read_measured_epsp(path: os.PathLike | str) -> pd.DataFrame:
     rows = list(csv.reader([text for _, text in numbered], delimiter=delimiter))
     header = [h.strip() for h in rows[0]]
     if header[0] not in GROUP_COLUMN_NAMES:
-        raise InputFileError(
-            path, f"first column must be named 'celltype' or 'group', got {header[0]!r}", header_line
-        )
+        raise InputFileError(path, f"first column must be named 'celltype' or 'group', got {header[0]!r}", header_line)
     columns: dict[str, int] = {}
     for j, name in enumerate(header[1:], start=1):
         canonical = COLUMN_ALIASES.get(name, name)
@@ -88,8 +86,9 @@ def read_measured_epsp(path: os.PathLike | str) -> pd.DataFrame:
                 raise InputFileError(path, f"{name}: non-finite value {cells[j]!r}", lineno)
             if value <= 0:
                 # a line fitted to positive EPSPs meets a value <= 0 only at a g <= 0
-                raise InputFileError(path, f"{name} (column {j + 1}): measured EPSP {cells[j]} mV "
-                                     "must be positive", lineno)
+                raise InputFileError(
+                    path, f"{name} (column {j + 1}): measured EPSP {cells[j]} mV must be positive", lineno
+                )
             data[name].append(value)
     table = pd.DataFrame(data, index=pd.Index(groups, name="celltype"), columns=list(MEASURED_COLUMNS))
     return table.astype(float)

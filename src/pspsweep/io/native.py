@@ -29,8 +29,9 @@ run ``pspsweep hydra.searchpath=[file://DIR] neuron=NAME ...``.
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import yaml
 
@@ -53,9 +54,7 @@ def _label_config(bio: LabelBiophysics) -> dict[str, Any]:
         out["cm"] = bio.cm
     if bio.ions:
         out["ions"] = dict(bio.ions)
-    out["mechanisms"] = {
-        m.name: {"spatial": m.spatial, **m.params, **m.distribution} for m in bio.mechanisms
-    }
+    out["mechanisms"] = {m.name: {"spatial": m.spatial, **m.params, **m.distribution} for m in bio.mechanisms}
     return out
 
 
@@ -117,20 +116,22 @@ def param_to_neuron_config(
     if kind is None:  # pragma: no cover - param_to_cellspec rejects other suffixes first
         raise InputFileError(param_path, f"neuron.filename: unsupported morphology {str(morph_path)!r}")
     d = spec.discretization
-    return _plain({
-        "name": spec.name,
-        "morphology": {
-            "kind": kind,
-            "path": str(morph_path),
-            # the rule of param_to_cellspec: the synthetic axon exists iff there is an AIS block
-            "synthetic_axon": "AIS" in neuron,
-        },
-        "biophysics": {bio.label: _label_config(bio) for bio in spec.biophysics},
-        "discretization": {"rule": d.rule, "f": d.f, "max_seg_length": d.max_seg_length},
-        "diameter_scaling": [_scaling_config(s) for s in spec.diameter_scalings],
-        "sim": {"v_init": spec.sim.v_init, "dt": spec.sim.dt, "celsius": spec.sim.celsius},
-        "mechanism_dirs": list(mechanism_dirs),
-    })
+    return _plain(
+        {
+            "name": spec.name,
+            "morphology": {
+                "kind": kind,
+                "path": str(morph_path),
+                # the rule of param_to_cellspec: the synthetic axon exists iff there is an AIS block
+                "synthetic_axon": "AIS" in neuron,
+            },
+            "biophysics": {bio.label: _label_config(bio) for bio in spec.biophysics},
+            "discretization": {"rule": d.rule, "f": d.f, "max_seg_length": d.max_seg_length},
+            "diameter_scaling": [_scaling_config(s) for s in spec.diameter_scalings],
+            "sim": {"v_init": spec.sim.v_init, "dt": spec.sim.dt, "celsius": spec.sim.celsius},
+            "mechanism_dirs": list(mechanism_dirs),
+        }
+    )
 
 
 def neuron_yaml_text(config: dict[str, Any], source: os.PathLike | str | None = None) -> str:
@@ -153,9 +154,7 @@ def neuron_yaml_text(config: dict[str, Any], source: os.PathLike | str | None = 
     return header + body
 
 
-def write_neuron_yaml(
-    config: dict[str, Any], path: os.PathLike | str, source: os.PathLike | str | None = None
-) -> Path:
+def write_neuron_yaml(config: dict[str, Any], path: os.PathLike | str, source: os.PathLike | str | None = None) -> Path:
     """Write a native neuron config as YAML (creating missing parent folders).
 
     Args:
