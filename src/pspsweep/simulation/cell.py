@@ -484,14 +484,14 @@ class NeuronCell:
             sim: the settings; ``spec.sim`` if None.
 
         Notes:
-            ``dt`` and ``celsius`` are process-global NEURON variables owned by this
-            method. Worker processes started with ``spawn`` do not inherit them: every
-            worker must build its cell and call this method itself. ``h.v_init`` is also
-            set (the standard run library is loaded for that).
+            ``dt`` and ``celsius`` are process-global NEURON variables, written by
+            :mod:`pspsweep.simulation.settings` only. Worker processes started with
+            ``spawn`` do not inherit them: every worker must build its cell and call this
+            method itself. ``h.v_init`` is also set (the standard run library is loaded
+            for that).
         """
+        from pspsweep.simulation import settings
+
         sim = self.spec.sim if sim is None else sim
-        h.load_file("stdrun.hoc")
-        h.dt = float(sim.dt)
-        h.celsius = float(sim.celsius)
-        h.v_init = float(sim.v_init)
+        settings.apply_cell(h, sim)
         self.v_init = float(sim.v_init)
