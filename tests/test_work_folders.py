@@ -36,3 +36,17 @@ def test_state_dir_that_cannot_be_created_is_named_by_its_key(compose, launch_di
     blocker.write_text("not a folder")
     with pytest.raises(PspSweepError, match=r"^executor\.state_dir: cannot create .*file/states"):
         check_work_folders(OmegaConf.to_object(compose(f"executor.state_dir={blocker / 'states'}")))
+
+
+@pytest.mark.slow
+def test_command_writes_the_settled_states_to_state_dir(tmp_path):
+    """End to end: the demo sweep with ``executor.state_dir`` leaves its settled states
+    there and none beside the chunks."""
+    from test_bad_input import pspsweep
+
+    shared = tmp_path / "shared states"
+    res = pspsweep(tmp_path, "executor.progress=false", "run.vardt=false", "run.units=[0,1]",
+                   f"executor.state_dir={shared}")
+    assert res.returncode == 0, res.stderr[-3000:]
+    assert list(shared.glob("*.state")) and list(shared.glob("*.npz"))
+    assert not (tmp_path / ".pspsweep" / "states").exists()
