@@ -77,7 +77,7 @@ def test_in_process_equals_reference_loop_and_assembles(demo_work, tmp_path):
     store = execution.ChunkStore(tmp_path / "chunks")
     chunks, report = run_all(work, units, store, execution.InProcess())
     assert report.units_simulated == len(units) and report.chunks_reused == 0
-    from pspsweep.simulation.runner import simulate_sweep
+    from helpers.sweep import simulate_sweep
 
     direct, _ = simulate_sweep(work.request, units)
     path = execution.assemble_traces(store, chunks, tmp_path / "traces.npz")

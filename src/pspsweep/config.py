@@ -322,8 +322,10 @@ class ExecutorConfig:
     command's own process when tracking is off).
     ``kind=dask``: a Dask cluster at ``address`` (``tcp://HOST:PORT``), or a LocalCluster
     of ``workers`` processes when no address is given. Finished chunks of ``chunk_size``
-    units (None: automatic) are written to ``work_dir`` (None: ``.pspsweep/chunks`` in the
-    launch directory) as they complete.
+    units (None: automatic) are written to ``chunks`` in ``work_dir`` (None: ``.pspsweep``
+    in the launch directory) as they complete. ``state_dir`` holds the settled states of
+    ``run.strategy=restore``, shared by the workers and by every job that settles the same
+    cell (None: ``states`` beside the chunks).
     """
 
     kind: ExecutorKind = ExecutorKind.local
@@ -331,6 +333,7 @@ class ExecutorConfig:
     chunk_size: Optional[int] = None
     address: Optional[str] = None
     work_dir: Optional[str] = None
+    state_dir: Optional[str] = None
     progress: bool = True
 
 

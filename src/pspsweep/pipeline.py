@@ -381,10 +381,16 @@ REUSED_ARTIFACTS = (PSPS_CSV, TRACES_NPZ)
 
 def work_folders(cfg: PspSweepConfig) -> tuple[Path, Path]:
     """Where finished chunks and settled states are kept: ``chunks`` and ``states`` in
-    ``executor.work_dir``, else in ``.pspsweep`` of the launch directory."""
-    base = Path(cfg.executor.work_dir).expanduser() if cfg.executor.work_dir else Path(".pspsweep")
-    base = base if base.is_absolute() else launch_dir() / base
-    return base / "chunks", base / "states"
+    ``executor.work_dir``, else in ``.pspsweep`` of the launch directory; the states in
+    ``executor.state_dir`` when given. Relative folders are taken from the launch directory."""
+
+    def from_launch_dir(folder: str) -> Path:
+        path = Path(folder).expanduser()
+        return path if path.is_absolute() else launch_dir() / path
+
+    base = from_launch_dir(cfg.executor.work_dir or ".pspsweep")
+    states = from_launch_dir(cfg.executor.state_dir) if cfg.executor.state_dir else base / "states"
+    return base / "chunks", states
 
 
 def check_work_folders(cfg: PspSweepConfig) -> None:
@@ -394,14 +400,16 @@ def check_work_folders(cfg: PspSweepConfig) -> None:
     Raises:
         PspSweepError: naming the folder and the config key.
     """
-    for folder in work_folders(cfg):
+    chunks, states = work_folders(cfg)
+    states_key = "executor.state_dir" if cfg.executor.state_dir else "executor.work_dir"
+    for folder, key in ((chunks, "executor.work_dir"), (states, states_key)):
         try:
             folder.mkdir(parents=True, exist_ok=True)
             writable = os.access(folder, os.W_OK | os.X_OK)
         except OSError as exc:
-            raise PspSweepError(f"executor.work_dir: cannot create {folder}: {exc.strerror}") from None
+            raise PspSweepError(f"{key}: cannot create {folder}: {exc.strerror}") from None
         if not writable:
-            raise PspSweepError(f"executor.work_dir: {folder} is not writable; set executor.work_dir=DIR")
+            raise PspSweepError(f"{key}: {folder} is not writable; set {key}=DIR")
 
 
 def run_sweep(cfg: PspSweepConfig, prep: PreparedSweep, tracker: Tracker, out_dir: Path,

@@ -32,7 +32,9 @@ from demo_model import demo  # noqa: E402
 
 from pspsweep.errors import PspSweepError  # noqa: E402
 from pspsweep.features import AnalysisOptions, psp_features_many  # noqa: E402
-from pspsweep.simulation.runner import SweepRequest, UnitSimulator, simulate_sweep  # noqa: E402
+from pspsweep.simulation.runner import SweepRequest, UnitSimulator  # noqa: E402
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/ (helpers), also when run as a script
+from helpers.sweep import simulate_sweep  # noqa: E402
 from pspsweep.traces import TraceSet  # noqa: E402
 from pspsweep.units import make_units  # noqa: E402
 

@@ -1,4 +1,4 @@
-"""pspsweep.simulation.runner: the settled-state cache (``SweepRequest.state_dir``).
+"""pspsweep.simulation.state_cache: the settled-state cache (``SweepRequest.state_dir``).
 
 A settle run written to the cache by one process and read by another gives the same
 traces, to the last bit (``np.array_equal`` on every t and v sample), as settling in the
@@ -30,8 +30,13 @@ pytest.importorskip("neuron")
 
 from demo_model import demo  # noqa: E402
 
-from pspsweep.simulation.runner import SweepRequest, UnitSimulator, simulate_sweep
-from pspsweep.units import make_units
+from pspsweep.simulation.runner import SweepRequest, UnitSimulator  # noqa: E402
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/ (helpers), also when run as a script
+from helpers.sweep import simulate_sweep  # noqa: E402
+from pspsweep.simulation.saved import portable  # noqa: E402
+from pspsweep.simulation.saved import structure as saved_structure  # noqa: E402
+from pspsweep.simulation.strategies import Strategy  # noqa: E402
+from pspsweep.units import make_units  # noqa: E402
 
 HERE = Path(__file__).resolve()
 
@@ -242,13 +247,13 @@ def test_waiting_process_reads_the_baseline_end_added_after_the_state(tmp_path, 
     without = {k: v for k, v in full.items() if not k.startswith("tail_")}
     without["info"] = np.array(json.dumps({k: v for k, v in info.items() if k != "tail_t_end"}))
     runs: list[int] = []
-    original = UnitSimulator._advance_to_end
+    original = Strategy._advance_to_end
 
     def counted(self):
         runs.append(1)
         return original(self)
 
-    monkeypatch.setattr(UnitSimulator, "_advance_to_end", counted)
+    monkeypatch.setattr(Strategy, "_advance_to_end", counted)
     for added_meanwhile in (True, False):
         np.savez(meta_path, **without)  # as the waiting process found it
         gc.collect()
@@ -446,9 +451,9 @@ def _forged(folder: str) -> dict:
     _run(small, units)  # writes the state of pool 3
     gc.collect()
     sim = UnitSimulator(large)
-    sim._set_pool(6)
+    sim.strategy.pool.resize(6)
     key_small, key_large = sim.state_key(3), sim.state_key(6)
-    structure = UnitSimulator._portable(sim._structure())
+    structure = portable(saved_structure(sim._h))
     del sim
     gc.collect()
     root = Path(folder)

@@ -95,6 +95,21 @@ def build_cell(spec: CellSpec, load: bool = True) -> NeuronCell:
     return NeuronCell(spec)
 
 
+def _check_rule(label: str, mech: MechanismSpec) -> None:
+    """Refuse an unknown spatial rule or a missing control key, naming the label."""
+    rule = mech.spatial
+    if rule not in DISTRIBUTION_CONTROL_KEYS:
+        raise PspSweepError(
+            f"label {label!r}: mechanism {mech.name!r} has unknown spatial rule {rule!r} "
+            f"(known: {', '.join(DISTRIBUTION_CONTROL_KEYS)})"
+        )
+    for key in DISTRIBUTION_CONTROL_KEYS[rule]:
+        if key not in mech.distribution and key not in _OPTIONAL_CONTROL_KEYS:
+            raise PspSweepError(
+                f"label {label!r}: mechanism {mech.name!r} ({rule}) lacks key {key!r}"
+            )
+
+
 class NeuronCell:
     """A :class:`~pspsweep.cellmodel.CellSpec` instantiated in NEURON.
 
@@ -328,41 +343,15 @@ class NeuronCell:
 
     def _mechanism_values(self, label: str, i: int, mech: MechanismSpec) -> dict[str, np.ndarray]:
         """Bare parameter name -> value at every segment centre of section ``i``."""
-        rule = mech.spatial
-        if rule not in DISTRIBUTION_CONTROL_KEYS:
-            raise PspSweepError(
-                f"label {label!r}: mechanism {mech.name!r} has unknown spatial rule {rule!r} "
-                f"(known: {', '.join(DISTRIBUTION_CONTROL_KEYS)})"
-            )
-        ctrl = mech.distribution
-        for key in DISTRIBUTION_CONTROL_KEYS[rule]:
-            if key not in ctrl and key not in _OPTIONAL_CONTROL_KEYS:
-                raise PspSweepError(
-                    f"label {label!r}: mechanism {mech.name!r} ({rule}) lacks key {key!r}"
-                )
+        _check_rule(label, mech)
+        rule, c = mech.spatial, mech.distribution
         params = {
             p: float(v) for p, v in mech.params.items() if p not in DISTRIBUTION_CONTROL_KEYS[rule]
         }
         nseg = int(self.sections[i].nseg)
         if rule == "uniform":
             return {p: np.full(nseg, g0) for p, g0 in params.items()}
-
-        relative = rule != "uniform_range" and ctrl.get("distance") == "relative"
-        if rule in ("linear", "linear_capped"):
-            d = self._path_distances(self.soma(0), i)
-        elif rule == "exponential_by_z_dist" and label == _Z_DIST_LABEL:
-            d = self._z_distances(i)
-        else:
-            d = self._path_distances(self._label_origin(label), i)
-        if relative:
-            max_dist = self.max_dist(label)
-            if max_dist <= 0:
-                raise PspSweepError(f"label {label!r}: maxDist is 0, relative distance undefined")
-            d = d / max_dist
-        elif rule == "exponential_by_z_dist":
-            d = d / 1000.0
-
-        c = ctrl
+        d = self._rule_distances(label, i, rule, c)
         if rule == "linear":
             slope, offset = float(c["slope"]), float(c["offset"])
             return {p: np.maximum(g0 * (d * slope + 1.0), g0 * offset) for p, g0 in params.items()}
@@ -390,6 +379,26 @@ class NeuronCell:
         forced = {int(s) for s in (c.get("outsidescale_sections") or ())}
         inside = np.zeros(nseg, bool) if i in forced else (begin <= d) & (d <= end)
         return {p: np.where(inside, g0, g0 * outside) for p, g0 in params.items()}
+
+    def _rule_distances(self, label: str, i: int, rule: str, ctrl: dict) -> np.ndarray:
+        """The distance of every segment centre of section ``i`` that ``rule`` reads:
+        from the soma, the label's origin or along z; relative to maxDist, or in mm for
+        ``exponential_by_z_dist``."""
+        relative = rule != "uniform_range" and ctrl.get("distance") == "relative"
+        if rule in ("linear", "linear_capped"):
+            d = self._path_distances(self.soma(0), i)
+        elif rule == "exponential_by_z_dist" and label == _Z_DIST_LABEL:
+            d = self._z_distances(i)
+        else:
+            d = self._path_distances(self._label_origin(label), i)
+        if relative:
+            max_dist = self.max_dist(label)
+            if max_dist <= 0:
+                raise PspSweepError(f"label {label!r}: maxDist is 0, relative distance undefined")
+            d = d / max_dist
+        elif rule == "exponential_by_z_dist":
+            d = d / 1000.0
+        return d
 
     # ------------------------------------------------------------------ queries
 
@@ -478,20 +487,12 @@ class NeuronCell:
             ) from None
 
     def apply_sim_settings(self, sim: SimSettings | None = None) -> None:
-        """Set NEURON's ``dt`` (ms) and ``celsius`` (degC) and remember ``v_init`` (mV).
+        """Set NEURON's ``dt`` (ms), ``celsius`` (degC) and ``v_init`` (mV) from ``sim``
+        (``spec.sim`` if None) through :mod:`pspsweep.simulation.settings`, and remember
+        ``v_init``. They are process globals that spawned workers do not inherit: every
+        worker builds its cell and calls this itself."""
+        from pspsweep.simulation import settings
 
-        Args:
-            sim: the settings; ``spec.sim`` if None.
-
-        Notes:
-            ``dt`` and ``celsius`` are process-global NEURON variables owned by this
-            method. Worker processes started with ``spawn`` do not inherit them: every
-            worker must build its cell and call this method itself. ``h.v_init`` is also
-            set (the standard run library is loaded for that).
-        """
         sim = self.spec.sim if sim is None else sim
-        h.load_file("stdrun.hoc")
-        h.dt = float(sim.dt)
-        h.celsius = float(sim.celsius)
-        h.v_init = float(sim.v_init)
+        settings.apply_cell(h, sim)
         self.v_init = float(sim.v_init)

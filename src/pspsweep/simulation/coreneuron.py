@@ -6,7 +6,7 @@ then copies the model, the queued events and the recording requests to CoreNEURO
 integrates there and copies the state and the recorded samples back. So everything
 around the run (``finitialize``, ``SaveState``, ``NetCon.event``, ``Vector.record``,
 ``frecord_init``) stays NEURON's, and only the stepping differs
-(:meth:`UnitSimulator._advance_to_end <pspsweep.simulation.runner.UnitSimulator>`).
+(``Strategy._advance_to_end`` in :mod:`pspsweep.simulation.strategies`).
 
 What CoreNEURON needs, and what this module does for it:
 

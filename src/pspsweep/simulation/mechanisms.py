@@ -18,15 +18,12 @@ from __future__ import annotations
 import fcntl
 import hashlib
 import importlib.metadata
-import importlib.util
 import os
 import platform
 import re
-import shlex
 import shutil
 import subprocess
 import sys
-import sysconfig
 import tempfile
 import threading
 from collections.abc import Iterable
@@ -34,19 +31,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from pspsweep.errors import PspSweepError
+from pspsweep.simulation import toolchain
 
 #: Environment variable that overrides the default cache folder.
 CACHE_ENV = "PSPSWEEP_CACHE_DIR"
 
 #: Folders under ``simulation/mod`` that pspsweep ships, in load order.
 SHIPPED_FOLDERS = ("synapses", "l5pt")
-
-_INSTALL_HINT = (
-    "install a C++17 compiler and make (Debian/Ubuntu: 'apt-get install g++ make') "
-    "and the Python packages nrnivmodl needs "
-    "('pip install setuptools find_libpython packaging sympy')"
-)
-
 
 @dataclass(frozen=True)
 class _Loaded:
@@ -248,83 +239,6 @@ def _is_complete(build_dir: Path, coreneuron: bool) -> bool:
     return not coreneuron or library_path(build_dir, coreneuron=True).is_file()
 
 
-def _find_nrnivmodl() -> Path | None:
-    """Locate nrnivmodl, preferring the one of the running Python environment."""
-    # The venv's bin folder is often not on PATH (venv not activated), and
-    # its nrnivmodl matches the NEURON this process imports.
-    beside = Path(sys.executable).parent / "nrnivmodl"
-    if beside.is_file() and os.access(beside, os.X_OK):
-        return beside
-    found = shutil.which("nrnivmodl")
-    return Path(found) if found else None
-
-
-def _is_python_wrapper(nrnivmodl: Path) -> bool:
-    """Tell whether ``nrnivmodl`` is the pip wheel's Python wrapper script."""
-    try:
-        with open(nrnivmodl, "rb") as handle:
-            first = handle.readline(200)
-    except OSError:
-        return False
-    return first.startswith(b"#!") and b"python" in first
-
-
-def _toolchain(coreneuron: bool) -> tuple[Path, dict[str, str]]:
-    """Check that everything nrnivmodl needs is present.
-
-    Returns:
-        The nrnivmodl to run and the environment to run it in.
-
-    Raises:
-        PspSweepError: Naming what is missing and how to install it.
-    """
-    nrnivmodl = _find_nrnivmodl()
-    if nrnivmodl is None:
-        raise PspSweepError(
-            "nrnivmodl not found (neither next to "
-            f"{sys.executable} nor on PATH): install NEURON in this Python "
-            "environment ('pip install \"neuron>=9,<10\"') and "
-            + _INSTALL_HINT
-        )
-    env = dict(os.environ)
-
-    # The wheel's wrapper uses $CXX, else the compiler Python was built with.
-    wanted = env.get("CXX") or sysconfig.get_config_var("CXX") or "c++"
-    wanted_exe = shlex.split(wanted)[0] if wanted.strip() else "c++"
-    if shutil.which(wanted_exe) is None:
-        alternative = next(
-            (c for c in ("g++", "c++", "clang++") if shutil.which(c)), None
-        )
-        if alternative is None or "CXX" in os.environ:
-            raise PspSweepError(
-                f"C++ compiler {wanted_exe!r} not found, which nrnivmodl needs: "
-                + _INSTALL_HINT
-            )
-        # Python's build compiler is absent but another one exists: use it.
-        env["CXX"] = alternative
-    if shutil.which("make") is None:
-        raise PspSweepError("'make' not found, which nrnivmodl needs: " + _INSTALL_HINT)
-
-    wrapper = _is_python_wrapper(nrnivmodl)
-    if (wrapper or coreneuron) and shutil.which("perl") is None:
-        # The wheel's wrapper and the CoreNEURON build both call perl.
-        raise PspSweepError(
-            "'perl' not found, which nrnivmodl needs: apt-get install perl"
-        )
-    if wrapper and nrnivmodl.parent == Path(sys.executable).parent:
-        missing = [
-            pkg
-            for pkg in ("setuptools", "find_libpython", "packaging", "sympy")
-            if importlib.util.find_spec(pkg) is None
-        ]
-        if missing:
-            raise PspSweepError(
-                "Python packages needed by nrnivmodl are missing: "
-                f"pip install {' '.join(missing)}"
-            )
-    return nrnivmodl, env
-
-
 def _run_nrnivmodl(
     cmd: list[str], cwd: Path, env: dict[str, str]
 ) -> subprocess.CompletedProcess[str]:
@@ -339,28 +253,6 @@ def _run_nrnivmodl(
         errors="replace",
         check=False,
     )
-
-
-_ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
-_ERRORISH = re.compile(r"error|illegal|undefined|not declared|cannot|fatal", re.IGNORECASE)
-
-
-def _error_excerpt(output: str, max_lines: int = 25) -> str:
-    """Pick the compiler's error lines out of nrnivmodl's output."""
-    lines = _ANSI.sub("", output).splitlines()
-    # The wheel's wrapper appends its own Python traceback and a porting
-    # note; neither helps locating the error in the .mod file.
-    for marker in ("Traceback (most recent call last)", "NOTE: If you are encountering"):
-        cut = next((i for i, line in enumerate(lines) if line.startswith(marker)), None)
-        if cut is not None:
-            lines = lines[:cut]
-    lines = [line.rstrip() for line in lines if line.strip()]
-    hits = [i for i, line in enumerate(lines) if _ERRORISH.search(line)]
-    if hits:
-        start = max(hits[0] - 1, 0)  # the line before often names the file
-        end = min(hits[-1] + 3, len(lines))
-        lines = lines[start:end]
-    return "\n".join(lines[-max_lines:])
 
 
 def compile_mechanisms(
@@ -414,7 +306,7 @@ def _compile_files(
         try:
             if _is_complete(build, coreneuron):
                 return build
-            nrnivmodl, env = _toolchain(coreneuron)
+            nrnivmodl, env = toolchain.check_toolchain(coreneuron)
             # We hold the lock, so any temp folder of this key is a leftover
             # of a killed process.
             for stale in cache.glob(f".{name}.tmp-*"):
@@ -433,7 +325,7 @@ def _compile_files(
                         + ", ".join(str(p) for p in files)
                         + ":\n"
                         # the random temp path only obscures the file names
-                        + _error_excerpt(result.stdout or "").replace(str(tmp), "<build>")
+                        + toolchain.error_excerpt(result.stdout or "").replace(str(tmp), "<build>")
                     )
                 if build.exists():
                     # An incomplete folder under the final name (e.g. edited by
@@ -507,69 +399,94 @@ def load_mechanisms(
 
         from neuron import h  # deferred: importing NEURON starts the interpreter
 
-        # Sort the files into already loaded (identical contents, same
-        # flavour) and new ones; anything else is a clash. Checked before
-        # compiling because loading would fail anyway.
-        existing = _neuron_mechanism_names(h)
         digests = {path: hashlib.sha256(path.read_bytes()).hexdigest() for path in files}
-        new_files: list[Path] = []
-        known_library: Path | None = None
-        problems: list[str] = []
-        for path in files:
-            names = [n for n, owner in owners.items() if owner == path]
-            records = [_LOADED_NAMES.get(n) for n in names]
-            if names and all(
-                r is not None and r.digest == digests[path] and r.coreneuron == coreneuron
-                for r in records
-            ):
-                known_library = known_library or records[0].library  # type: ignore[union-attr]
-                continue
-            for mech, record in zip(names, records):
-                if record is not None:
-                    flavour = "" if record.coreneuron == coreneuron else (
-                        " built " + ("with" if record.coreneuron else "without") + " -coreneuron"
-                    )
-                    what = "different contents" if record.digest != digests[path] else "the same contents"
-                    problems.append(
-                        f"{mech!r} in {path} is already loaded from {record.mod_file} "
-                        f"({record.library}) with {what}{flavour}"
-                    )
-                elif mech in existing:
-                    problems.append(
-                        f"{mech!r} in {path} is already defined in NEURON (built in, or "
-                        f"auto-loaded from ./{_arch()} when NEURON was imported)"
-                    )
-            new_files.append(path)
-        if coreneuron and new_files and known_library is not None:
-            problems.append(
-                "CoreNEURON needs all mechanisms in one library, but part of this set "
-                f"is already loaded from {known_library}"
-            )
-        if problems:
-            raise PspSweepError(
-                "cannot load mechanisms into this NEURON process: "
-                + "; ".join(problems)
-                + ". NEURON cannot unload or redefine a mechanism: load all mechanism "
-                "folders with one load_mechanisms() call per process (or start a new "
-                "process) and rename mechanisms that clash."
-            )
+        new_files, known_library = _files_to_load(h, files, owners, digests, coreneuron)
         if not new_files:
             assert known_library is not None
             _LOADED[key] = known_library
             return known_library
-
-        build = _compile_files(new_files, cache_dir, coreneuron)
-        lib = library_path(build)
-        try:
-            ok = h.nrn_load_dll(str(lib))
-        except RuntimeError as exc:
-            raise PspSweepError(f"NEURON failed to load {lib}: {exc}") from exc
-        if not ok:
-            raise PspSweepError(f"NEURON failed to load {lib}")
-        if coreneuron:
-            os.environ["CORENEURONLIB"] = str(library_path(build, coreneuron=True))
+        lib = _load_build(h, _compile_files(new_files, cache_dir, coreneuron), coreneuron)
         for mech, path in owners.items():
             if path in new_files:
                 _LOADED_NAMES[mech] = _Loaded(path, digests[path], lib, coreneuron)
         _LOADED[key] = lib
         return lib
+
+
+def _files_to_load(h: object, files: list[Path], owners: dict[str, Path], digests: dict[Path, str],
+                   coreneuron: bool) -> tuple[list[Path], Path | None]:
+    """Sort ``files`` into already loaded (identical contents, same flavour) and new
+    ones; anything else is a clash. Checked before compiling because loading would fail
+    anyway.
+
+    Returns:
+        The files to compile and load, and the library of the already loaded ones.
+
+    Raises:
+        PspSweepError: naming every clash.
+    """
+    existing = _neuron_mechanism_names(h)
+    new_files: list[Path] = []
+    known_library: Path | None = None
+    problems: list[str] = []
+    for path in files:
+        names = [n for n, owner in owners.items() if owner == path]
+        records = [_LOADED_NAMES.get(n) for n in names]
+        if names and all(
+            r is not None and r.digest == digests[path] and r.coreneuron == coreneuron
+            for r in records
+        ):
+            known_library = known_library or records[0].library  # type: ignore[union-attr]
+            continue
+        problems.extend(_clashes(path, names, records, existing, digests[path], coreneuron))
+        new_files.append(path)
+    if coreneuron and new_files and known_library is not None:
+        problems.append(
+            "CoreNEURON needs all mechanisms in one library, but part of this set "
+            f"is already loaded from {known_library}"
+        )
+    if problems:
+        raise PspSweepError(
+            "cannot load mechanisms into this NEURON process: "
+            + "; ".join(problems)
+            + ". NEURON cannot unload or redefine a mechanism: load all mechanism "
+            "folders with one load_mechanisms() call per process (or start a new "
+            "process) and rename mechanisms that clash."
+        )
+    return new_files, known_library
+
+
+def _clashes(path: Path, names: list[str], records: list[_Loaded | None], existing: set[str],
+             digest: str, coreneuron: bool) -> list[str]:
+    """Why the mechanisms ``names`` of ``path`` cannot be loaded (empty: they can)."""
+    problems = []
+    for mech, record in zip(names, records):
+        if record is not None:
+            flavour = "" if record.coreneuron == coreneuron else (
+                " built " + ("with" if record.coreneuron else "without") + " -coreneuron"
+            )
+            what = "different contents" if record.digest != digest else "the same contents"
+            problems.append(
+                f"{mech!r} in {path} is already loaded from {record.mod_file} "
+                f"({record.library}) with {what}{flavour}"
+            )
+        elif mech in existing:
+            problems.append(
+                f"{mech!r} in {path} is already defined in NEURON (built in, or "
+                f"auto-loaded from ./{_arch()} when NEURON was imported)"
+            )
+    return problems
+
+
+def _load_build(h: object, build: Path, coreneuron: bool) -> Path:
+    """Load the ``libnrnmech`` of ``build`` into NEURON; returns its path."""
+    lib = library_path(build)
+    try:
+        ok = h.nrn_load_dll(str(lib))  # type: ignore[attr-defined]
+    except RuntimeError as exc:
+        raise PspSweepError(f"NEURON failed to load {lib}: {exc}") from exc
+    if not ok:
+        raise PspSweepError(f"NEURON failed to load {lib}")
+    if coreneuron:
+        os.environ["CORENEURONLIB"] = str(library_path(build, coreneuron=True))
+    return lib

@@ -1,0 +1,92 @@
+"""Synapses of a unit on the cell: created per unit, or pooled and moved onto its segments.
+
+A synapse is a receptor point process driven by a NetCon without source (its events come
+from ``NetCon.event``), with the receptor's parameters and the request's weights. The
+:class:`SynapsePool` keeps such pairs *parked* on soma(0.5): a parked synapse without
+events has zero conductance and adds exactly 0 to its node, so one pool serves every unit
+(its first n pairs are moved onto the unit's segments and back).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+from pspsweep.embedding import ReceptorSpec
+from pspsweep.simulation import coreneuron
+from pspsweep.units import Unit
+
+
+class SynapseMaker:
+    """Creates the (point process, NetCon) pairs of one receptor and weight set."""
+
+    def __init__(self, h: Any, cell: Any, receptor: ReceptorSpec, weights: Sequence[float],
+                 on_coreneuron: bool) -> None:
+        self._h = h
+        self.cell = cell
+        self.receptor = receptor
+        self.weights = tuple(weights)
+        self._on_coreneuron = on_coreneuron
+
+    def new(self, seg: Any) -> tuple[Any, Any]:
+        """A synapse on ``seg`` with its NetCon (weights set, no events queued)."""
+        syn = getattr(self._h, self.receptor.mechanism)(seg)
+        for name, value in self.receptor.parameters.items():
+            setattr(syn, name, value)
+        nc = self._h.NetCon(None, syn)
+        # NetCon.event(tStim) ignores the delay; CoreNEURON refuses delays below dt
+        nc.delay = coreneuron.NETCON_DELAY if self._on_coreneuron else 0.0
+        nc.threshold = 0.0
+        for i, w in enumerate(self.weights):
+            nc.weight[i] = w
+        return syn, nc
+
+    def segment(self, section: int, x: float) -> Any:
+        """The segment of the cell's ``section`` at ``x`` (clamped as the cell does)."""
+        return self.cell.sections[section](self.cell.clamped_x(section, x))
+
+    def for_unit(self, unit: Unit) -> list[tuple[Any, Any]]:
+        """New synapses on the unit's segments (gone when the list is dropped)."""
+        return [self.new(self.segment(s, x)) for s, x in zip(unit.sections, unit.xs)]
+
+
+class SynapsePool:
+    """Parked synapses moved onto a unit's segments for its run."""
+
+    def __init__(self, maker: SynapseMaker) -> None:
+        self.maker = maker
+        self.park = maker.cell.soma(0.5)
+        self.pairs: list[tuple[Any, Any]] = []
+
+    def __len__(self) -> int:
+        return len(self.pairs)
+
+    def resize(self, size: int) -> None:
+        """Make the pool exactly ``size`` parked synapses (new objects if the size changes)."""
+        if len(self.pairs) == size:
+            return
+        # NetCons go first (with the pairs), then the point processes they target
+        syns = [syn for syn, _ in self.pairs]
+        self.pairs = []
+        del syns
+        self.pairs = [self.maker.new(self.park) for _ in range(size)]
+
+    @contextmanager
+    def placed(self, unit: Unit) -> Iterator[list[Any]]:
+        """Move the first n synapses onto the unit's segments, weight them (0 on the
+        parked rest) and yield their NetCons; park them again afterwards (a saved state
+        restores only onto the structure it was saved with)."""
+        n = unit.n_synapses
+        placed = self.pairs[:n]
+        try:
+            for (syn, _), section, x in zip(placed, unit.sections, unit.xs):
+                syn.loc(self.maker.segment(section, x))
+            # a restore overwrote the weights
+            for i, (_, nc) in enumerate(self.pairs):
+                for k, w in enumerate(self.maker.weights):
+                    nc.weight[k] = w if i < n else 0.0
+            yield [nc for _, nc in placed]
+        finally:
+            for syn, _ in placed:
+                syn.loc(self.park)
