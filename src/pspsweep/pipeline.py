@@ -7,7 +7,6 @@ then simulates, analyses, writes the result files and hands them to a tracker.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import math
 import os
@@ -23,7 +22,7 @@ import numpy as np
 import pandas as pd
 
 import pspsweep
-from pspsweep import execution, tracking
+from pspsweep import execution, hashing, tracking
 from pspsweep.builders import (
     cell_spec_from_config,
     conductances,
@@ -263,11 +262,6 @@ def input_files(cfg: PspSweepConfig) -> dict[str, Path]:
     return {k: resolve_path(v, k) for k, v in keys.items() if v}
 
 
-def file_sha256(path: Path) -> str:
-    """Hex sha256 of a file's bytes."""
-    return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
 def provenance_tags(cfg: PspSweepConfig, prep: PreparedSweep) -> dict[str, str]:
     """Versions and content hashes that identify what produced a run."""
     from pspsweep.provenance import git_commit, neuron_version
@@ -286,7 +280,7 @@ def provenance_tags(cfg: PspSweepConfig, prep: PreparedSweep) -> dict[str, str]:
     if commit:
         tags["git.commit"] = commit
     for key, path in input_files(cfg).items():
-        tags[f"input.{key}.sha256"] = file_sha256(path)
+        tags[f"input.{key}.sha256"] = hashing.file_sha256(path)
     return tags
 
 
@@ -349,9 +343,8 @@ def sweep_key(cfg: PspSweepConfig, prep: PreparedSweep) -> str:
     prints = [g.work.fingerprint() for g in sweep_works(cfg, prep)]
     units = [(u.celltype, u.index, u.cell_id, u.synapse_ids, u.sections, u.xs) for u in prep.units]
     mechanisms = source_hash([Path(d) for d in prep.cell.mechanism_dirs])
-    text = repr((SWEEP_KEY_VERSION, pspsweep.__version__, mechanisms, prints, units, cfg.run.mode.value,
-                 cfg.run.reuse_identical))
-    return hashlib.sha256(text.encode()).hexdigest()
+    return hashing.content_hash(SWEEP_KEY_VERSION, pspsweep.__version__, mechanisms, prints, units,
+                                cfg.run.mode.value, cfg.run.reuse_identical)
 
 
 def plan_simulations(cfg: PspSweepConfig, prep: PreparedSweep, groups: Sequence[WorkGroup], workers: int

@@ -8,7 +8,6 @@ chunks on disk. A sweep claims its folder with a lock while it runs.
 from __future__ import annotations
 
 import fcntl
-import hashlib
 import os
 import secrets
 import shutil
@@ -25,6 +24,7 @@ from pspsweep.errors import PspSweepError
 from pspsweep.execution.plan import ChunkTask
 from pspsweep.execution.worker import CHUNK_FORMAT_VERSION, ChunkResult, SweepWork, as_work_list
 from pspsweep.files import write_atomically, write_error
+from pspsweep.hashing import content_hash
 
 #: members every chunk file has (a file without one of them is not a finished chunk)
 CHUNK_MEMBERS = ("units", "offsets", "t", "v", "amplitudes", "t_peaks", "work_s", "worker")
@@ -188,9 +188,8 @@ class ChunkStore:
         import pspsweep
 
         plan = [(c.index, c.work, tuple(c.result_keys()), c.units) for c in chunks]
-        prints = "".join(w.fingerprint() for w in as_work_list(works))
-        text = f"{pspsweep.__version__}|{CHUNK_FORMAT_VERSION}|{salt}|{prints}|{plan!r}"
-        return ChunkStore(root / hashlib.sha256(text.encode()).hexdigest()[:24])
+        prints = [w.fingerprint() for w in as_work_list(works)]
+        return ChunkStore(root / content_hash(pspsweep.__version__, CHUNK_FORMAT_VERSION, salt, prints, plan)[:24])
 
     def claim(self) -> ChunkStore:
         """Lock this folder for this sweep; if another live command holds it, switch to a

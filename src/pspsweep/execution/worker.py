@@ -7,9 +7,7 @@ NEURON and the runner come with the first chunk or with :func:`start_worker`.
 
 from __future__ import annotations
 
-import hashlib
 import os
-import pickle
 import socket
 import threading
 import time
@@ -21,6 +19,7 @@ import numpy as np
 
 from pspsweep.execution.plan import ChunkTask
 from pspsweep.features import AnalysisOptions, psp_features_many
+from pspsweep.hashing import content_hash
 
 if TYPE_CHECKING:
     from pspsweep.simulation.runner import SweepRequest
@@ -61,7 +60,7 @@ class SweepWork:
 
     def fingerprint(self) -> str:
         """A content hash identifying the simulation and analysis (not the units)."""
-        return hashlib.sha256(pickle.dumps((CHUNK_FORMAT_VERSION, self), protocol=5)).hexdigest()
+        return content_hash(CHUNK_FORMAT_VERSION, self)
 
 
 def as_work_list(works: SweepWork | Sequence[SweepWork]) -> list[SweepWork]:
