@@ -21,12 +21,8 @@ from pspsweep.config import FitConfig, check_metric_name
 from pspsweep.errors import PspSweepError
 from pspsweep.features import AnalysisOptions
 from pspsweep.fit import bootstrap_optimal_g, linear_fits, optimal_g
-from pspsweep.statistics import (
-    assign_groups,
-    merge_groups,
-    require_columns,
-    summary_statistics,
-)
+from pspsweep.celltypes import assign_groups, groups_for
+from pspsweep.statistics import require_columns, summary_statistics
 
 #: artifact names of a fit (fixed, documented in the README)
 OPTIMAL_G_CSV = "optimal_g.csv"
@@ -48,23 +44,6 @@ class FitResult:
     celltype_statistics: pd.DataFrame
     fits: pd.DataFrame
     optimal: pd.DataFrame | None
-
-
-def groups_for(celltypes: Sequence[str], patterns: dict[str, list[str]] | None,
-               excitatory_prefixes: Sequence[str] | None) -> dict[str, list[str]]:
-    """Group -> member cell types.
-
-    With ``patterns`` None, ISF's merging (isf-reference 7.4); cell types that no ISF
-    group takes (inhibitory types, VPM of other columns, L1) form a group of their own
-    instead of being dropped as in ISF.
-    """
-    merged = merge_groups(celltypes, patterns, excitatory_prefixes)
-    if patterns is None:
-        taken = {c for members in merged.values() for c in members}
-        for c in dict.fromkeys(celltypes):
-            if c not in taken:
-                merged[c] = [c]
-    return merged
 
 
 def fit_conductances(

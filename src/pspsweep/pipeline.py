@@ -33,6 +33,7 @@ from pspsweep.builders import (
     resolve_path,
 )
 from pspsweep.cellmodel import CellSpec
+from pspsweep.celltypes import group_statistics
 from pspsweep.config import PspSweepConfig, RunConfig, check_metric_name, validate
 from pspsweep.embedding import Embedding
 from pspsweep.errors import PspSweepError
@@ -40,7 +41,7 @@ from pspsweep.features import AnalysisOptions
 from pspsweep.geometry import segment_counts, unit_mean_distances
 from pspsweep.progress import progress_bar
 from pspsweep.report import MAX_TRACES, amplitude_histogram, trace_overview
-from pspsweep.statistics import CONDUCTANCE_COLUMNS, assign_groups, summary_statistics
+from pspsweep.statistics import summary_statistics
 from pspsweep.tracking import Tracker
 from pspsweep.units import Unit, distinct_units, make_units, resolve_celltypes
 
@@ -502,18 +503,6 @@ def run_sweep(cfg: PspSweepConfig, prep: PreparedSweep, tracker: Tracker, out_di
         tracker.log_artifact(f)
     store.remove()
     return SweepResult(table, stats, metrics, files)
-
-
-def group_statistics(cfg: PspSweepConfig, table: pd.DataFrame, options: AnalysisOptions) -> pd.DataFrame:
-    """Statistics per merged group (``fit.groups``, else ISF's merging; see
-    :func:`pspsweep.fitting.groups_for`) and conductances."""
-    from pspsweep.celltypes import CLASSIFICATIONS
-    from pspsweep.fitting import groups_for
-
-    patterns = {k: list(v) for k, v in cfg.fit.groups.items()} if cfg.fit.groups else None
-    excitatory, _ = CLASSIFICATIONS[cfg.network.classification]
-    groups = groups_for(list(dict.fromkeys(table["celltype"])), patterns, excitatory)
-    return summary_statistics(assign_groups(table, groups), options, by=("group", *CONDUCTANCE_COLUMNS))
 
 
 #: statistics that also become per-cell-type and per-group metrics
