@@ -6,10 +6,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-import pspsweep.fit as fit_module
+import pspsweep.fit.lines as fit_module
 from pspsweep.errors import PspSweepError
 from pspsweep.features import AnalysisOptions
-from pspsweep.fit import (
+from pspsweep.fit.lines import (
     FIT_COLUMNS,
     bootstrap_optimal_g,
     linear_fits,
@@ -214,7 +214,7 @@ def test_fit_refuses_group_names_mlflow_refuses():
     """Issue 14 item 14 (refit path): a group name from the children's cell types becomes
     the metric optimal_g.<group>; it is refused before anything is logged."""
     from pspsweep.config import FitConfig
-    from pspsweep.fitting import fit_conductances
+    from pspsweep.fit.stage import fit_conductances
 
     units = pd.DataFrame({"celltype": ["VPM_../../evil"] * 2, "unit": [0, 0], "g": [0.5, 1.0],
                           "amplitude_mV": [0.5, 1.0], "t_peak_ms": [2.0, 2.0]})

@@ -20,6 +20,7 @@ from pspsweep.config import DemoMorphologyConfig
 from pspsweep.demo import demo_sections
 from pspsweep.features import AnalysisOptions
 from pspsweep.fit import linear_fits, optimal_g
+from pspsweep.report.fit import _largest_g
 from pspsweep.statistics import summary_statistics
 
 G_VALUES = (0.5, 1.0, 1.5)
@@ -152,8 +153,8 @@ def test_morphology_map(units, spec, tmp_path):
 
 
 def test_largest_g_selection(units):
-    shown = report._largest_g(units, "g")
+    shown = _largest_g(units, "g")
     assert set(shown["g"]) == {max(G_VALUES)}
     assert len(shown) == len(GROUPS) * N_UNITS
-    raw = report._largest_g(units.drop(columns=["g"]), "g")
+    raw = _largest_g(units.drop(columns=["g"]), "g")
     assert len(raw) == len(GROUPS) * N_UNITS
