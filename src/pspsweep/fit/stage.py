@@ -167,7 +167,8 @@ def fit_stage(cfg: PspSweepConfig, tables: Sequence[pd.DataFrame], measured: pd.
     excitatory, _ = CLASSIFICATIONS[cfg.network.classification]
     result = fit_conductances(tables, measured, cfg.fit, options, excitatory)
     files = write_fit_tables(result, out_dir)
-    files += fit_figures(result, measured, cell_spec_from_config(cfg.neuron), out_dir, options.threshold_mV)
+    files += fit_figures(result, measured, cell_spec_from_config(cfg.neuron), out_dir, options.threshold_mV,
+                         cfg.fit.min_r2)
     # tags, not params: a refit may use another measured table than the first fit
     tags = {"fit.measured": str(cfg.fit.measured), "fit.weights": str(list(cfg.fit.weights)),
             "fit.groups": str(cfg.fit.groups), "fit.convention": options.convention}

@@ -12,6 +12,7 @@ import pandas as pd
 
 from pspsweep import geometry
 from pspsweep.cellmodel import CellSpec
+from pspsweep.config import FitConfig
 from pspsweep.report.plotting import finite_values, format_g, panel_grid, pyplot
 
 if TYPE_CHECKING:
@@ -29,8 +30,6 @@ _FIT_SERIES = (
     ("amp_median", "EPSP_med_measured", "g_median", "median", "#228833", "s"),
     ("amp_max", "EPSP_max_measured", "g_max", "max", "#cc6677", "^"),
 )
-#: fits with a coefficient of determination below this get a warning mark
-MIN_R2 = 0.9
 _WARN = "\u26a0"
 
 
@@ -108,7 +107,7 @@ def group_histograms(units: pd.DataFrame, measured: pd.DataFrame | None, path: P
 
 
 def fit_plot(stats: pd.DataFrame, fits: pd.DataFrame, optimal: pd.DataFrame | None, path: Path,
-             *, group_column: str = "group", g_column: str = "g") -> Path:
+             *, min_r2: float = FitConfig.min_r2, group_column: str = "group", g_column: str = "g") -> Path:
     """Per group: amplitude statistics against g, their fitted lines and the optimal g.
 
     Args:
@@ -118,9 +117,10 @@ def fit_plot(stats: pd.DataFrame, fits: pd.DataFrame, optimal: pd.DataFrame | No
             ``g_mean``/``g_median``/``g_max``, ``fit_ok``, optionally ``ci_low``/``ci_high``)
             or None. A NaN optimal g simply draws no vertical line.
         path: the PNG to write.
+        min_r2: ``fit.min_r2``, the r² below which a line is flagged (as in ``optimal_g.csv``).
 
     A panel title carries a warning mark when ``fit_ok`` is False or a used fit has
-    r² below :data:`MIN_R2` or no fit at all (fewer than two g values, constant statistic).
+    r² below ``min_r2`` or no fit at all (fewer than two g values, constant statistic).
     """
     plt = pyplot()
     groups = list(dict.fromkeys([*stats[group_column], *fits[group_column]]))
@@ -131,7 +131,7 @@ def fit_plot(stats: pd.DataFrame, fits: pd.DataFrame, optimal: pd.DataFrame | No
         sub = stats[stats[group_column] == group].sort_values(g_column)
         fit, opt = fit_rows.get(group, {}), opt_rows.get(group, {})
         _draw_fit_panel(ax, sub[g_column].to_numpy(dtype=float), sub, fit, opt)
-        warn = fit_warnings(fit, opt, MIN_R2)
+        warn = fit_warnings(fit, opt, min_r2)
         ax.set_title(_fit_title(group, opt, warn), fontsize=9, color="#bb0000" if warn else "black")
         ax.set_xlabel("g (nS)", fontsize=9)
         ax.set_ylabel("PSP amplitude (mV)", fontsize=9)
@@ -353,9 +353,9 @@ def _largest_g(units: pd.DataFrame, g_column: str) -> pd.DataFrame:
 
 
 def fit_figures(result: FitResult, measured: pd.DataFrame | None, cell: CellSpec, out_dir: Path,
-                threshold_mV: float) -> list[Path]:
-    """The fit's four plots in ``out_dir``: group histograms, fit.png, amplitude against
-    distance and the morphology map."""
+                threshold_mV: float, min_r2: float) -> list[Path]:
+    """The fit's four plots in ``out_dir``: group histograms, fit.png (flagging lines below
+    ``min_r2``), amplitude against distance and the morphology map."""
     # with a measured table the plots show the groups it has values for (the others,
     # e.g. VPM of other columns, stay in the tables with a note): a page per fit, not 30
     def shown(df: pd.DataFrame | None) -> pd.DataFrame | None:
@@ -366,7 +366,8 @@ def fit_figures(result: FitResult, measured: pd.DataFrame | None, cell: CellSpec
     units = result.units.drop_duplicates(["celltype", "unit", "g"])
     return [
         group_histograms(shown(result.units), measured, out_dir / "group_histograms.png", threshold_mV),
-        fit_plot(shown(result.group_statistics), shown(result.fits), shown(result.optimal), out_dir / "fit.png"),
+        fit_plot(shown(result.group_statistics), shown(result.fits), shown(result.optimal), out_dir / "fit.png",
+                 min_r2=min_r2),
         amplitude_vs_distance(units, out_dir / "amplitude_vs_distance.png"),
         morphology_map(cell, units, out_dir / "morphology_amplitudes.png"),
     ]
