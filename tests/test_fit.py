@@ -1,6 +1,8 @@
-"""pspsweep.fit: linear fits, optimal conductance and its bootstrap interval."""
+"""pspsweep.fit: linear fits, optimal conductance, its bootstrap interval, and the fit stage."""
 
 from __future__ import annotations
+
+import sys
 
 import numpy as np
 import pandas as pd
@@ -281,3 +283,48 @@ def test_poor_line_is_flagged_below_min_r2_only():
         assert bool(row["fit_ok"].iloc[0]) is not flagged, min_r2
         assert ("poor linear fit of amp_mean" in row["note"].iloc[0]) is flagged
         assert row["optimal_g"].iloc[0] == pytest.approx(2.5)  # (2.5 - 0.5) / 0.8 either way
+
+
+class RecordingTracker:
+    """A Tracker that keeps what it is given."""
+
+    run_id = "recording"
+
+    def __init__(self) -> None:
+        self.artifacts: list[tuple[str, str | None]] = []
+        self.metrics: dict[str, float] = {}
+        self.tags: dict[str, str] = {}
+
+    def log_artifact(self, path, artifact_path=None) -> None:
+        self.artifacts.append((path.name, artifact_path))
+
+    def log_metrics(self, metrics) -> None:
+        self.metrics.update(metrics)
+
+    def set_tags(self, tags) -> None:
+        self.tags.update(tags)
+
+
+def test_fit_stage_writes_files_and_hands_them_to_a_tracker_without_mlflow(tmp_path, monkeypatch):
+    """Issue 15: the fit stage gets tables and a tracker and never opens MLflow itself
+    (an import of mlflow would fail here); the parent run gets the files under fit/,
+    the optimal g as metrics and the fit's settings as tags."""
+    from pspsweep.config import PspSweepConfig
+    from pspsweep.fit.stage import fit_stage, record_fit
+
+    monkeypatch.setitem(sys.modules, "mlflow", None)
+    cfg = PspSweepConfig()  # the demo cell, for the morphology map
+    cfg.fit.bootstrap = 0
+    tables = [t.assign(sections="1;2", xs="0.5;0.5", distance_um=10.0) for t in children("VPM_C2")]
+    meas = measured(VPM_C2=(SCALES.mean(), np.median(SCALES), SCALES.max()))  # made at g = 1
+    output = fit_stage(cfg, tables, meas, tmp_path)
+    tracker = RecordingTracker()
+    record_fit(tracker, output)
+    names = {"optimal_g.csv", "group_statistics.csv", "celltype_statistics.csv", "fits.csv", "units.parquet",
+             "fit.png", "group_histograms.png", "amplitude_vs_distance.png", "morphology_amplitudes.png"}
+    assert {f.name for f in output.files} == names and all(f.parent == tmp_path for f in output.files)
+    assert sorted(tracker.artifacts) == sorted((name, "fit") for name in names)
+    assert tracker.metrics["optimal_g.VPM_C2"] == pytest.approx(1.0, rel=1e-12)
+    assert tracker.tags["fit.weights"] == "[2.0, 2.0, 1.0]" and tracker.tags["fit.convention"] == "pspsweep"
+    table = pd.read_csv(tmp_path / "optimal_g.csv")
+    assert table["optimal_g"].iloc[0] == pytest.approx(1.0, rel=1e-12)
