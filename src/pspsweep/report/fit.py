@@ -305,9 +305,10 @@ def morphology_map(spec: CellSpec, units: pd.DataFrame, path: Path,
     return path
 
 
-def _projected_sections(spec: CellSpec, ia: int, ib: int) -> tuple[list, list]:
+def _projected_sections(spec: CellSpec, ia: int, ib: int) -> tuple[list[np.ndarray], list[float]]:
     """The sections as 2-D line segments (axes ``ia``, ``ib``) and their mean diameters."""
-    segments, widths = [], []
+    segments: list[np.ndarray] = []
+    widths: list[float] = []
     for s in spec.sections:
         pts = np.asarray(s.points, dtype=float)
         if len(pts) >= 2:
