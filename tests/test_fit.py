@@ -1,15 +1,17 @@
-"""pspsweep.fit: linear fits, optimal conductance and its bootstrap interval."""
+"""pspsweep.fit: linear fits, optimal conductance, its bootstrap interval, and the fit stage."""
 
 from __future__ import annotations
+
+import sys
 
 import numpy as np
 import pandas as pd
 import pytest
 
-import pspsweep.fit as fit_module
+import pspsweep.fit.lines as fit_module
 from pspsweep.errors import PspSweepError
 from pspsweep.features import AnalysisOptions
-from pspsweep.fit import (
+from pspsweep.fit.lines import (
     FIT_COLUMNS,
     bootstrap_optimal_g,
     linear_fits,
@@ -214,9 +216,115 @@ def test_fit_refuses_group_names_mlflow_refuses():
     """Issue 14 item 14 (refit path): a group name from the children's cell types becomes
     the metric optimal_g.<group>; it is refused before anything is logged."""
     from pspsweep.config import FitConfig
-    from pspsweep.fitting import fit_conductances
+    from pspsweep.fit.stage import fit_conductances
 
     units = pd.DataFrame({"celltype": ["VPM_../../evil"] * 2, "unit": [0, 0], "g": [0.5, 1.0],
                           "amplitude_mV": [0.5, 1.0], "t_peak_ms": [2.0, 2.0]})
     with pytest.raises(PspSweepError, match=r"group 'VPM_\.\./\.\./evil'"):
         fit_conductances([units], None, FitConfig(bootstrap=0), AnalysisOptions())
+
+
+# ------------------------------------------------------------------ the stage (fit_conductances)
+
+SCALES = np.array([0.2, 0.3, 0.5, 0.8, 1.1])  # mV/nS per unit: amplitude = scale * g
+SWEEP_G = (0.5, 1.0, 2.0)
+
+
+def children(celltype: str, scales: np.ndarray = SCALES, g_values=SWEEP_G) -> list[pd.DataFrame]:
+    """One unit table per conductance, as the children of a multirun write psps.csv."""
+    return [pd.DataFrame({"celltype": celltype, "unit": np.arange(len(scales)), "g": g,
+                          "amplitude_mV": scales * g, "t_peak_ms": 3.0}) for g in g_values]
+
+
+def test_fit_conductances_recovers_g_of_linear_amplitudes_exactly():
+    """Against hand-computed values: amplitudes proportional to g put every statistic on a
+    line through 0, so measured values made at g = 1.7 nS invert to exactly 1.7 nS; a
+    group without measured values gets NaN and a note."""
+    from pspsweep.config import FitConfig
+    from pspsweep.fit.stage import fit_conductances
+
+    g_true = 1.7
+    meas = measured(VPM_C2=(SCALES.mean() * g_true, np.median(SCALES) * g_true, SCALES.max() * g_true))
+    tables = children("VPM_C2") + children("L5tt_C2", SCALES * 2)
+    result = fit_conductances(tables, meas, FitConfig(bootstrap=0), AnalysisOptions())
+    opt = result.optimal.set_index("group")
+    assert list(opt.index) == ["L5tt", "VPM_C2"]  # ISF's merging, in its order
+    vpm = opt.loc["VPM_C2"]
+    for column in ("optimal_g", "g_mean", "g_median", "g_max"):
+        assert vpm[column] == pytest.approx(g_true, rel=1e-12), column
+    assert vpm["fit_ok"] and vpm["note"] == ""
+    assert np.isnan(opt.loc["L5tt", ["optimal_g", "g_mean", "g_median", "g_max"]].astype(float)).all()
+    assert not opt.loc["L5tt", "fit_ok"] and opt.loc["L5tt", "note"] == "no measured values for this group"
+    assert list(result.group_statistics["group"].unique()) == ["L5tt", "VPM_C2"]
+    assert len(result.units) == 2 * len(SWEEP_G) * len(SCALES)
+
+
+def poor_line_case() -> tuple[list[pd.DataFrame], pd.DataFrame, float]:
+    """One unit whose amplitudes zig-zag around a line (mean = median = max = it); its r²."""
+    g = np.array([1.0, 2.0, 3.0, 4.0])
+    amp = np.array([1.0, 3.0, 2.0, 4.0])
+    tables = [pd.DataFrame({"celltype": ["VPM_C2"], "unit": [0], "g": [gi], "amplitude_mV": [ai],
+                            "t_peak_ms": [3.0]}) for gi, ai in zip(g, amp)]
+    stats = pd.DataFrame({"group": "VPM_C2", "g": g, **{s: amp for s in LINES}})
+    r2 = float(linear_fits(stats)["amp_mean_r2"].iloc[0])
+    return tables, measured(VPM_C2=(2.5, 2.5, 2.5)), r2
+
+
+def test_poor_line_is_flagged_below_min_r2_only():
+    """Against fit.min_r2: a line with r² just below it is flagged (fit_ok False, a note
+    naming the statistic); at or just below the line's r², the same fit is fine."""
+    from pspsweep.config import FitConfig
+    from pspsweep.fit.stage import fit_conductances
+
+    tables, meas, r2 = poor_line_case()
+    assert 0.5 < r2 < 0.9
+    for min_r2, flagged in ((r2 + 1e-6, True), (r2, False), (r2 - 1e-6, False)):
+        row = fit_conductances(tables, meas, FitConfig(bootstrap=0, min_r2=min_r2), AnalysisOptions()).optimal
+        assert bool(row["fit_ok"].iloc[0]) is not flagged, min_r2
+        assert ("poor linear fit of amp_mean" in row["note"].iloc[0]) is flagged
+        assert row["optimal_g"].iloc[0] == pytest.approx(2.5)  # (2.5 - 0.5) / 0.8 either way
+
+
+class RecordingTracker:
+    """A Tracker that keeps what it is given."""
+
+    run_id = "recording"
+
+    def __init__(self) -> None:
+        self.artifacts: list[tuple[str, str | None]] = []
+        self.metrics: dict[str, float] = {}
+        self.tags: dict[str, str] = {}
+
+    def log_artifact(self, path, artifact_path=None) -> None:
+        self.artifacts.append((path.name, artifact_path))
+
+    def log_metrics(self, metrics) -> None:
+        self.metrics.update(metrics)
+
+    def set_tags(self, tags) -> None:
+        self.tags.update(tags)
+
+
+def test_fit_stage_writes_files_and_hands_them_to_a_tracker_without_mlflow(tmp_path, monkeypatch):
+    """Issue 15: the fit stage gets tables and a tracker and never opens MLflow itself
+    (an import of mlflow would fail here); the parent run gets the files under fit/,
+    the optimal g as metrics and the fit's settings as tags."""
+    from pspsweep.config import PspSweepConfig
+    from pspsweep.fit.stage import fit_stage, record_fit
+
+    monkeypatch.setitem(sys.modules, "mlflow", None)
+    cfg = PspSweepConfig()  # the demo cell, for the morphology map
+    cfg.fit.bootstrap = 0
+    tables = [t.assign(sections="1;2", xs="0.5;0.5", distance_um=10.0) for t in children("VPM_C2")]
+    meas = measured(VPM_C2=(SCALES.mean(), np.median(SCALES), SCALES.max()))  # made at g = 1
+    output = fit_stage(cfg, tables, meas, tmp_path)
+    tracker = RecordingTracker()
+    record_fit(tracker, output)
+    names = {"optimal_g.csv", "group_statistics.csv", "celltype_statistics.csv", "fits.csv", "units.parquet",
+             "fit.png", "group_histograms.png", "amplitude_vs_distance.png", "morphology_amplitudes.png"}
+    assert {f.name for f in output.files} == names and all(f.parent == tmp_path for f in output.files)
+    assert sorted(tracker.artifacts) == sorted((name, "fit") for name in names)
+    assert tracker.metrics["optimal_g.VPM_C2"] == pytest.approx(1.0, rel=1e-12)
+    assert tracker.tags["fit.weights"] == "[2.0, 2.0, 1.0]" and tracker.tags["fit.convention"] == "pspsweep"
+    table = pd.read_csv(tmp_path / "optimal_g.csv")
+    assert table["optimal_g"].iloc[0] == pytest.approx(1.0, rel=1e-12)

@@ -20,6 +20,7 @@ from pspsweep.config import DemoMorphologyConfig
 from pspsweep.demo import demo_sections
 from pspsweep.features import AnalysisOptions
 from pspsweep.fit import linear_fits, optimal_g
+from pspsweep.report.fit import _largest_g
 from pspsweep.statistics import summary_statistics
 
 G_VALUES = (0.5, 1.0, 1.5)
@@ -152,8 +153,34 @@ def test_morphology_map(units, spec, tmp_path):
 
 
 def test_largest_g_selection(units):
-    shown = report._largest_g(units, "g")
+    shown = _largest_g(units, "g")
     assert set(shown["g"]) == {max(G_VALUES)}
     assert len(shown) == len(GROUPS) * N_UNITS
-    raw = report._largest_g(units.drop(columns=["g"]), "g")
+    raw = _largest_g(units.drop(columns=["g"]), "g")
     assert len(raw) == len(GROUPS) * N_UNITS
+
+
+def test_fit_plot_flag_follows_min_r2(tables, tmp_path, monkeypatch):
+    """Against fit.min_r2 (issue 15: fit.png flagged at a hard-coded 0.9 while
+    optimal_g.csv used fit.min_r2): a panel is flagged exactly when a line's r² is
+    below the given min_r2."""
+    from matplotlib.figure import Figure
+
+    stats, fits, _ = tables
+    worst = fits.set_index("group")[["amp_mean_r2", "amp_median_r2", "amp_max_r2"]].min(axis=1)
+    group = worst.idxmin()
+    titles: list[str] = []
+    original = Figure.savefig
+
+    def keep_titles(fig, *args, **kwargs):
+        titles[:] = [ax.get_title() for ax in fig.axes if ax.get_visible() and ax.get_title()]
+        return original(fig, *args, **kwargs)
+
+    monkeypatch.setattr(Figure, "savefig", keep_titles)
+    for min_r2, flagged in ((worst[group] + 1e-6, True), (worst[group], False)):
+        report.fit_plot(stats, fits, None, tmp_path / "fit.png", min_r2=min_r2)
+        title = next(t for t in titles if t.startswith(f"{group}:"))
+        assert ("r²<" in title) is flagged, (min_r2, title)
+    row = fits.set_index("group").loc[group].to_dict()
+    assert report.fit_warnings(row, {}, worst[group] - 1e-6) == []
+    assert report.fit_warnings(row, {}, 1.01)[0].startswith("r²<1.01: ")

@@ -6,15 +6,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from pspsweep.celltypes import ISF_LEGACY_EXCITATORY
+from pspsweep.celltypes import ISF_LEGACY_EXCITATORY, assign_groups, merge_groups
 from pspsweep.errors import PspSweepError
 from pspsweep.features import AnalysisOptions
-from pspsweep.statistics import (
-    STATISTICS_COLUMNS,
-    assign_groups,
-    merge_groups,
-    summary_statistics,
-)
+from pspsweep.statistics import STATISTICS_COLUMNS, summary_statistics
 
 PSPSWEEP = AnalysisOptions()
 ISF = AnalysisOptions(convention="isf")

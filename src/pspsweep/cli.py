@@ -309,8 +309,7 @@ def fit_main() -> None:
         from omegaconf.errors import OmegaConfBaseException
 
         from pspsweep.config import validate
-        from pspsweep.hydra_callbacks import PARENT_CONFIG
-        from pspsweep.pipeline import fit_parent_run
+        from pspsweep.hydra_callbacks import PARENT_CONFIG, fit_parent_run
 
         args = sys.argv[1:]
         if not args or args[0].startswith("-") or "=" in args[0]:

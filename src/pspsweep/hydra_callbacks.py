@@ -12,7 +12,7 @@ import copy
 import itertools
 import logging
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf, open_dict
@@ -23,6 +23,9 @@ from pspsweep.entry import collect_garbage_again
 from pspsweep.errors import PspSweepError
 from pspsweep.launch import launch_dir
 from pspsweep.stores import redact, redact_file, take_credentials
+
+if TYPE_CHECKING:
+    from pspsweep.fit.stage import FitResult
 
 log = logging.getLogger(__name__)
 
@@ -140,8 +143,6 @@ class ParentRunCallback(Callback):
             return
         typed = typed_config(config)
         if typed.fit.measured:
-            from pspsweep.pipeline import fit_parent_run
-
             try:
                 result = fit_parent_run(typed, ACTIVE_PARENT["uri"], ACTIVE_PARENT["run_id"],
                                         Path(ACTIVE_PARENT["sweep_dir"]) / "fit")
@@ -155,6 +156,28 @@ class ParentRunCallback(Callback):
         print(f"pspsweep: multirun finished; MLflow parent run {ACTIVE_PARENT['run_id']}\n"
               f"  {tracking.ui_hint(ACTIVE_PARENT['uri'])}")
         ACTIVE_PARENT.clear()
+
+
+def fit_parent_run(cfg: PspSweepConfig, uri: str, parent_run_id: str, out_dir: Path) -> FitResult:
+    """Fit the children of a multirun and record the fit on the parent run.
+
+    The one path of both the multirun's end and ``pspsweep-fit``: the children's
+    ``psps.csv`` come from the store, so a refit needs no simulation.
+
+    Args:
+        cfg: the configuration (fit, analysis, network classification and neuron are used).
+        uri: tracking URI of the store.
+        parent_run_id: the multirun's parent run.
+        out_dir: local folder for the fit's files.
+    """
+    from pspsweep.fit.stage import fit_stage, measured_table, record_fit
+    from pspsweep.pipeline import PSPS_CSV
+
+    measured = measured_table(cfg.fit)
+    tables = tracking.child_tables(uri, parent_run_id, PSPS_CSV, out_dir / "children")
+    output = fit_stage(cfg, tables, measured, out_dir)
+    record_fit(tracking.MlflowTracker.attach(uri, parent_run_id), output)
+    return output.result
 
 
 def _without_hydra(config: DictConfig) -> DictConfig:

@@ -16,13 +16,13 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable, Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 import pandas as pd
 
 import pspsweep
-from pspsweep import execution, hashing, tracking
+from pspsweep import execution, hashing
 from pspsweep.builders import (
     cell_spec_from_config,
     conductances,
@@ -31,6 +31,7 @@ from pspsweep.builders import (
     resolve_path,
 )
 from pspsweep.cellmodel import CellSpec
+from pspsweep.celltypes import group_statistics
 from pspsweep.config import PspSweepConfig, RunConfig, check_metric_name, validate
 from pspsweep.embedding import Embedding
 from pspsweep.errors import PspSweepError
@@ -39,12 +40,9 @@ from pspsweep.geometry import segment_counts, unit_mean_distances
 from pspsweep.launch import launch_dir
 from pspsweep.progress import progress_bar
 from pspsweep.report import MAX_TRACES, amplitude_histogram, trace_overview
-from pspsweep.statistics import CONDUCTANCE_COLUMNS, assign_groups, summary_statistics
+from pspsweep.statistics import summary_statistics
 from pspsweep.tracking import Tracker
 from pspsweep.units import Unit, distinct_units, make_units, resolve_celltypes
-
-if TYPE_CHECKING:
-    from pspsweep.fitting import FitResult
 
 log = logging.getLogger(__name__)
 
@@ -506,18 +504,6 @@ def run_sweep(cfg: PspSweepConfig, prep: PreparedSweep, tracker: Tracker, out_di
     return SweepResult(table, stats, metrics, files)
 
 
-def group_statistics(cfg: PspSweepConfig, table: pd.DataFrame, options: AnalysisOptions) -> pd.DataFrame:
-    """Statistics per merged group (``fit.groups``, else ISF's merging; see
-    :func:`pspsweep.fitting.groups_for`) and conductances."""
-    from pspsweep.celltypes import CLASSIFICATIONS
-    from pspsweep.fitting import groups_for
-
-    patterns = {k: list(v) for k, v in cfg.fit.groups.items()} if cfg.fit.groups else None
-    excitatory, _ = CLASSIFICATIONS[cfg.network.classification]
-    groups = groups_for(list(dict.fromkeys(table["celltype"])), patterns, excitatory)
-    return summary_statistics(assign_groups(table, groups), options, by=("group", *CONDUCTANCE_COLUMNS))
-
-
 #: statistics that also become per-cell-type and per-group metrics
 KEY_STATISTICS = ("n_responding", "amp_mean", "amp_median", "amp_max")
 
@@ -546,58 +532,3 @@ def _write_csv(df: pd.DataFrame, path: Path) -> Path:
 
 __all__ = ["PreparedSweep", "SweepResult", "prepare", "run_sweep"]
 
-
-def fit_parent_run(cfg: PspSweepConfig, uri: str, parent_run_id: str, out_dir: Path) -> "FitResult":
-    """Fit conductances from the children of a multirun and record the fit on the parent.
-
-    Reads every finished child's ``psps.csv`` from the store, so it works the same at
-    the end of a multirun and later (``pspsweep-fit``) without simulating again.
-
-    Args:
-        cfg: the configuration (fit, analysis, network classification and neuron are used).
-        uri: tracking URI of the store.
-        parent_run_id: the multirun's parent run.
-        out_dir: local folder for the fit's files.
-
-    Returns:
-        The fit tables.
-    """
-    from pspsweep.celltypes import CLASSIFICATIONS
-    from pspsweep.fitting import fit_conductances, optimal_g_metrics, write_fit_tables
-    from pspsweep.io.measured import read_measured_epsp
-    from pspsweep.report import (
-        amplitude_vs_distance,
-        fit_plot,
-        group_histograms,
-        morphology_map,
-    )
-
-    options = analysis_options(cfg)
-    measured = read_measured_epsp(resolve_path(cfg.fit.measured, "fit.measured")) if cfg.fit.measured else None
-    tables = tracking.child_tables(uri, parent_run_id, PSPS_CSV, out_dir / "children")
-    exc, _ = CLASSIFICATIONS[cfg.network.classification]
-    result = fit_conductances(tables, measured, cfg.fit, options, exc)
-    files = write_fit_tables(result, out_dir)
-    cell = cell_spec_from_config(cfg.neuron)
-    units = result.units.drop_duplicates(["celltype", "unit", "g"])
-    # with a measured table the plots show the groups it has values for (the others,
-    # e.g. VPM of other columns, stay in the tables with a note): a page per fit, not 30
-    def shown(df: pd.DataFrame | None) -> pd.DataFrame | None:
-        if measured is None or df is None or not set(measured.index) & set(df["group"]):
-            return df
-        return df[df["group"].isin(measured.index)]
-
-    files += [
-        group_histograms(shown(result.units), measured, out_dir / "group_histograms.png", options.threshold_mV),
-        fit_plot(shown(result.group_statistics), shown(result.fits), shown(result.optimal), out_dir / "fit.png"),
-        amplitude_vs_distance(units, out_dir / "amplitude_vs_distance.png"),
-        morphology_map(cell, units, out_dir / "morphology_amplitudes.png"),
-    ]
-    parent = tracking.MlflowTracker.attach(uri, parent_run_id)
-    for f in files:
-        parent.log_artifact(f, "fit")
-    # tags, not params: a refit may use another measured table than the first fit
-    parent.set_tags({"fit.measured": str(cfg.fit.measured), "fit.weights": str(list(cfg.fit.weights)),
-                     "fit.groups": str(cfg.fit.groups), "fit.convention": options.convention})
-    parent.log_metrics(optimal_g_metrics(result.optimal))
-    return result

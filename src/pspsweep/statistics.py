@@ -1,5 +1,7 @@
 """Summary statistics of unit features per cell type (or merged group) and conductance.
 
+Which cell types make up a merged group is decided in :mod:`pspsweep.celltypes`.
+
 The input is a *unit table*: one row per unit and conductance, with at least
 
 * ``celltype`` (str): presynaptic cell type, e.g. ``VPM_C2``;
@@ -10,7 +12,7 @@ The input is a *unit table*: one row per unit and conductance, with at least
 * ``t_peak_ms`` (float): peak time from the same function **under the same
   convention**: latency from ``t_stim`` under ``"pspsweep"``, absolute simulation time
   (ISF's ``tMax``) under ``"isf"``;
-* optionally ``group`` (str): merged group name, see :func:`assign_groups`.
+* optionally ``group`` (str): merged group name, see :func:`pspsweep.celltypes.assign_groups`.
 
 :func:`summary_statistics` returns one row per group key with the key columns followed
 by :data:`STATISTICS_COLUMNS`.
@@ -18,18 +20,14 @@ by :data:`STATISTICS_COLUMNS`.
 
 from __future__ import annotations
 
-import fnmatch
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 
 import numpy as np
 import pandas as pd
 
-from pspsweep.celltypes import ISF_HEAD_EXCITATORY
 from pspsweep.errors import PspSweepError
 from pspsweep.features import AnalysisOptions
 
-ISF_DETECTION_STRINGS = ("L2", "L34", "L4", "L5st", "L5tt", "L6cc", "L6ct", "VPM_C2")
-"""ISF's default merge groups (isf-reference 7.4), matched as substrings."""
 ISF_T_PSP_START_MS = 100.0
 """ISF's ``tPSPStart``: peak times are reported relative to it under ``"isf"`` (ms)."""
 
@@ -108,7 +106,7 @@ def summary_statistics(
             ``t_peak_ms`` and the columns named in ``by``.
         options: Convention and threshold (see :func:`response_statistics`).
         by: Grouping columns, default ``celltype, gAMPA, gNMDA, gGABA``; use
-            ``("group", "gAMPA", "gNMDA", "gGABA")`` after :func:`assign_groups`. NaN
+            ``("group", "gAMPA", "gNMDA", "gGABA")`` after :func:`pspsweep.celltypes.assign_groups`. NaN
             keys (e.g. ``gGABA`` of excitatory units) form groups of their own.
 
     Returns:
@@ -134,101 +132,6 @@ def summary_statistics(
         rows.append({**dict(zip(keys, key)), **stats})
     table = pd.DataFrame(rows, columns=[*keys, *STATISTICS_COLUMNS])
     return table.astype({"n_units": "int64", "n_responding": "int64"})
-
-
-def merge_groups(
-    celltypes: Iterable[str],
-    groups: Mapping[str, Sequence[str]] | None = None,
-    excitatory_prefixes: Iterable[str] | None = None,
-) -> dict[str, list[str]]:
-    """Which cell types make up each merged group.
-
-    Default (``groups is None``), ISF's ``merge_celltypes`` (isf-reference 7.4): for
-    each detection string of :data:`ISF_DETECTION_STRINGS` in order, the members are the
-    cell types, in ascending string order, whose prefix (text before the first ``_``)
-    is allowed and which contain the string as a **substring**. Hence ``L6cc`` also
-    collects ``L6ccinv_*``, ``L4`` collects ``L4py/L4sp/L4ss_*``, ``VPM_C2`` only
-    ``VPM_C2`` and ``L1_*`` nothing.
-
-    With ``groups``, each value is a list of :mod:`fnmatch` patterns matched against
-    the whole name (e.g. ``{"L2": ["L2_*"]}``); members are in ascending order.
-
-    Groups without any member are left out. A cell type may belong to several groups.
-    ISF takes a merged group's baseline run from its first member; pspsweep computes
-    features per cell type against that type's own baseline run, which is the same
-    synapse-free simulation in every task (isf-reference 10.3).
-
-    Args:
-        celltypes: Cell-type names (duplicates ignored).
-        groups: Group name -> fnmatch patterns, or None for ISF's default merging.
-        excitatory_prefixes: Allowed prefixes. None means ISF HEAD's excitatory list
-            (:data:`ISF_HEAD_EXCITATORY`) for the default merging and no prefix
-            filter when ``groups`` is given; pass a list to filter in either case.
-
-    Returns:
-        Group name -> member cell types, groups in the order of the detection strings
-        (or of ``groups``).
-
-    Raises:
-        PspSweepError: If a group's patterns are given as a plain string.
-    """
-    names = sorted(set(celltypes))
-    if excitatory_prefixes is None and groups is None:
-        excitatory_prefixes = ISF_HEAD_EXCITATORY
-    if excitatory_prefixes is not None:
-        allowed = set(excitatory_prefixes)
-        names = [c for c in names if c.split("_", 1)[0] in allowed]
-    merged: dict[str, list[str]] = {}
-    if groups is None:
-        for s in ISF_DETECTION_STRINGS:
-            members = [c for c in names if s in c]
-            if members:
-                merged[s] = members
-        return merged
-    for group, patterns in groups.items():
-        if isinstance(patterns, str):
-            raise PspSweepError(
-                f"group {group!r}: patterns must be a list of strings, got the string {patterns!r}"
-            )
-        members = [c for c in names if any(fnmatch.fnmatchcase(c, p) for p in patterns)]
-        if members:
-            merged[group] = members
-    return merged
-
-
-def assign_groups(
-    df: pd.DataFrame,
-    groups: Mapping[str, Sequence[str]],
-    celltype_column: str = "celltype",
-    group_column: str = "group",
-) -> pd.DataFrame:
-    """Add the merged-group column to a unit table.
-
-    Args:
-        df: Unit table with ``celltype_column``.
-        groups: Group -> member cell types, as returned by :func:`merge_groups`.
-        celltype_column: Column holding the cell type.
-        group_column: Name of the new column.
-
-    Returns:
-        A new table, rows grouped by group in the order of ``groups`` and in their
-        original order inside a group, with ``group_column`` appended. Rows of cell
-        types in no group are dropped; rows of a cell type in several groups appear
-        once per group. The index is reset.
-
-    Raises:
-        PspSweepError: If ``celltype_column`` is missing or ``group_column`` exists.
-    """
-    require_columns(df, [celltype_column], "unit table")
-    if group_column in df.columns:
-        raise PspSweepError(f"unit table already has a {group_column!r} column")
-    parts = [
-        df[df[celltype_column].isin(members)].assign(**{group_column: group})
-        for group, members in groups.items()
-    ]
-    if not parts:
-        return df.iloc[:0].assign(**{group_column: pd.Series(dtype=object)})
-    return pd.concat(parts, ignore_index=True)
 
 
 def require_columns(df: pd.DataFrame, columns: Iterable[str], what: str) -> None:

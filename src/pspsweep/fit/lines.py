@@ -30,6 +30,7 @@ from __future__ import annotations
 import math
 import zlib
 from collections.abc import Mapping, Sequence
+from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -141,17 +142,9 @@ def optimal_g(
 
 
 def bootstrap_optimal_g(
-    unit_table: pd.DataFrame,
-    measured: pd.DataFrame,
-    n_boot: int = 1000,
-    seed: int = 0,
-    ci: float = 0.95,
-    *,
-    options: AnalysisOptions = AnalysisOptions(),
-    weights: Sequence[float] = (2, 2, 1),
-    group_column: str = "group",
-    g_column: str = "g",
-    unit_column: str = "unit",
+    unit_table: pd.DataFrame, measured: pd.DataFrame, n_boot: int = 1000, seed: int = 0, ci: float = 0.95,
+    *, options: AnalysisOptions = AnalysisOptions(), weights: Sequence[float] = (2, 2, 1),
+    group_column: str = "group", g_column: str = "g", unit_column: str = "unit",
 ) -> pd.DataFrame:
     """Percentile bootstrap confidence interval of the optimal conductance.
 
@@ -176,9 +169,7 @@ def bootstrap_optimal_g(
         ci: Confidence level in (0, 1).
         options: Convention and threshold of the statistics.
         weights: Weights of ``(g_mean, g_median, g_max)``.
-        group_column: Group column.
-        g_column: Conductance column (nS).
-        unit_column: Unit identifier column.
+        group_column, g_column, unit_column: Group, conductance (nS) and unit columns.
 
     Returns:
         One row per group of the point estimate (:func:`optimal_g` on the full data):
@@ -191,10 +182,7 @@ def bootstrap_optimal_g(
         PspSweepError: For missing columns, bad ``n_boot``/``ci``, or a unit with
             several rows at one conductance.
     """
-    if int(n_boot) != n_boot or n_boot < 1:
-        raise PspSweepError(f"n_boot must be a positive integer, got {n_boot}")
-    if not 0 < ci < 1:
-        raise PspSweepError(f"ci must lie strictly between 0 and 1, got {ci}")
+    _check_bootstrap(n_boot, ci)
     w = _checked_weights(weights)
     require_columns(
         unit_table, [group_column, unit_column, g_column, "amplitude_mV", "t_peak_ms"], "unit table"
@@ -205,21 +193,54 @@ def bootstrap_optimal_g(
     key = [unit_column] if "celltype" not in unit_table.columns else ["celltype", unit_column]
     by_group = dict(list(unit_table.groupby(group_column, sort=False)))
     q = ((1 - ci) / 2, 1 - (1 - ci) / 2)
+    draws = _Draws(int(n_boot), seed, options, w)
     rows = []
     for group, g_opt in zip(point[group_column], point["optimal_g"]):
-        valid = np.empty(0)
-        n_units = 0
-        if group in by_group:
-            amp, t_peak, g = _paired(by_group[group], key, g_column, group)
-            n_units = amp.shape[0]
-            if group in meas.index:
-                m = meas.loc[group].to_dict()
-                rng = np.random.default_rng([seed, zlib.crc32(str(group).encode())])
-                reps = [_replicate(amp, t_peak, g, rng, options, m, w) for _ in range(n_boot)]
-                valid = np.array(reps)[np.isfinite(reps)]
+        m = meas.loc[group].to_dict() if group in meas.index else None
+        valid, n_units = _replicates(by_group.get(group), key, g_column, group, m, draws)
         low, high = np.quantile(valid, q) if valid.size else (np.nan, np.nan)
         rows.append((group, g_opt, float(low), float(high), ci, int(n_boot), valid.size, n_units))
     return pd.DataFrame(rows, columns=[group_column, *BOOTSTRAP_COLUMNS])
+
+
+class _Draws(NamedTuple):
+    """How each group is resampled: replicates, seed, statistics options, weights."""
+
+    n_boot: int
+    seed: int
+    options: AnalysisOptions
+    weights: np.ndarray
+
+
+def _check_bootstrap(n_boot: int, ci: float) -> None:
+    if int(n_boot) != n_boot or n_boot < 1:
+        raise PspSweepError(f"n_boot must be a positive integer, got {n_boot}")
+    if not 0 < ci < 1:
+        raise PspSweepError(f"ci must lie strictly between 0 and 1, got {ci}")
+
+
+def _replicates(
+    units: pd.DataFrame | None,
+    key: list[str],
+    g_column: str,
+    group: object,
+    measured: Mapping[str, float] | None,
+    draws: _Draws,
+) -> tuple[np.ndarray, int]:
+    """The finite optimal g of the replicates of one group (none without units or
+    measured values), and the group's number of units."""
+    if units is None:
+        return np.empty(0), 0
+    amp, t_peak, g = _paired(units, key, g_column, group)
+    if measured is None:
+        return np.empty(0), amp.shape[0]
+    # a generator per group: a group's interval does not depend on the other groups
+    rng = np.random.default_rng([draws.seed, zlib.crc32(str(group).encode())])
+    reps = [
+        _replicate(amp, t_peak, g, rng, draws.options, measured, draws.weights)
+        for _ in range(draws.n_boot)
+    ]
+    return np.array(reps)[np.isfinite(reps)], amp.shape[0]
 
 
 def _fit_line(g: np.ndarray, y: np.ndarray) -> tuple[float, float, float, float]:

@@ -1,0 +1,184 @@
+"""The fit stage: unit tables of a conductance sweep -> statistics -> lines -> optimal g.
+
+Input is the ``psps.csv`` of every job of a multirun (one table per conductance, or
+per cell type and conductance). Cell types are merged into groups
+(:mod:`pspsweep.celltypes`), statistics are computed per group and g, each statistic is
+fitted by a line against g and inverted at the measured EPSPs (:mod:`pspsweep.fit.lines`,
+isf-reference 7.4-7.6), and a bootstrap over units gives a confidence interval of the
+optimal g. :func:`fit_stage` writes the tables and plots (:mod:`pspsweep.report`) and
+returns what a tracker records (:func:`record_fit`); gathering the tables and opening
+the tracker is the caller's business, so nothing here touches MLflow.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import NamedTuple
+
+import numpy as np
+import pandas as pd
+
+from pspsweep.celltypes import CLASSIFICATIONS, assign_groups, groups_for
+from pspsweep.config import FitConfig, PspSweepConfig, check_metric_name
+from pspsweep.errors import PspSweepError
+from pspsweep.features import AnalysisOptions
+from pspsweep.fit.lines import bootstrap_optimal_g, linear_fits, optimal_g
+from pspsweep.statistics import require_columns, summary_statistics
+from pspsweep.tracking import Tracker
+
+#: statistics whose lines the optimal g uses
+USED_STATISTICS = ("amp_mean", "amp_median", "amp_max")
+
+
+@dataclass
+class FitResult:
+    """Tables of one fit."""
+
+    units: pd.DataFrame
+    group_statistics: pd.DataFrame
+    celltype_statistics: pd.DataFrame
+    fits: pd.DataFrame
+    optimal: pd.DataFrame | None
+
+
+class FitOutput(NamedTuple):
+    """What :func:`fit_stage` produced: the tables, the files it wrote, and the metrics
+    and tags for the multirun's parent run."""
+
+    result: FitResult
+    files: list[Path]
+    metrics: dict[str, float]
+    tags: dict[str, str]
+
+
+def fit_conductances(
+    tables: Sequence[pd.DataFrame],
+    measured: pd.DataFrame | None,
+    fit: FitConfig,
+    options: AnalysisOptions,
+    excitatory_prefixes: Sequence[str] | None = None,
+) -> FitResult:
+    """Statistics per group and g, linear fits and (with ``measured``) the optimal g.
+
+    Args:
+        tables: unit tables (``psps.csv``) with ``celltype, unit, g, amplitude_mV, t_peak_ms``.
+        measured: measured EPSP table indexed by group, or None for statistics and lines only.
+        fit: groups, weights, bootstrap and the R^2 limit.
+        options: the analysis convention and threshold the units were measured with.
+        excitatory_prefixes: cell-type prefixes allowed in ISF's merged groups.
+
+    Returns:
+        The fit tables; ``optimal`` is None without ``measured``.
+
+    Raises:
+        PspSweepError: without unit tables, or with fewer than two conductances.
+    """
+    if not tables:
+        raise PspSweepError("no unit tables to fit: did every job of the multirun fail?")
+    units = pd.concat(tables, ignore_index=True)
+    require_columns(units, ["celltype", "unit", "g", "amplitude_mV", "t_peak_ms"], "unit table (psps.csv)")
+    # empty fit.groups (the default) means ISF's merging, as None does
+    groups = groups_for(list(units["celltype"]), fit.groups or None, excitatory_prefixes)
+    for group in groups:  # each becomes part of metric names (optimal_g.<group>)
+        check_metric_name(group, "group")
+    grouped = assign_groups(units, groups)
+    celltype_stats = summary_statistics(units, options, by=("celltype", "g"))
+    group_stats = summary_statistics(grouped, options, by=("group", "g"))
+    if units["g"].nunique() < 2:
+        raise PspSweepError(f"a fit needs at least two conductances; the sweep has g = {sorted(units['g'].unique())}")
+    fits = linear_fits(group_stats, g_column="g")
+    optimal = None
+    if measured is not None:
+        optimal = _optimal_with_interval(fits, grouped, measured, fit, options)
+        optimal = optimal[optimal["group"].isin(groups)].reset_index(drop=True)
+    return FitResult(grouped, group_stats, celltype_stats, fits, optimal)
+
+
+def _optimal_with_interval(fits: pd.DataFrame, grouped: pd.DataFrame, measured: pd.DataFrame, fit: FitConfig,
+                           options: AnalysisOptions) -> pd.DataFrame:
+    """The optimal g per group, poor lines flagged, with the bootstrap interval if asked for."""
+    optimal = _flag_poor_lines(optimal_g(fits, measured, weights=tuple(fit.weights)), fit.min_r2)
+    if fit.bootstrap <= 0:
+        return optimal
+    boot = bootstrap_optimal_g(grouped, measured, n_boot=fit.bootstrap, seed=fit.seed, ci=fit.ci,
+                               options=options, weights=tuple(fit.weights))
+    return optimal.merge(boot[["group", "ci_low", "ci_high", "ci_level", "n_boot_valid", "n_units"]],
+                         on="group", how="left")
+
+
+def _flag_poor_lines(optimal: pd.DataFrame, min_r2: float) -> pd.DataFrame:
+    """Mark groups whose used lines explain too little of their statistic."""
+    out = optimal.copy()
+    r2 = out[[f"{s}_r2" for s in USED_STATISTICS]]
+    poor = (r2 < min_r2).any(axis=1)
+    for i in np.flatnonzero(poor.to_numpy()):
+        worst = r2.iloc[i].idxmin().removesuffix("_r2")
+        note = f"poor linear fit of {worst} (R^2 {r2.iloc[i].min():.3f} < {min_r2})"
+        prev = out.at[out.index[i], "note"]
+        out.at[out.index[i], "note"] = f"{prev}; {note}" if isinstance(prev, str) and prev else note
+    out["fit_ok"] = out["fit_ok"].astype(bool) & ~poor
+    return out
+
+
+def optimal_g_metrics(optimal: pd.DataFrame | None) -> dict[str, float]:
+    """Metrics ``optimal_g.<group>`` (and per-statistic g, CI bounds) for the parent run."""
+    if optimal is None:
+        return {}
+    metrics: dict[str, float] = {}
+    for _, row in optimal.iterrows():
+        group = str(row["group"])
+        for column in ("optimal_g", "g_mean", "g_median", "g_max", "ci_low", "ci_high"):
+            if column in row and pd.notna(row[column]):
+                metrics[f"{column}.{group}"] = float(row[column])
+    return metrics
+
+
+def measured_table(fit: FitConfig) -> pd.DataFrame | None:
+    """The measured EPSP table named by ``fit.measured``, or None without one.
+
+    Raises:
+        PspSweepError: naming ``fit.measured`` and the file (and line) at fault.
+    """
+    from pspsweep.builders import resolve_path
+    from pspsweep.io.measured import read_measured_epsp
+
+    return read_measured_epsp(resolve_path(fit.measured, "fit.measured")) if fit.measured else None
+
+
+def fit_stage(cfg: PspSweepConfig, tables: Sequence[pd.DataFrame], measured: pd.DataFrame | None,
+              out_dir: Path) -> FitOutput:
+    """Fit the unit tables of a multirun and write the fit's tables and plots into ``out_dir``.
+
+    Args:
+        cfg: the configuration (fit, analysis, network classification and neuron are used).
+        tables: the children's unit tables (``psps.csv``).
+        measured: the measured EPSP table (:func:`measured_table`), or None.
+        out_dir: folder for the fit's files.
+
+    Returns:
+        The fit tables, the files written, and the metrics and tags of the fit.
+    """
+    from pspsweep.builders import cell_spec_from_config
+    from pspsweep.pipeline import analysis_options
+    from pspsweep.report import fit_figures, write_fit_tables
+
+    options = analysis_options(cfg)
+    excitatory, _ = CLASSIFICATIONS[cfg.network.classification]
+    result = fit_conductances(tables, measured, cfg.fit, options, excitatory)
+    files = write_fit_tables(result, out_dir)
+    files += fit_figures(result, measured, cell_spec_from_config(cfg.neuron), out_dir, options.threshold_mV,
+                         cfg.fit.min_r2)
+    # tags, not params: a refit may use another measured table than the first fit
+    tags = {"fit.measured": str(cfg.fit.measured), "fit.weights": str(list(cfg.fit.weights)),
+            "fit.groups": str(cfg.fit.groups), "fit.convention": options.convention}
+    return FitOutput(result, files, optimal_g_metrics(result.optimal), tags)
+
+
+def record_fit(tracker: Tracker, output: FitOutput) -> None:
+    """Hand a fit's files (under ``fit/``), tags and metrics to the tracker of the parent run."""
+    for f in output.files:
+        tracker.log_artifact(f, "fit")
+    tracker.set_tags(output.tags)
+    tracker.log_metrics(output.metrics)
