@@ -18,11 +18,11 @@ from pspsweep.report.fit import (
     group_histograms,
     morphology_map,
 )
-from pspsweep.report.plotting import preload, warm_up
+from pspsweep.report.plotting import warm_up
 from pspsweep.report.sweep import MAX_TRACES, amplitude_histogram, trace_overview
 from pspsweep.report.tables import write_fit_tables
 
 __all__ = [
     "MAX_TRACES", "amplitude_histogram", "amplitude_vs_distance", "fit_figures", "fit_plot", "fit_warnings",
-    "group_histograms", "morphology_map", "preload", "trace_overview", "warm_up", "write_fit_tables",
+    "group_histograms", "morphology_map", "trace_overview", "warm_up", "write_fit_tables",
 ]

@@ -19,7 +19,7 @@ def pyplot() -> Any:
 
     Why lazily: the import takes about a second, and a sweep draws only at its end, so
     importing it with this module delayed every simulation. The lock makes a drawing
-    function wait for a :func:`preload` still in progress.
+    function wait for a :func:`warm_up` still in progress in another thread.
     """
     global _PYPLOT
     with _PYPLOT_LOCK:
@@ -45,14 +45,6 @@ def warm_up() -> None:
     fig = Figure(figsize=(1, 1), dpi=10)
     fig.text(0.5, 0.5, "0")
     FigureCanvasAgg(fig).draw()
-
-
-def preload() -> threading.Thread:
-    """Import matplotlib in a background thread, for a process that waits for its workers
-    anyway; the drawing functions wait for it. Returns the (daemon) thread."""
-    thread = threading.Thread(target=warm_up, name="pspsweep-preload-matplotlib", daemon=True)
-    thread.start()
-    return thread
 
 
 def panel_grid(n: int, max_cols: int = 3, panel: tuple[float, float] = (4.2, 3.2),
