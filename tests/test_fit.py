@@ -135,8 +135,16 @@ def unit_table(n_units: int = 40, seed: int = 7) -> pd.DataFrame:
             amp = scale * g + offset + rng.normal(0.0, 0.01, n_units)
             latency = rng.uniform(2.0, 6.0, n_units)
             rows.append(
-                pd.DataFrame({"group": group, "celltype": f"{group}_C2", "unit": np.arange(n_units),
-                              "g": g, "amplitude_mV": amp, "t_peak_ms": latency})  # fmt: skip
+                pd.DataFrame(
+                    {
+                        "group": group,
+                        "celltype": f"{group}_C2",
+                        "unit": np.arange(n_units),
+                        "g": g,
+                        "amplitude_mV": amp,
+                        "t_peak_ms": latency,
+                    }
+                )  # fmt: skip
             )
     return pd.concat(rows, ignore_index=True)
 
@@ -218,8 +226,15 @@ def test_fit_refuses_group_names_mlflow_refuses():
     from pspsweep.config import FitConfig
     from pspsweep.fit.stage import fit_conductances
 
-    units = pd.DataFrame({"celltype": ["VPM_../../evil"] * 2, "unit": [0, 0], "g": [0.5, 1.0],
-                          "amplitude_mV": [0.5, 1.0], "t_peak_ms": [2.0, 2.0]})
+    units = pd.DataFrame(
+        {
+            "celltype": ["VPM_../../evil"] * 2,
+            "unit": [0, 0],
+            "g": [0.5, 1.0],
+            "amplitude_mV": [0.5, 1.0],
+            "t_peak_ms": [2.0, 2.0],
+        }
+    )
     with pytest.raises(PspSweepError, match=r"group 'VPM_\.\./\.\./evil'"):
         fit_conductances([units], None, FitConfig(bootstrap=0), AnalysisOptions())
 
@@ -232,8 +247,12 @@ SWEEP_G = (0.5, 1.0, 2.0)
 
 def children(celltype: str, scales: np.ndarray = SCALES, g_values=SWEEP_G) -> list[pd.DataFrame]:
     """One unit table per conductance, as the children of a multirun write psps.csv."""
-    return [pd.DataFrame({"celltype": celltype, "unit": np.arange(len(scales)), "g": g,
-                          "amplitude_mV": scales * g, "t_peak_ms": 3.0}) for g in g_values]
+    return [
+        pd.DataFrame(
+            {"celltype": celltype, "unit": np.arange(len(scales)), "g": g, "amplitude_mV": scales * g, "t_peak_ms": 3.0}
+        )
+        for g in g_values
+    ]
 
 
 def test_fit_conductances_recovers_g_of_linear_amplitudes_exactly():
@@ -263,8 +282,10 @@ def poor_line_case() -> tuple[list[pd.DataFrame], pd.DataFrame, float]:
     """One unit whose amplitudes zig-zag around a line (mean = median = max = it); its r²."""
     g = np.array([1.0, 2.0, 3.0, 4.0])
     amp = np.array([1.0, 3.0, 2.0, 4.0])
-    tables = [pd.DataFrame({"celltype": ["VPM_C2"], "unit": [0], "g": [gi], "amplitude_mV": [ai],
-                            "t_peak_ms": [3.0]}) for gi, ai in zip(g, amp)]
+    tables = [
+        pd.DataFrame({"celltype": ["VPM_C2"], "unit": [0], "g": [gi], "amplitude_mV": [ai], "t_peak_ms": [3.0]})
+        for gi, ai in zip(g, amp)
+    ]
     stats = pd.DataFrame({"group": "VPM_C2", "g": g, **{s: amp for s in LINES}})
     r2 = float(linear_fits(stats)["amp_mean_r2"].iloc[0])
     return tables, measured(VPM_C2=(2.5, 2.5, 2.5)), r2
@@ -320,8 +341,17 @@ def test_fit_stage_writes_files_and_hands_them_to_a_tracker_without_mlflow(tmp_p
     output = fit_stage(cfg, tables, meas, tmp_path)
     tracker = RecordingTracker()
     record_fit(tracker, output)
-    names = {"optimal_g.csv", "group_statistics.csv", "celltype_statistics.csv", "fits.csv", "units.parquet",
-             "fit.png", "group_histograms.png", "amplitude_vs_distance.png", "morphology_amplitudes.png"}
+    names = {
+        "optimal_g.csv",
+        "group_statistics.csv",
+        "celltype_statistics.csv",
+        "fits.csv",
+        "units.parquet",
+        "fit.png",
+        "group_histograms.png",
+        "amplitude_vs_distance.png",
+        "morphology_amplitudes.png",
+    }
     assert {f.name for f in output.files} == names and all(f.parent == tmp_path for f in output.files)
     assert sorted(tracker.artifacts) == sorted((name, "fit") for name in names)
     assert tracker.metrics["optimal_g.VPM_C2"] == pytest.approx(1.0, rel=1e-12)

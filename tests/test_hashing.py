@@ -45,8 +45,10 @@ def test_every_difference_changes_the_hash():
 
 
 def test_hash_is_the_same_in_another_process():
-    code = ("import numpy as np; from pspsweep.cellmodel import SimSettings; from pspsweep.hashing import content_hash; "
-            "print(content_hash(SimSettings(), {'g': [0.5, 1.5]}, np.arange(4.0), None, 'x'))")
+    code = (
+        "import numpy as np; from pspsweep.cellmodel import SimSettings; from pspsweep.hashing import content_hash; "
+        "print(content_hash(SimSettings(), {'g': [0.5, 1.5]}, np.arange(4.0), None, 'x'))"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
     assert out == content_hash(SimSettings(), {"g": [0.5, 1.5]}, np.arange(4.0), None, "x")
 

@@ -45,15 +45,24 @@ def units(spec) -> pd.DataFrame:
             xs = rng.uniform(0, 1, n_syn)
             scale = rng.lognormal(0.0, 0.5)
             for g in G_VALUES:
-                rows.append({
-                    "celltype": group, "group": group, "unit": unit, "cell_id": unit, "synapse_id": unit,
-                    "n_synapses": n_syn, "sections": ";".join(map(str, secs)),
-                    "xs": ";".join(f"{x:.4f}" for x in xs),
-                    "gAMPA": g if per_nS > 0 else np.nan, "gNMDA": g if per_nS > 0 else np.nan,
-                    "gGABA": g if per_nS < 0 else np.nan, "g": g,
-                    "amplitude_mV": per_nS * g * scale + rng.normal(0, 0.05),
-                    "t_peak_ms": 5.0 + rng.normal(0, 0.5),
-                })
+                rows.append(
+                    {
+                        "celltype": group,
+                        "group": group,
+                        "unit": unit,
+                        "cell_id": unit,
+                        "synapse_id": unit,
+                        "n_synapses": n_syn,
+                        "sections": ";".join(map(str, secs)),
+                        "xs": ";".join(f"{x:.4f}" for x in xs),
+                        "gAMPA": g if per_nS > 0 else np.nan,
+                        "gNMDA": g if per_nS > 0 else np.nan,
+                        "gGABA": g if per_nS < 0 else np.nan,
+                        "g": g,
+                        "amplitude_mV": per_nS * g * scale + rng.normal(0, 0.05),
+                        "t_peak_ms": 5.0 + rng.normal(0, 0.5),
+                    }
+                )
     table = pd.DataFrame(rows)
     table.loc[3, "amplitude_mV"] = np.nan  # a failed unit
     return table
@@ -99,8 +108,9 @@ def test_group_histograms_without_measured_and_groups(units, tmp_path):
     single = units.drop(columns=["group"])
     _check_png(report.group_histograms(single, None, tmp_path / "one.png", 0.1))
     # measured with a group column, a group without units and one without g
-    meas = pd.DataFrame({"group": ["L5tt"], "EPSP_mean_measured": [0.5], "EPSP_med_measured": [0.4],
-                         "EPSP_max_measured": [np.nan]})
+    meas = pd.DataFrame(
+        {"group": ["L5tt"], "EPSP_mean_measured": [0.5], "EPSP_med_measured": [0.4], "EPSP_max_measured": [np.nan]}
+    )
     _check_png(report.group_histograms(units.drop(columns=["g"]), meas, tmp_path / "nog.png", 0.1))
 
 

@@ -45,8 +45,9 @@ def test_command_writes_the_settled_states_to_state_dir(tmp_path):
     from test_bad_input import pspsweep
 
     shared = tmp_path / "shared states"
-    res = pspsweep(tmp_path, "executor.progress=false", "run.vardt=false", "run.units=[0,1]",
-                   f"executor.state_dir={shared}")
+    res = pspsweep(
+        tmp_path, "executor.progress=false", "run.vardt=false", "run.units=[0,1]", f"executor.state_dir={shared}"
+    )
     assert res.returncode == 0, res.stderr[-3000:]
     assert list(shared.glob("*.state")) and list(shared.glob("*.npz"))
     assert not (tmp_path / ".pspsweep" / "states").exists()

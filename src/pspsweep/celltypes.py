@@ -25,18 +25,51 @@ if TYPE_CHECKING:
 
 #: Excitatory type prefixes of ISF HEAD (``config/cell_types.py``, since January 2025).
 ISF_HEAD_EXCITATORY: tuple[str, ...] = (
-    "L1", "L2", "L34", "L4py", "L4sp", "L4ss", "L5st", "L5tt", "L6cc", "L6ccinv", "L6ct", "VPM",
+    "L1",
+    "L2",
+    "L34",
+    "L4py",
+    "L4sp",
+    "L4ss",
+    "L5st",
+    "L5tt",
+    "L6cc",
+    "L6ccinv",
+    "L6ct",
+    "VPM",
 )
 #: Inhibitory type prefixes of ISF HEAD.
 ISF_HEAD_INHIBITORY: tuple[str, ...] = ("INH",)
 #: Excitatory type prefixes of ISF's legacy ``barrel_cortex`` module (until January 2025).
 ISF_LEGACY_EXCITATORY: tuple[str, ...] = (
-    "L6cc", "L2", "VPM", "L4py", "L4ss", "L4sp", "L5st", "L6ct", "L34", "L6ccinv", "L5tt", "Generic",
+    "L6cc",
+    "L2",
+    "VPM",
+    "L4py",
+    "L4ss",
+    "L4sp",
+    "L5st",
+    "L6ct",
+    "L34",
+    "L6ccinv",
+    "L5tt",
+    "Generic",
 )
 #: Inhibitory type prefixes of ISF's legacy ``barrel_cortex`` module (L1 is inhibitory here).
 ISF_LEGACY_INHIBITORY: tuple[str, ...] = (
-    "SymLocal1", "SymLocal2", "SymLocal3", "SymLocal4", "SymLocal5", "SymLocal6",
-    "L45Sym", "L1", "L45Peak", "L56Trans", "L23Trans", "GenericINH", "INH",
+    "SymLocal1",
+    "SymLocal2",
+    "SymLocal3",
+    "SymLocal4",
+    "SymLocal5",
+    "SymLocal6",
+    "L45Sym",
+    "L1",
+    "L45Peak",
+    "L56Trans",
+    "L23Trans",
+    "GenericINH",
+    "INH",
 )
 
 #: ``network.classification`` -> (excitatory prefixes, inhibitory prefixes)
@@ -130,9 +163,7 @@ def merge_groups(
         return merged
     for group, patterns in groups.items():
         if isinstance(patterns, str):
-            raise PspSweepError(
-                f"group {group!r}: patterns must be a list of strings, got the string {patterns!r}"
-            )
+            raise PspSweepError(f"group {group!r}: patterns must be a list of strings, got the string {patterns!r}")
         members = [c for c in names if any(fnmatch.fnmatchcase(c, p) for p in patterns)]
         if members:
             merged[group] = members
@@ -165,17 +196,15 @@ def assign_groups(
     require_columns(df, [celltype_column], "unit table")
     if group_column in df.columns:
         raise PspSweepError(f"unit table already has a {group_column!r} column")
-    parts = [
-        df[df[celltype_column].isin(members)].assign(**{group_column: group})
-        for group, members in groups.items()
-    ]
+    parts = [df[df[celltype_column].isin(members)].assign(**{group_column: group}) for group, members in groups.items()]
     if not parts:
         return df.iloc[:0].assign(**{group_column: pd.Series(dtype=object)})
     return pd.concat(parts, ignore_index=True)
 
 
-def groups_for(celltypes: Sequence[str], patterns: Mapping[str, Sequence[str]] | None,
-               excitatory_prefixes: Sequence[str] | None) -> dict[str, list[str]]:
+def groups_for(
+    celltypes: Sequence[str], patterns: Mapping[str, Sequence[str]] | None, excitatory_prefixes: Sequence[str] | None
+) -> dict[str, list[str]]:
     """Group -> member cell types, as the sweep's statistics and the fit use them.
 
     With ``patterns`` None, ISF's merging (isf-reference 7.4); cell types that no ISF

@@ -20,8 +20,9 @@ import sys
 import threading
 import traceback
 import warnings
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable, TextIO
+from typing import TextIO
 
 import hydra
 from hydra.core.config_store import ConfigStore
@@ -79,14 +80,18 @@ def _run_job(cfg: DictConfig) -> dict[str, float]:
     result = api.run_job(typed, out_dir, parent, hydra_dir)
     stats = result.metrics
     if result.reused_from:
-        print(f"pspsweep: reused the finished run {result.reused_from} of the same sweep "
-              "(run.force=true simulates again)")
+        print(
+            f"pspsweep: reused the finished run {result.reused_from} of the same sweep (run.force=true simulates again)"
+        )
     print(
         f"pspsweep: {result.label}: {int(stats['n_units'])} units, "
         f"{int(stats.get('n_responding', 0))} responding, mean amplitude {stats.get('amp_mean', float('nan')):.4g} mV\n"
         f"  results: {out_dir.resolve()}"
-        + (f"\n  MLflow run {result.run_id} in {result.tracking_uri}\n  {tracking.ui_hint(result.tracking_uri)}"
-           if result.run_id and result.tracking_uri else "")
+        + (
+            f"\n  MLflow run {result.run_id} in {result.tracking_uri}\n  {tracking.ui_hint(result.tracking_uri)}"
+            if result.run_id and result.tracking_uri
+            else ""
+        )
     )
     return stats
 
@@ -172,8 +177,7 @@ def _entry(fn: Callable[[], object]) -> None:
         raise
     except KeyboardInterrupt as exc:
         fail_active_parent("KILLED")
-        print("pspsweep: interrupted; run the same command again to continue from the finished chunks",
-              file=sys.stderr)
+        print("pspsweep: interrupted; run the same command again to continue from the finished chunks", file=sys.stderr)
         sys.exit(EXIT_TERMINATED if isinstance(exc, Terminated) else EXIT_INTERRUPTED)
     except BaseException as exc:  # noqa: BLE001 - the policy is to report every error in one line
         fail_active_parent()

@@ -386,13 +386,16 @@ def check_metric_name(name: str, what: str) -> None:
         PspSweepError: naming ``name`` and the rule it breaks.
     """
     if not name or not METRIC_NAME_CHARACTERS.fullmatch(name):
-        raise PspSweepError(f"{what} {name!r} cannot be part of an MLflow metric name: use only letters, "
-                            "digits and _ - . : / or spaces")
+        raise PspSweepError(
+            f"{what} {name!r} cannot be part of an MLflow metric name: use only letters, digits and _ - . : / or spaces"
+        )
     key = f"amp_mean.{name}"
     # MLflow treats metric names as paths and refuses any that normalises to another
     if posixpath.normpath(key) != key:
-        raise PspSweepError(f"{what} {name!r} cannot be part of an MLflow metric name: it may not contain "
-                            "'.' or '..' path segments, '//' or end in '/'")
+        raise PspSweepError(
+            f"{what} {name!r} cannot be part of an MLflow metric name: it may not contain "
+            "'.' or '..' path segments, '//' or end in '/'"
+        )
 
 
 def non_finite_values(value: Any, key: str = "") -> Iterator[tuple[str, float]]:
@@ -425,19 +428,23 @@ def validate(cfg: PspSweepConfig) -> None:
     # the analysis values are checked by the analysis itself (pspsweep.features.AnalysisOptions)
     from pspsweep.features import AnalysisOptions
 
-    AnalysisOptions(cfg.analysis.convention.value, cfg.analysis.baseline.value, cfg.analysis.threshold_mV,
-                    cfg.analysis.resample_dt)
+    AnalysisOptions(
+        cfg.analysis.convention.value, cfg.analysis.baseline.value, cfg.analysis.threshold_mV, cfg.analysis.resample_dt
+    )
     _validate_executor(cfg.executor)
     if not cfg.tracking.experiment.strip():
-        raise PspSweepError(f"tracking.experiment={cfg.tracking.experiment!r} must name an experiment "
-                            "(default: pspsweep)")
+        raise PspSweepError(
+            f"tracking.experiment={cfg.tracking.experiment!r} must name an experiment (default: pspsweep)"
+        )
 
 
 def _validate_run(run: RunConfig) -> None:
     names = [run.celltype] if isinstance(run.celltype, str) else run.celltype
     if not isinstance(names, (list, tuple)) or not names or not all(isinstance(n, str) and n for n in names):
-        raise PspSweepError(f"run.celltype={run.celltype!r} must be a cell type, a pattern, excitatory, "
-                            "inhibitory, or a non-empty list of those")
+        raise PspSweepError(
+            f"run.celltype={run.celltype!r} must be a cell type, a pattern, excitatory, "
+            "inhibitory, or a non-empty list of those"
+        )
     if not run.tStim >= 0:
         raise PspSweepError(f"run.tStim={run.tStim} must be >= 0 ms")
     if not run.tEnd > run.tStim:
@@ -468,8 +475,10 @@ def _validate_run(run: RunConfig) -> None:
 def check_conductance(key: str, value: float | None) -> None:
     """Refuse a conductance (nS) above :data:`MAX_CONDUCTANCE_NS`, naming ``key``."""
     if value is not None and value > MAX_CONDUCTANCE_NS:
-        raise PspSweepError(f"{key}={value:g} nS is above {MAX_CONDUCTANCE_NS:g} nS (10 uS), far beyond any "
-                            "synapse; give the conductance in nS")
+        raise PspSweepError(
+            f"{key}={value:g} nS is above {MAX_CONDUCTANCE_NS:g} nS (10 uS), far beyond any "
+            "synapse; give the conductance in nS"
+        )
 
 
 def _validate_neuron(neuron: NeuronConfig) -> None:
@@ -523,5 +532,7 @@ def _validate_executor(executor: ExecutorConfig) -> None:
     if executor.chunk_size is not None and executor.chunk_size < 1:
         raise PspSweepError(f"executor.chunk_size={executor.chunk_size} must be >= 1")
     if executor.address is not None and not DASK_ADDRESS.fullmatch(executor.address):
-        raise PspSweepError(f"executor.address={executor.address!r} is not a Dask scheduler address: "
-                            "give tcp://HOST:PORT (or tls://, ws://, wss://, ucx://)")
+        raise PspSweepError(
+            f"executor.address={executor.address!r} is not a Dask scheduler address: "
+            "give tcp://HOST:PORT (or tls://, ws://, wss://, ucx://)"
+        )

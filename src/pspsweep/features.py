@@ -120,6 +120,10 @@ class _Windows:
     t_ref: float  # subtracted from the grid time of the peak (ms)
 
 
+#: the default options, shared (the options are frozen)
+DEFAULT_OPTIONS = AnalysisOptions()
+
+
 def psp_features(
     t: ArrayLike,
     v: ArrayLike,

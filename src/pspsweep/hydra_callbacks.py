@@ -109,7 +109,7 @@ class ParentRunCallback(Callback):
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
         try:
             check_sweep(config, kwargs.get("config_name"))
-        except Exception as exc:  # noqa: BLE001 - reported by the command in one line
+        except Exception as exc:
             raise SweepAborted(exc) from exc
         finally:
             # off during start-up (pspsweep.entry.main); this process now waits for the
@@ -127,7 +127,10 @@ class ParentRunCallback(Callback):
         assert isinstance(plain, dict)
         params.update(tracking.flatten({str(k): v for k, v in plain.items()}))
         run_id = tracking.start_parent_run(
-            uri, config.tracking.experiment, f"sweep {sweep_dir.name}", params,
+            uri,
+            config.tracking.experiment,
+            f"sweep {sweep_dir.name}",
+            params,
             tags={"pspsweep.role": "parent", "sweep.dir": str(sweep_dir.resolve())},
         )
         tracking.write_parent_run_id(sweep_dir, run_id)
@@ -144,17 +147,20 @@ class ParentRunCallback(Callback):
         typed = typed_config(config)
         if typed.fit.measured:
             try:
-                result = fit_parent_run(typed, ACTIVE_PARENT["uri"], ACTIVE_PARENT["run_id"],
-                                        Path(ACTIVE_PARENT["sweep_dir"]) / "fit")
-            except Exception as exc:  # noqa: BLE001 - Hydra would swallow it (exit code 0, parent RUNNING)
+                result = fit_parent_run(
+                    typed, ACTIVE_PARENT["uri"], ACTIVE_PARENT["run_id"], Path(ACTIVE_PARENT["sweep_dir"]) / "fit"
+                )
+            except Exception as exc:
                 fail_active_parent()
                 raise SweepAborted(exc) from exc
             if result.optimal is not None:
                 shown = result.optimal[["group", "optimal_g", "g_mean", "g_median", "g_max"]]
                 print("pspsweep: optimal conductances (nS)\n" + shown.to_string(index=False))
         tracking.end_run(ACTIVE_PARENT["uri"], ACTIVE_PARENT["run_id"], "FINISHED")
-        print(f"pspsweep: multirun finished; MLflow parent run {ACTIVE_PARENT['run_id']}\n"
-              f"  {tracking.ui_hint(ACTIVE_PARENT['uri'])}")
+        print(
+            f"pspsweep: multirun finished; MLflow parent run {ACTIVE_PARENT['run_id']}\n"
+            f"  {tracking.ui_hint(ACTIVE_PARENT['uri'])}"
+        )
         ACTIVE_PARENT.clear()
 
 

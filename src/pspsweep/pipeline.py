@@ -13,10 +13,10 @@ import os
 import sys
 import threading
 import time
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Sequence
 
 import numpy as np
 import pandas as pd
@@ -130,8 +130,9 @@ def check_windows(cfg: PspSweepConfig, options: AnalysisOptions) -> None:
     try:
         _windows(run.tStim, run.tEnd, options)
     except PspSweepError as exc:
-        raise PspSweepError(f"run.tStim={run.tStim:g}, run.tEnd={run.tEnd:g}, "
-                            f"analysis.resample_dt={options.resample_dt:g}: {exc}") from None
+        raise PspSweepError(
+            f"run.tStim={run.tStim:g}, run.tEnd={run.tEnd:g}, analysis.resample_dt={options.resample_dt:g}: {exc}"
+        ) from None
 
 
 def check_sim_settings(cfg: PspSweepConfig, cell: CellSpec) -> None:
@@ -216,8 +217,9 @@ def prepare(cfg: PspSweepConfig, on_cell: Callable[[CellSpec], object] | None = 
     return PreparedSweep(cell, embedding, tuple(celltypes), units, weights, float(g), options)
 
 
-def unit_table(prep: PreparedSweep, amplitudes: np.ndarray, t_peaks: np.ndarray,
-               simulation: Sequence[int]) -> pd.DataFrame:
+def unit_table(
+    prep: PreparedSweep, amplitudes: np.ndarray, t_peaks: np.ndarray, simulation: Sequence[int]
+) -> pd.DataFrame:
     """One row per unit: identity, synapses, conductances and PSP features (psps.csv).
 
     ``simulation`` names, per unit, the row of the unit whose simulation gave its result
@@ -315,10 +317,25 @@ def sweep_works(cfg: PspSweepConfig, prep: PreparedSweep) -> list[WorkGroup]:
         members = tuple(i for i, u in enumerate(prep.units) if u.celltype in celltypes)
         # one synapse pool large enough for every unit: one settle per group (fixed step)
         pool = max((prep.units[i].n_synapses for i in members), default=1)
-        request = SweepRequest(prep.cell, receptor, weights, run.vardt, run.tStim, run.tEnd, run.strategy.value,
-                               pool_size=pool, engine=run.engine.value, gpu=run.gpu)
-        groups.append(WorkGroup(execution.SweepWork(request, prep.options, run.record_dt, str(run.record_dtype)), tuple(celltypes),
-                                members))
+        request = SweepRequest(
+            prep.cell,
+            receptor,
+            weights,
+            run.vardt,
+            run.tStim,
+            run.tEnd,
+            run.strategy.value,
+            pool_size=pool,
+            engine=run.engine.value,
+            gpu=run.gpu,
+        )
+        groups.append(
+            WorkGroup(
+                execution.SweepWork(request, prep.options, run.record_dt, str(run.record_dtype)),
+                tuple(celltypes),
+                members,
+            )
+        )
     return groups
 
 
@@ -341,12 +358,14 @@ def sweep_key(cfg: PspSweepConfig, prep: PreparedSweep) -> str:
     prints = [g.work.fingerprint() for g in sweep_works(cfg, prep)]
     units = [(u.celltype, u.index, u.cell_id, u.synapse_ids, u.sections, u.xs) for u in prep.units]
     mechanisms = source_hash([Path(d) for d in prep.cell.mechanism_dirs])
-    return hashing.content_hash(SWEEP_KEY_VERSION, pspsweep.__version__, mechanisms, prints, units,
-                                cfg.run.mode.value, cfg.run.reuse_identical)
+    return hashing.content_hash(
+        SWEEP_KEY_VERSION, pspsweep.__version__, mechanisms, prints, units, cfg.run.mode.value, cfg.run.reuse_identical
+    )
 
 
-def plan_simulations(cfg: PspSweepConfig, prep: PreparedSweep, groups: Sequence[WorkGroup], workers: int
-                     ) -> tuple[list[execution.ChunkTask], np.ndarray]:
+def plan_simulations(
+    cfg: PspSweepConfig, prep: PreparedSweep, groups: Sequence[WorkGroup], workers: int
+) -> tuple[list[execution.ChunkTask], np.ndarray]:
     """Chunks of distinct simulations, and for every unit the row it takes its result from.
 
     Units of one group on the same segments give identical traces (``run.reuse_identical``):
@@ -360,9 +379,14 @@ def plan_simulations(cfg: PspSweepConfig, prep: PreparedSweep, groups: Sequence[
         same_as = distinct_units(units, nseg) if cfg.run.reuse_identical else list(range(len(units)))
         source[list(group.members)] = [group.members[j] for j in same_as]
         firsts = sorted(set(same_as))
-        chunks += execution.plan_chunks([units[j] for j in firsts], workers, cfg.executor.chunk_size,
-                                        keys=[group.members[j] for j in firsts], work=index,
-                                        first_index=len(chunks))
+        chunks += execution.plan_chunks(
+            [units[j] for j in firsts],
+            workers,
+            cfg.executor.chunk_size,
+            keys=[group.members[j] for j in firsts],
+            work=index,
+            first_index=len(chunks),
+        )
     return chunks, source
 
 
@@ -403,8 +427,14 @@ def check_work_folders(cfg: PspSweepConfig) -> None:
             raise PspSweepError(f"{key}: {folder} is not writable; set {key}=DIR")
 
 
-def run_sweep(cfg: PspSweepConfig, prep: PreparedSweep, tracker: Tracker, out_dir: Path,
-              progress: bool = True, cancel: threading.Event | None = None) -> SweepResult | None:
+def run_sweep(
+    cfg: PspSweepConfig,
+    prep: PreparedSweep,
+    tracker: Tracker,
+    out_dir: Path,
+    progress: bool = True,
+    cancel: threading.Event | None = None,
+) -> SweepResult | None:
     """Simulate, analyse, write the result files into ``out_dir`` and record them.
 
     Units run in chunks on the configured executor; each finished chunk is written to
@@ -434,8 +464,9 @@ def run_sweep(cfg: PspSweepConfig, prep: PreparedSweep, tracker: Tracker, out_di
     root, states = work_folders(cfg)
     # settled states, shared by the workers and by every job of a multirun (see the
     # runner's docstring); set here, not in sweep_works, so sweep_key stays free of paths
-    works = [dataclasses.replace(g.work, request=dataclasses.replace(g.work.request, state_dir=str(states)))
-             for g in groups]
+    works = [
+        dataclasses.replace(g.work, request=dataclasses.replace(g.work.request, state_dir=str(states))) for g in groups
+    ]
     # claimed: an identical sweep running meanwhile in another command gets a folder of its own
     store = execution.ChunkStore.for_sweep(root, works, chunks, salt=sweep_key(cfg, prep)).claim()
 
@@ -469,13 +500,27 @@ def run_sweep(cfg: PspSweepConfig, prep: PreparedSweep, tracker: Tracker, out_di
     examples = execution.read_unit_traces(store, chunks, set(int(u) for u in shown["simulation"]))
     with ThreadPoolExecutor(1, thread_name_prefix="pspsweep-traces") as background:
         # deflating traces.npz releases the GIL, so it overlaps drawing the plots
-        traces_npz = background.submit(execution.assemble_traces, store, chunks, stage / TRACES_NPZ,
-                                       works[0].voltage_dtype)
-        tables = [_write_csv(table, stage / PSPS_CSV), _write_csv(stats, stage / STATS_CSV),
-                  _write_csv(group_stats, stage / GROUP_STATS_CSV)]
-        plots = [amplitude_histogram(table, stage / HISTOGRAM_PNG, prep.options.threshold_mV, title),
-                 trace_overview(t_b, v_b, [examples[int(u)] for u in shown["simulation"]], len(table),
-                                stage / TRACES_PNG, run.tStim, run.tEnd, title)]
+        traces_npz = background.submit(
+            execution.assemble_traces, store, chunks, stage / TRACES_NPZ, works[0].voltage_dtype
+        )
+        tables = [
+            _write_csv(table, stage / PSPS_CSV),
+            _write_csv(stats, stage / STATS_CSV),
+            _write_csv(group_stats, stage / GROUP_STATS_CSV),
+        ]
+        plots = [
+            amplitude_histogram(table, stage / HISTOGRAM_PNG, prep.options.threshold_mV, title),
+            trace_overview(
+                t_b,
+                v_b,
+                [examples[int(u)] for u in shown["simulation"]],
+                len(table),
+                stage / TRACES_PNG,
+                run.tStim,
+                run.tEnd,
+                title,
+            ),
+        ]
         staged = [*tables, traces_npz.result(), *plots]
     files = [out_dir / f.name for f in staged]
     for src, dst in zip(staged, files):
@@ -508,8 +553,9 @@ def run_sweep(cfg: PspSweepConfig, prep: PreparedSweep, tracker: Tracker, out_di
 KEY_STATISTICS = ("n_responding", "amp_mean", "amp_median", "amp_max")
 
 
-def statistics_metrics(table: pd.DataFrame, stats: pd.DataFrame, group_stats: pd.DataFrame,
-                       options: AnalysisOptions) -> dict[str, float]:
+def statistics_metrics(
+    table: pd.DataFrame, stats: pd.DataFrame, group_stats: pd.DataFrame, options: AnalysisOptions
+) -> dict[str, float]:
     """Summary metrics of a sweep: every statistic over all its units (``amp_mean``, ...);
     with several cell types also ``amp_mean.<celltype>`` and ``amp_mean.group.<group>``
     (and n_responding, amp_median, amp_max)."""
@@ -531,4 +577,3 @@ def _write_csv(df: pd.DataFrame, path: Path) -> Path:
 
 
 __all__ = ["PreparedSweep", "SweepResult", "prepare", "run_sweep"]
-

@@ -26,7 +26,7 @@ import numpy as np
 import pandas as pd
 
 from pspsweep.errors import PspSweepError
-from pspsweep.features import AnalysisOptions
+from pspsweep.features import DEFAULT_OPTIONS, AnalysisOptions
 
 ISF_T_PSP_START_MS = 100.0
 """ISF's ``tPSPStart``: peak times are reported relative to it under ``"isf"`` (ms)."""
@@ -41,9 +41,7 @@ STATISTICS_COLUMNS = (
 """Statistic columns: counts, amplitudes (mV) and peak times (ms) of responding units."""
 
 
-def response_statistics(
-    amplitudes: np.ndarray, t_peaks: np.ndarray, options: AnalysisOptions
-) -> dict[str, float]:
+def response_statistics(amplitudes: np.ndarray, t_peaks: np.ndarray, options: AnalysisOptions) -> dict[str, float]:
     """Statistics of one set of units (one group at one conductance).
 
     The single implementation used by :func:`summary_statistics` and by the bootstrap
@@ -96,7 +94,7 @@ def response_statistics(
 
 def summary_statistics(
     df: pd.DataFrame,
-    options: AnalysisOptions = AnalysisOptions(),
+    options: AnalysisOptions = DEFAULT_OPTIONS,
     by: Sequence[str] = DEFAULT_KEYS,
 ) -> pd.DataFrame:
     """Amplitude and peak-time statistics per group key (isf-reference 7.5).

@@ -68,9 +68,7 @@ def toy_sections() -> tuple[SectionSpec, ...]:
         SectionSpec("dend_1_1", "Dendrite", 1, 1.0, _line((0, 110, 0), (80, 110, 0), [2, 2])),
         SectionSpec("apical", "ApicalDendrite", 0, 0.5, _line((0, 0, 0), (0, 0, 200), [6, 3, 1])),
         SectionSpec("apical_0", "ApicalDendrite", 4, 1.0, _line((0, 0, 200), (0, 0, 500), [3, 3])),
-        SectionSpec(
-            "apical_1", "ApicalDendrite", 4, 1.0, _line((0, 0, 200), (150, 0, 200), [3, 3, 3])
-        ),
+        SectionSpec("apical_1", "ApicalDendrite", 4, 1.0, _line((0, 0, 200), (150, 0, 200), [3, 3, 3])),
         SectionSpec("dend_2", "Dendrite", 0, 0.5, _line((0, -10, 0), (0, -70, 0), [2, 2]), nseg=4),
         SectionSpec("axon", "Axon", 0, 0.5, _line((0, 0, 0), (0, 0, -100), [1, 1])),
     )
@@ -132,9 +130,7 @@ def test_isf_dlambda_nseg_formula():
 
 def test_nseg_on_known_geometry(toy):
     assert toy.nseg_per_section() == EXPECTED_NSEG
-    assert toy.nseg_by_label() == {
-        "Soma": 1, "Dendrite": 5 + 3 + 3 + 4, "ApicalDendrite": 5 + 7 + 3, "Axon": 3
-    }
+    assert toy.nseg_by_label() == {"Soma": 1, "Dendrite": 5 + 3 + 3 + 4, "ApicalDendrite": 5 + 7 + 3, "Axon": 3}
     # a label without biophysics keeps NEURON's defaults
     assert toy.sections[8].Ra == pytest.approx(35.4)
     assert toy.sections[8](0.5).cm == pytest.approx(1.0)
@@ -222,8 +218,7 @@ def test_exponential_relative_uses_max_dist():
         "pas",
         {"g": 2e-4, "e": -90.0},
         "exponential",
-        {"distance": "relative", "offset": -0.8696, "linScale": 2.087, "_lambda": 3.6161,
-         "xOffset": 0.0},
+        {"distance": "relative", "offset": -0.8696, "linScale": 2.087, "_lambda": 3.6161, "xOffset": 0.0},
     )
     cell = build_cell(toy_spec({"ApicalDendrite": (exp,)}))
     for i, start, length in ((4, 0.0, 200.0), (5, 200.0, 300.0), (6, 200.0, 150.0)):
@@ -236,7 +231,9 @@ def test_exponential_relative_uses_max_dist():
 
 def test_soma_label_distance_from_soma0():
     exp = MechanismSpec(
-        "pas", {"g": 1e-4}, "exponential",
+        "pas",
+        {"g": 1e-4},
+        "exponential",
         {"distance": "absolute", "offset": 0.0, "linScale": 1.0, "_lambda": 0.1, "xOffset": 0.0},
     )
     spec = toy_spec({"Soma": (exp,)})
@@ -248,13 +245,18 @@ def test_soma_label_distance_from_soma0():
 
 
 def test_linear_and_linear_capped_use_soma0_distance():
-    linear = MechanismSpec(
-        "pas", {"g": 1e-4}, "linear", {"distance": "absolute", "slope": -0.005, "offset": 0.3}
-    )
+    linear = MechanismSpec("pas", {"g": 1e-4}, "linear", {"distance": "absolute", "slope": -0.005, "offset": 0.3})
     capped = MechanismSpec(
-        "hh", {}, "linear_capped",
-        {"distance": "relative", "param_name": "gkbar", "prox_value": 0.036,
-         "dist_value": 0.001, "dist_value_distance": 0.6},
+        "hh",
+        {},
+        "linear_capped",
+        {
+            "distance": "relative",
+            "param_name": "gkbar",
+            "prox_value": 0.036,
+            "dist_value": 0.001,
+            "dist_value_distance": 0.6,
+        },
     )
     cell = build_cell(toy_spec({"Dendrite": (linear, capped)}))
     # section 1: D_soma0 = 10 + 100 x; section 3: 110 + 80 x
@@ -274,12 +276,15 @@ def test_linear_and_linear_capped_use_soma0_distance():
 
 def test_capped_exponential_and_sigmoid():
     capped = MechanismSpec(
-        "pas", {"g": 1e-4}, "capped_exponential",
-        {"distance": "absolute", "offset": 0.0, "linScale": 1.0, "_lambda": 0.005,
-         "xOffset": 0.0, "max_g": 5e-4},
+        "pas",
+        {"g": 1e-4},
+        "capped_exponential",
+        {"distance": "absolute", "offset": 0.0, "linScale": 1.0, "_lambda": 0.005, "xOffset": 0.0, "max_g": 5e-4},
     )
     sigmoid = MechanismSpec(
-        "hh", {"gnabar": 0.1}, "sigmoid",
+        "hh",
+        {"gnabar": 0.1},
+        "sigmoid",
         {"distance": "relative", "offset": 0.2, "linScale": 0.8, "xOffset": 0.5, "width": 0.1},
     )
     cell = build_cell(toy_spec({"ApicalDendrite": (capped,), "Dendrite": (sigmoid,)}))
@@ -294,7 +299,9 @@ def test_capped_exponential_and_sigmoid():
 
 def test_exponential_by_z_dist_uses_z_on_apical():
     zexp = MechanismSpec(
-        "pas", {"g": 1e-4}, "exponential_by_z_dist",
+        "pas",
+        {"g": 1e-4},
+        "exponential_by_z_dist",
         {"distance": "absolute", "offset": 0.0, "linScale": 1.0, "_lambda": 2.0, "xOffset": 0.0},
     )
     cell = build_cell(toy_spec({"ApicalDendrite": (zexp,), "Dendrite": (zexp,)}))
@@ -311,7 +318,9 @@ def test_exponential_by_z_dist_uses_z_on_apical():
 
 def test_uniform_range_with_outsidescale_sections():
     rng = MechanismSpec(
-        "pas", {"g": 1e-3}, "uniform_range",
+        "pas",
+        {"g": 1e-3},
+        "uniform_range",
         {"begin": 250.0, "end": 400.0, "outsidescale": 0.1, "outsidescale_sections": [6]},
     )
     cell = build_cell(toy_spec({"ApicalDendrite": (rng,)}))
@@ -326,9 +335,7 @@ def test_uniform_range_with_outsidescale_sections():
 
 def test_uniform_range_bounds_are_inclusive():
     # section 4 (nseg 5, L 200): centres at 20, 60, 100, 140, 180 um
-    rng = MechanismSpec(
-        "pas", {"g": 1.0}, "uniform_range", {"begin": 60.0, "end": 140.0, "outsidescale": 0.0}
-    )
+    rng = MechanismSpec("pas", {"g": 1.0}, "uniform_range", {"begin": 60.0, "end": 140.0, "outsidescale": 0.0})
     cell = build_cell(toy_spec({"ApicalDendrite": (rng,)}))
     assert densities(cell, 4, "pas", "g").tolist() == [0.0, 1.0, 1.0, 1.0, 0.0]
 
@@ -411,8 +418,12 @@ def test_unknown_parameter_names_label_mechanism_and_parameter():
     msg = r"label 'Soma': mechanism 'pas' has no parameter 'gbar' \(NEURON name gbar_pas\)"
     with pytest.raises(PspSweepError, match=msg):
         build_cell(toy_spec({"Soma": (MechanismSpec("pas", {"gbar": 1.0}),)}))
-    bad = MechanismSpec("hh", {}, "linear_capped", {"distance": "absolute", "param_name": "gfoo",
-                        "prox_value": 1, "dist_value": 2, "dist_value_distance": 3})
+    bad = MechanismSpec(
+        "hh",
+        {},
+        "linear_capped",
+        {"distance": "absolute", "param_name": "gfoo", "prox_value": 1, "dist_value": 2, "dist_value_distance": 3},
+    )
     with pytest.raises(PspSweepError, match=r"mechanism 'hh' has no parameter 'gfoo'"):
         build_cell(toy_spec({"Dendrite": (bad,)}))
 
@@ -421,8 +432,20 @@ def test_bad_distribution_and_label_errors():
     with pytest.raises(PspSweepError, match=r"'pas' has unknown spatial rule 'cubic'"):
         build_cell(toy_spec({"Soma": (MechanismSpec("pas", {"g": 1.0}, "cubic"),)}))
     with pytest.raises(PspSweepError, match=r"lacks key 'width'"):
-        build_cell(toy_spec({"Soma": (MechanismSpec("pas", {"g": 1.0}, "sigmoid", {
-            "distance": "relative", "offset": 0, "linScale": 1, "xOffset": 0}),)}))
+        build_cell(
+            toy_spec(
+                {
+                    "Soma": (
+                        MechanismSpec(
+                            "pas",
+                            {"g": 1.0},
+                            "sigmoid",
+                            {"distance": "relative", "offset": 0, "linScale": 1, "xOffset": 0},
+                        ),
+                    )
+                }
+            )
+        )
     spec = toy_spec()
     extra = LabelBiophysics("Myelin", Ra=100.0)
     with pytest.raises(PspSweepError, match="label 'Myelin'"):
@@ -468,8 +491,7 @@ def test_l5pt_mechanisms_insert():
         MechanismSpec("CaDynamics_E2", {"decay": 770.0, "gamma": 6.16e-4}),
         MechanismSpec("Ca_HVA", {"gCa_HVAbar": 6.42e-4}),
     )
-    spec = toy_spec({"Soma": mechs}, ions={"Soma": {"ek": -85.0, "ena": 50.0}},
-                    mechanism_dirs=(str(L5PT_MOD),))
+    spec = toy_spec({"Soma": mechs}, ions={"Soma": {"ek": -85.0, "ena": 50.0}}, mechanism_dirs=(str(L5PT_MOD),))
     cell = build_cell(spec)
     assert cell.density(0, 0.5, "NaTa_t", "gNaTa_tbar") == 2.43
     assert cell.density(0, 0.5, "CaDynamics_E2", "decay") == 770.0

@@ -27,7 +27,7 @@ from pspsweep.cellmodel import CellSpec, MechanismSpec
 
 pytest.importorskip("neuron")
 
-from pspsweep.simulation.cell import NeuronCell, build_cell  # noqa: E402
+from pspsweep.simulation.cell import NeuronCell, build_cell
 
 pytestmark = pytest.mark.realdata
 
@@ -37,8 +37,17 @@ REPO = Path(__file__).resolve().parents[2]
 L5PT_MOD = REPO / "src" / "pspsweep" / "simulation" / "mod" / "l5pt"
 MECHANISMS_PY = REPO / "src" / "pspsweep" / "simulation" / "mechanisms.py"
 L5PT_NAMES = (
-    "CaDynamics_E2", "Ca_HVA", "Ca_LVAst", "Ih", "Im", "K_Pst", "K_Tst",
-    "NaTa_t", "Nap_Et2", "SK_E2", "SKv3_1",
+    "CaDynamics_E2",
+    "Ca_HVA",
+    "Ca_LVAst",
+    "Ih",
+    "Im",
+    "K_Pst",
+    "K_Tst",
+    "NaTa_t",
+    "Nap_Et2",
+    "SK_E2",
+    "SKv3_1",
 )
 
 NSEG = {"Soma": 1, "Dendrite": 483, "ApicalDendrite": 625, "AIS": 12, "Myelin": 21}
@@ -57,9 +66,7 @@ def spec86() -> CellSpec:
         return io.param_to_cellspec(io.read_param_file(PARAM), PARAM)
 
 
-def _segment_values(
-    cell: NeuronCell, sections: list[int], mech: str, param: str
-) -> dict[tuple[int, int], float]:
+def _segment_values(cell: NeuronCell, sections: list[int], mech: str, param: str) -> dict[tuple[int, int], float]:
     """(section, segment) -> value of ``<param>_<mech>`` at the segment centre."""
     out = {}
     for i in sections:
@@ -78,11 +85,7 @@ def _check_geometry(cell: NeuronCell, spec: CellSpec) -> None:
     assert cell.max_dist("ApicalDendrite") == pytest.approx(1576.5529, abs=5e-5)
 
     points = cell.section_points()
-    scaled = [
-        i
-        for i, (now, s) in enumerate(zip(points, spec.sections))
-        if not np.allclose(now[:, 3], s.points[:, 3])
-    ]
+    scaled = [i for i, (now, s) in enumerate(zip(points, spec.sections)) if not np.allclose(now[:, 3], s.points[:, 3])]
     assert scaled == list(range(6, 39))
     assert points[6][0, 3] == pytest.approx(4.8, rel=1e-6)
     assert points[39][0, 3] == pytest.approx(0.79, rel=1e-6)
@@ -99,9 +102,7 @@ def test_86_geometry_and_distributions_with_pas_stand_ins(spec86):
         biophysics = []
         for b in spec86.biophysics:
             mechs = tuple(
-                MechanismSpec(
-                    "pas", {"g": next(iter(m.params.values()))}, m.spatial, m.distribution
-                )
+                MechanismSpec("pas", {"g": next(iter(m.params.values()))}, m.spatial, m.distribution)
                 for m in b.mechanisms
                 if m.spatial == spatial and (b.label != "ApicalDendrite" or m.name == name)
             ) or (MechanismSpec("pas", {"g": 1e-4}),)

@@ -24,18 +24,20 @@ import pytest
 
 pytest.importorskip("neuron")
 
-from demo_model import demo  # noqa: E402
-from omegaconf import OmegaConf  # noqa: E402
+from demo_model import demo
+from omegaconf import OmegaConf
 
-from pspsweep.config import validate  # noqa: E402
-from pspsweep.errors import PspSweepError  # noqa: E402
-from pspsweep.execution import SweepWork  # noqa: E402
-from pspsweep.features import AnalysisOptions  # noqa: E402
-from pspsweep.simulation.coreneuron import gpu_available  # noqa: E402
-from pspsweep.simulation.runner import SweepRequest, UnitSimulator  # noqa: E402
+from pspsweep.config import validate
+from pspsweep.errors import PspSweepError
+from pspsweep.execution import SweepWork
+from pspsweep.features import AnalysisOptions
+from pspsweep.simulation.coreneuron import gpu_available
+from pspsweep.simulation.runner import SweepRequest, UnitSimulator
+
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/ (helpers), also when run as a script
-from helpers.sweep import simulate_sweep  # noqa: E402
-from pspsweep.units import make_units  # noqa: E402
+from helpers.sweep import simulate_sweep
+
+from pspsweep.units import make_units
 
 HERE = Path(__file__).resolve()
 MAX_DV = 1e-9  # mV, issue #7
@@ -59,8 +61,7 @@ def _compile_or_skip(dirs: list[str]) -> None:
 
 
 def _run_script(*args: str) -> dict:
-    proc = subprocess.run([sys.executable, str(HERE), *args], check=False, capture_output=True, text=True,
-                          timeout=3600)
+    proc = subprocess.run([sys.executable, str(HERE), *args], check=False, capture_output=True, text=True, timeout=3600)
     assert proc.returncode == 0, proc.stderr[-4000:]
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
@@ -103,8 +104,11 @@ def test_coreneuron_equals_neuron_fixed_step_on_demo(demo_engines, strategy):
     assert len(pick) == 2 * sum(n + 1 for *_, n in DEMO_CASES)  # baselines and units, t and v
     assert _compare(pick, got) <= MAX_DV
     # the units did respond
-    assert all(not np.array_equal(v, a[k.rsplit("/", 2)[0] + "/baseline/v"])
-               for k, v in pick.items() if k.endswith("/v") and "/baseline/" not in k)
+    assert all(
+        not np.array_equal(v, a[k.rsplit("/", 2)[0] + "/baseline/v"])
+        for k, v in pick.items()
+        if k.endswith("/v") and "/baseline/" not in k
+    )
 
 
 @pytest.mark.slow
@@ -120,8 +124,10 @@ def test_coreneuron_build_serves_the_neuron_engine_and_keys_differ(demo_engines)
 def test_engine_and_gpu_enter_the_work_fingerprint():
     cell, emb = demo()
     request = SweepRequest(cell, emb.receptors["L4ss_C2"], (1.0, 1.0), False, 110.0, 150.0, "restore")
-    prints = {SweepWork(r, AnalysisOptions()).fingerprint() for r in
-              (request, replace(request, engine="coreneuron"), replace(request, engine="coreneuron", gpu=True))}
+    prints = {
+        SweepWork(r, AnalysisOptions()).fingerprint()
+        for r in (request, replace(request, engine="coreneuron"), replace(request, engine="coreneuron", gpu=True))
+    }
     assert len(prints) == 3
 
 
@@ -196,7 +202,8 @@ def test_coreneuron_equals_neuron_on_isf86_vpm(isf86, tmp_path):
     assert info_a["dt"] == 0.025
     assert _compare(a, b) <= MAX_DV
     assert info_a["amplitudes"] == info_b["amplitudes"] or np.allclose(
-        info_a["amplitudes"], info_b["amplitudes"], rtol=0, atol=MAX_DV)
+        info_a["amplitudes"], info_b["amplitudes"], rtol=0, atol=MAX_DV
+    )
     assert max(info_a["amplitudes"]) > 0.1  # the units did respond
 
 
@@ -232,7 +239,8 @@ def _demo_script(engine: str, path: Path) -> dict:
         _simulate(request, make_units(emb, celltype, mode)[:n], "x", again)
         prefix = f"restore/{celltype}-{mode}-{t_stim:g}"
         info["neuron_from_coreneuron_build_max_dv"] = max(
-            float(np.max(np.abs(again[k] - out[prefix + k[1:]]))) for k in again)
+            float(np.max(np.abs(again[k] - out[prefix + k[1:]]))) for k in again
+        )
         gc.collect()
         sim = UnitSimulator(request)
         info["state_key_neuron"] = sim.state_key(3)
@@ -249,20 +257,23 @@ def _isf86_script(engine: str, path: Path, folder: Path) -> dict:
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
-        cell = cell_spec_from_config(NeuronConfig(param_file=str(folder / "86_C2_center.param"),
-                                                  mechanism_dirs=["l5pt"]))
-    emb = embedding_from_config(NetworkConfig(
-        kind="isf",
-        syn_file=str(folder / "example_embedding_86_C2_center.syn"),
-        con_file=str(folder / "example_embedding_86_C2_center.con"),
-    ), cell)
+        cell = cell_spec_from_config(
+            NeuronConfig(param_file=str(folder / "86_C2_center.param"), mechanism_dirs=["l5pt"])
+        )
+    emb = embedding_from_config(
+        NetworkConfig(
+            kind="isf",
+            syn_file=str(folder / "example_embedding_86_C2_center.syn"),
+            con_file=str(folder / "example_embedding_86_C2_center.con"),
+        ),
+        cell,
+    )
     cell = replace(cell, sim=replace(cell.sim, dt=0.025))
     units = make_units(emb, "VPM_C2", "cells")
     out: dict = {}
     info: dict = {"n_units": {}, "s_per_unit": {}, "dt": cell.sim.dt}
     for strategy, n in (("restore", 10), ("reference", 2)):
-        request = SweepRequest(cell, emb.receptors["VPM_C2"], (1.0, 1.0), False, 110.0, 150.0, strategy,
-                               engine=engine)
+        request = SweepRequest(cell, emb.receptors["VPM_C2"], (1.0, 1.0), False, 110.0, 150.0, strategy, engine=engine)
         started = time.perf_counter()
         info["s_per_unit"][strategy] = _simulate(request, units[:n], strategy, out)
         info["n_units"][strategy] = n

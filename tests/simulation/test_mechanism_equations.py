@@ -86,9 +86,7 @@ def ktst(v):
 
 
 def skv31(v):
-    return {
-        "m": (1 / (1 + math.exp(-(v - 18.7) / 9.7)), 4 / (1 + math.exp(-(v + 46.56) / 44.14)))
-    }
+    return {"m": (1 / (1 + math.exp(-(v - 18.7) / 9.7)), 4 / (1 + math.exp(-(v + 46.56) / 44.14)))}
 
 
 def cahva(v):
@@ -264,8 +262,7 @@ def test_gates_relax_with_tau_at_fixed_voltage(compartment, name, v1):
     start, now = gates(-75.0), gates(v1)
     for gate, (inf, tau) in now.items():
         expected = inf + (start[gate][0] - inf) * math.exp(-t / tau)
-        _close(getattr(mech, gate), expected, f"{name}.{gate} {t:.3f} ms after step to {v1}",
-               rel=0, abs_=ABS_TOL)
+        _close(getattr(mech, gate), expected, f"{name}.{gate} {t:.3f} ms after step to {v1}", rel=0, abs_=ABS_TOL)
 
 
 @pytest.mark.parametrize("name", list(CHANNELS))
@@ -472,7 +469,5 @@ def test_gaba_depression(compartment):
     nc.event(0.5)
     _run_steps(int(round(0.5 / h.dt)) + 1)
     steps_after = h.t - 0.5
-    _close(syn.d, 1 - (1 - 0.8) * math.exp(-steps_after / 200.0), "d after one event (decaygaba 0.8)",
-           rel=1e-9)
-    _close(syn.f, 1 + 0.1 * math.exp(-steps_after / 200.0), "f after one event (facilgaba 0.1)",
-           rel=1e-9)
+    _close(syn.d, 1 - (1 - 0.8) * math.exp(-steps_after / 200.0), "d after one event (decaygaba 0.8)", rel=1e-9)
+    _close(syn.f, 1 + 0.1 * math.exp(-steps_after / 200.0), "f after one event (facilgaba 0.1)", rel=1e-9)

@@ -31,8 +31,17 @@ REPO = Path(__file__).resolve().parents[2]
 SRC = REPO / "src"
 
 L5PT_NAMES = {
-    "NaTa_t", "Nap_Et2", "K_Pst", "K_Tst", "SKv3_1", "SK_E2",
-    "Ca_HVA", "Ca_LVAst", "CaDynamics_E2", "Ih", "Im",
+    "NaTa_t",
+    "Nap_Et2",
+    "K_Pst",
+    "K_Tst",
+    "SKv3_1",
+    "SK_E2",
+    "Ca_HVA",
+    "Ca_LVAst",
+    "CaDynamics_E2",
+    "Ih",
+    "Im",
 }
 
 
@@ -246,9 +255,9 @@ def test_compile_error_reports_the_mod_file_error(tmp_path, tmp_cache):
     assert "broken.mod" in msg, msg
     assert re.search(r"line 4", msg), f"the error line is missing: {msg}"
     assert "Traceback" not in msg, f"the wrapper's traceback leaked into the message: {msg}"
-    assert not list(tmp_cache.glob("*")) or all(
-        p.name.endswith(".lock") for p in tmp_cache.iterdir()
-    ), f"failed builds must not stay in the cache: {list(tmp_cache.iterdir())}"
+    assert not list(tmp_cache.glob("*")) or all(p.name.endswith(".lock") for p in tmp_cache.iterdir()), (
+        f"failed builds must not stay in the cache: {list(tmp_cache.iterdir())}"
+    )
 
 
 def test_missing_cxx_compiler_says_what_to_install(tmp_path, tmp_cache, monkeypatch, no_compile):
@@ -294,12 +303,13 @@ def test_concurrent_processes_compile_once(tmp_path):
     )
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(SRC), os.environ.get("PYTHONPATH", "")]))
     procs = [
-        subprocess.Popen([sys.executable, "-c", script], env=env, stdout=subprocess.PIPE,
-                         stderr=subprocess.PIPE, text=True)
+        subprocess.Popen(
+            [sys.executable, "-c", script], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
         for _ in range(3)
     ]
     outs = [p.communicate(timeout=600) for p in procs]
-    for p, (out, errtext) in zip(procs, outs):
+    for p, (_, errtext) in zip(procs, outs):
         assert p.returncode == 0, errtext
     paths = {out.strip() for out, _ in outs}
     assert len(paths) == 1, paths

@@ -18,11 +18,11 @@ import pytest
 
 pytest.importorskip("neuron")
 
-from demo_model import demo  # noqa: E402
+from demo_model import demo
 
-from pspsweep.simulation.protocols import SingleSpike  # noqa: E402
-from pspsweep.simulation.runner import SweepRequest, UnitSimulator  # noqa: E402
-from pspsweep.units import make_units  # noqa: E402
+from pspsweep.simulation.protocols import SingleSpike
+from pspsweep.simulation.runner import SweepRequest, UnitSimulator
+from pspsweep.units import make_units
 
 SECOND_EVENT_MS = 3.0
 

@@ -28,19 +28,22 @@ import pytest
 
 pytest.importorskip("neuron")
 
-from demo_model import demo  # noqa: E402
+from demo_model import demo
 
-from pspsweep.errors import PspSweepError  # noqa: E402
-from pspsweep.features import AnalysisOptions, psp_features_many  # noqa: E402
-from pspsweep.simulation.runner import SweepRequest, UnitSimulator  # noqa: E402
+from pspsweep.errors import PspSweepError
+from pspsweep.features import AnalysisOptions, psp_features_many
+from pspsweep.simulation.runner import SweepRequest, UnitSimulator
+
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/ (helpers), also when run as a script
-from helpers.sweep import simulate_sweep  # noqa: E402
-from pspsweep.traces import TraceSet  # noqa: E402
-from pspsweep.units import make_units  # noqa: E402
+from helpers.sweep import simulate_sweep
+
+from pspsweep.traces import TraceSet
+from pspsweep.units import make_units
 
 
-def _request(celltype: str, vardt: bool, t_stim: float = 110.0, t_end: float = 150.0,
-             strategy: str = "reference") -> SweepRequest:
+def _request(
+    celltype: str, vardt: bool, t_stim: float = 110.0, t_end: float = 150.0, strategy: str = "reference"
+) -> SweepRequest:
     cell, emb = demo()
     receptor = emb.receptors[celltype]
     weights = (1.5, 1.5) if receptor.excitatory else (2.0,)
@@ -151,8 +154,11 @@ def _check_derived_baseline(vardt: bool) -> None:
     with tempfile.TemporaryDirectory() as folder:
         for expected in ("settled", "loaded"):
             gc.collect()
-            request = replace(_request("L4ss_C2", vardt, strategy="restore"), state_dir=folder,
-                              pool_size=max(u.n_synapses for u in units))
+            request = replace(
+                _request("L4ss_C2", vardt, strategy="restore"),
+                state_dir=folder,
+                pool_size=max(u.n_synapses for u in units),
+            )
             sim = UnitSimulator(request)
             t, v = sim.baseline()
             assert np.array_equal(t, t_ref) and np.array_equal(v, v_ref), f"{expected}: baseline differs"
@@ -320,7 +326,10 @@ def test_restore_on_isf86_vpm(isf86, vardt):
     """VPM_C2, first 5 units: bit-identical traces; amplitudes equal within 1e-6 mV."""
     proc = subprocess.run(
         [sys.executable, __file__, str(isf86), "1" if vardt else "0", "5"],
-        check=False, capture_output=True, text=True, timeout=1800,
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=1800,
     )
     assert proc.returncode == 0, proc.stderr[-4000:]
     result = json.loads(proc.stdout.strip().splitlines()[-1])
@@ -366,14 +375,15 @@ def _isf86_check(folder: Path, vardt: bool, n_units: int) -> dict:
         np.array_equal(a.t_baseline, b.t_baseline) and np.array_equal(a.v_baseline, b.v_baseline)
     )
     out["identical"] = [
-        bool(np.array_equal(t1, t2) and np.array_equal(v1, v2))
-        for t1, v1, t2, v2 in zip(a.ts, a.vs, b.ts, b.vs)
+        bool(np.array_equal(t1, t2) and np.array_equal(v1, v2)) for t1, v1, t2, v2 in zip(a.ts, a.vs, b.ts, b.vs)
     ]
     grid = np.arange(0.0, 150.0, 0.025)
-    out["max_abs_dv"] = float(max(
-        np.max(np.abs(np.interp(grid, t1, v1) - np.interp(grid, t2, v2)))
-        for t1, v1, t2, v2 in zip(a.ts, a.vs, b.ts, b.vs)
-    ))
+    out["max_abs_dv"] = float(
+        max(
+            np.max(np.abs(np.interp(grid, t1, v1) - np.interp(grid, t2, v2)))
+            for t1, v1, t2, v2 in zip(a.ts, a.vs, b.ts, b.vs)
+        )
+    )
     amp_a, _ = psp_features_many(a.ts, a.vs, a.t_baseline, a.v_baseline, 110.0, 150.0)
     amp_b, _ = psp_features_many(b.ts, b.vs, b.t_baseline, b.v_baseline, 110.0, 150.0)
     out["amplitudes_mV"] = [float(x) for x in amp_a]

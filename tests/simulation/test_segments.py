@@ -29,8 +29,15 @@ def check(spec):
 
 
 def test_demo_cell_segments():
-    check(cell_spec_from_config(NeuronConfig(morphology=dataclasses.replace(
-        NeuronConfig().morphology, demo=DemoMorphologyConfig(n_basal=6, trunk_length=900.0)))))
+    check(
+        cell_spec_from_config(
+            NeuronConfig(
+                morphology=dataclasses.replace(
+                    NeuronConfig().morphology, demo=DemoMorphologyConfig(n_basal=6, trunk_length=900.0)
+                )
+            )
+        )
+    )
 
 
 @pytest.mark.realdata

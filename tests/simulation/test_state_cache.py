@@ -28,30 +28,46 @@ import pytest
 
 pytest.importorskip("neuron")
 
-from demo_model import demo  # noqa: E402
+from demo_model import demo
 
-from pspsweep.simulation.runner import SweepRequest, UnitSimulator  # noqa: E402
+from pspsweep.simulation.runner import SweepRequest, UnitSimulator
+
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/ (helpers), also when run as a script
-from helpers.sweep import simulate_sweep  # noqa: E402
-from pspsweep.simulation.saved import portable  # noqa: E402
-from pspsweep.simulation.saved import structure as saved_structure  # noqa: E402
-from pspsweep.simulation.strategies import Strategy  # noqa: E402
-from pspsweep.units import make_units  # noqa: E402
+from helpers.sweep import simulate_sweep
+
+from pspsweep.simulation.saved import portable
+from pspsweep.simulation.saved import structure as saved_structure
+from pspsweep.simulation.strategies import Strategy
+from pspsweep.units import make_units
 
 HERE = Path(__file__).resolve()
 
 
-
-
-def _request(celltype: str = "L4ss_C2", vardt: bool = False, *, t_stim: float = 110.0, t_end: float = 150.0,
-             weights: tuple[float, ...] | None = None, state_dir: str | Path | None = None,
-             pool_size: int | None = None) -> SweepRequest:
+def _request(
+    celltype: str = "L4ss_C2",
+    vardt: bool = False,
+    *,
+    t_stim: float = 110.0,
+    t_end: float = 150.0,
+    weights: tuple[float, ...] | None = None,
+    state_dir: str | Path | None = None,
+    pool_size: int | None = None,
+) -> SweepRequest:
     cell, emb = demo()
     receptor = emb.receptors[celltype]
     if weights is None:
         weights = (1.5, 1.5) if receptor.excitatory else (2.0,)
-    return SweepRequest(cell, receptor, weights, vardt, t_stim, t_end, "restore", pool_size,
-                        None if state_dir is None else str(state_dir))
+    return SweepRequest(
+        cell,
+        receptor,
+        weights,
+        vardt,
+        t_stim,
+        t_end,
+        "restore",
+        pool_size,
+        None if state_dir is None else str(state_dir),
+    )
 
 
 def _units(celltype: str = "L4ss_C2", n: int | None = None):
@@ -91,13 +107,17 @@ def _identical(a: list[np.ndarray], b: list[np.ndarray]) -> bool:
 
 def _files(folder: Path) -> dict[str, tuple[int, int]]:
     """State and companion files -> (inode, mtime_ns): a rewrite changes both."""
-    return {p.name: (p.stat().st_ino, p.stat().st_mtime_ns) for p in sorted(folder.iterdir())
-            if p.suffix in (".state", ".npz")}
+    return {
+        p.name: (p.stat().st_ino, p.stat().st_mtime_ns)
+        for p in sorted(folder.iterdir())
+        if p.suffix in (".state", ".npz")
+    }
 
 
 def _script(*args: str, timeout: float = 1800) -> dict:
-    proc = subprocess.run([sys.executable, str(HERE), *args], check=False, capture_output=True, text=True,
-                          timeout=timeout)
+    proc = subprocess.run(
+        [sys.executable, str(HERE), *args], check=False, capture_output=True, text=True, timeout=timeout
+    )
     assert proc.returncode == 0, proc.stderr[-4000:]
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
@@ -137,8 +157,19 @@ def test_state_key_depends_on_what_the_settle_depends_on():
             _key_of(sim, replace(base, cell=replace(cell, sim=replace(cell.sim, celsius=cell.sim.celsius + 1)))),
             _key_of(sim, replace(base, cell=replace(cell, sim=replace(cell.sim, v_init=cell.sim.v_init - 1)))),
             _key_of(sim, replace(base, cell=replace(cell, sections=cell.sections[:-1]))),
-            _key_of(sim, replace(base, receptor=replace(base.receptor, parameters={
-                **base.receptor.parameters, "tau1": 1.0 + float(base.receptor.parameters.get("tau1", 0.0))}))),
+            _key_of(
+                sim,
+                replace(
+                    base,
+                    receptor=replace(
+                        base.receptor,
+                        parameters={
+                            **base.receptor.parameters,
+                            "tau1": 1.0 + float(base.receptor.parameters.get("tau1", 0.0)),
+                        },
+                    ),
+                ),
+            ),
             _key_of(sim, replace(base, receptor=demo()[1].receptors["INH_C2"])),
         ]
         assert len(set(changed)) == len(changed) and key not in changed
@@ -223,8 +254,15 @@ def test_command_in_a_non_ascii_launch_folder_writes_the_cache(tmp_path):
     folder = tmp_path / "zellé ü"
     folder.mkdir()
     exe = Path(sys.executable).parent / "pspsweep"
-    res = subprocess.run([str(exe), "run.units=[0,1]", "executor.workers=1"], cwd=folder,
-                         capture_output=True, text=True, timeout=600, env=pspsweep_env(), check=False)
+    res = subprocess.run(
+        [str(exe), "run.units=[0,1]", "executor.workers=1"],
+        cwd=folder,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env=pspsweep_env(),
+        check=False,
+    )
     assert res.returncode == 0, res.stderr[-3000:]
     assert "NEURON" not in res.stderr and "not written" not in res.stderr, res.stderr[-3000:]
     assert list((folder / ".pspsweep" / "states").glob("*.state"))
@@ -372,8 +410,10 @@ def test_state_written_by_one_process_is_read_by_another(tmp_path, vardt):
 def test_processes_starting_together_settle_once(tmp_path):
     """Two processes with an empty cache: one settles (the lock), the other loads."""
     cmd = [sys.executable, str(HERE), "demo-long", str(tmp_path / "states")]
-    procs = [subprocess.Popen([*cmd, str(tmp_path / f"{i}.npz")], stdout=subprocess.PIPE,
-                              stderr=subprocess.PIPE, text=True) for i in range(2)]
+    procs = [
+        subprocess.Popen([*cmd, str(tmp_path / f"{i}.npz")], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        for i in range(2)
+    ]
     results = []
     for proc in procs:
         out, err = proc.communicate(timeout=1800)
@@ -407,8 +447,7 @@ def test_state_cache_on_isf86_vpm(isf86, tmp_path):
     _script("isf86", str(isf86), str(states), "reference", str(tmp_path / "ref.npz"))
     assert [k for k, _, _ in cold["state_log"]] == ["settled"]
     assert [k for k, _, _ in warm["state_log"]] == ["loaded"]
-    with (np.load(tmp_path / "cold.npz") as a, np.load(tmp_path / "warm.npz") as b,
-          np.load(tmp_path / "ref.npz") as c):
+    with np.load(tmp_path / "cold.npz") as a, np.load(tmp_path / "warm.npz") as b, np.load(tmp_path / "ref.npz") as c:
         assert a.files == b.files == c.files and len(a.files) == 2 + 2 * 3
         for k in a.files:
             assert np.array_equal(a[k], c[k]), f"cold {k} differs from the reference"
@@ -426,8 +465,14 @@ def _demo_case(vardt: bool, folder: str, out: str, weights: str, t_end: str) -> 
     celltype = "L5tt_C2" if vardt else "L4ss_C2"
     units = _units(celltype, 5)
     w = tuple(float(x) for x in weights.split(","))
-    request = _request(celltype, vardt, t_end=float(t_end), weights=w, state_dir=folder,
-                       pool_size=None if vardt else max(u.n_synapses for u in units))
+    request = _request(
+        celltype,
+        vardt,
+        t_end=float(t_end),
+        weights=w,
+        state_dir=folder,
+        pool_size=None if vardt else max(u.n_synapses for u in units),
+    )
     with warnings.catch_warnings():
         # a warning here (another cell, an unusable file) would spoil the check
         warnings.simplefilter("error", RuntimeWarning)
@@ -491,8 +536,17 @@ def _isf86(folder: Path, states: str, what: str, out: str) -> dict:
         cell,
     )
     units = make_units(emb, "VPM_C2", "cells")[:3]
-    request = SweepRequest(cell, emb.receptors["VPM_C2"], (1.0, 1.0), False, 110.0, 150.0, "restore",
-                           max(u.n_synapses for u in units), states)
+    request = SweepRequest(
+        cell,
+        emb.receptors["VPM_C2"],
+        (1.0, 1.0),
+        False,
+        110.0,
+        150.0,
+        "restore",
+        max(u.n_synapses for u in units),
+        states,
+    )
     if what == "reference":
         _save(out, _reference(request, units))
         return {}

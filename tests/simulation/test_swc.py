@@ -69,8 +69,7 @@ def synthetic(tmp_path: Path) -> Path:
 def pas_cell(sections, labels=None) -> CellSpec:
     labels = labels or sorted({s.label for s in sections})
     bio = tuple(
-        LabelBiophysics(label, Ra=100.0, cm=1.0,
-                        mechanisms=(MechanismSpec("pas", {"g": 3e-5, "e": -70.0}),))
+        LabelBiophysics(label, Ra=100.0, cm=1.0, mechanisms=(MechanismSpec("pas", {"g": 3e-5, "e": -70.0}),))
         for label in labels
     )
     return CellSpec(name="swc", sections=tuple(sections), biophysics=bio)
@@ -89,8 +88,14 @@ def test_synthetic_labels_topology_lengths(synthetic: Path) -> None:
     """swc: labels from types, ISF-like names, parents first, soma children at 0.5, lengths."""
     secs = read_swc(synthetic)
     assert [s.name for s in secs] == ["soma", "dend_0", "dend_1", "apical_0", "apical_1", "apical_2"]
-    assert [s.label for s in secs] == ["Soma", "Dendrite", "Dendrite", "ApicalDendrite",
-                                       "ApicalDendrite", "ApicalDendrite"]
+    assert [s.label for s in secs] == [
+        "Soma",
+        "Dendrite",
+        "Dendrite",
+        "ApicalDendrite",
+        "ApicalDendrite",
+        "ApicalDendrite",
+    ]
     assert [s.parent for s in secs] == [None, 0, 0, 0, 3, 3]
     assert [s.parent_x for s in secs] == [0.0, 0.5, 0.5, 0.5, 1.0, 1.0]
     assert all(s.nseg is None for s in secs)
@@ -128,8 +133,9 @@ def test_synthetic_builds_in_neuron_without_leaking_sections(synthetic: Path) ->
 
 def test_one_point_soma_becomes_cylinder(tmp_path: Path) -> None:
     """swc: a one-point soma is a 3-point cylinder along x with L = diam (Import3d)."""
-    path = write(tmp_path, "1 1 10 20 30 6 -1\n2 3 10 30 30 1 1\n3 3 10 80 30 1 2\n"
-                           "4 2 10 10 30 0.5 1\n5 2 10 -40 30 0.5 4\n")
+    path = write(
+        tmp_path, "1 1 10 20 30 6 -1\n2 3 10 30 30 1 1\n3 3 10 80 30 1 2\n4 2 10 10 30 0.5 1\n5 2 10 -40 30 0.5 4\n"
+    )
     secs = read_swc(path)
     assert [s.name for s in secs] == ["soma", "dend_0", "axon_0"]
     assert [s.label for s in secs] == ["Soma", "Dendrite", "Axon"]
@@ -142,13 +148,23 @@ def test_one_point_soma_becomes_cylinder(tmp_path: Path) -> None:
 
 def test_custom_types_and_zero_length_sections(tmp_path: Path) -> None:
     """swc: other types are Custom<k>; a zero-length 2-point section is dropped (chk_valid)."""
-    path = write(tmp_path, "\n".join([
-        "1 1 0 0 -5 5 -1", "2 1 0 0 0 5 1", "3 1 0 0 5 5 2",
-        "4 7 0 10 0 1 2", "5 7 0 50 0 1 4",
-        "6 7 0 50 0 1 5",                       # zero-length branch point: 5 -> 6
-        "7 7 20 50 0 1 6", "8 7 -20 50 0 1 6",  # its two children
-        "9 7 0 90 0 1 5",
-    ]) + "\n")
+    path = write(
+        tmp_path,
+        "\n".join(
+            [
+                "1 1 0 0 -5 5 -1",
+                "2 1 0 0 0 5 1",
+                "3 1 0 0 5 5 2",
+                "4 7 0 10 0 1 2",
+                "5 7 0 50 0 1 4",
+                "6 7 0 50 0 1 5",  # zero-length branch point: 5 -> 6
+                "7 7 20 50 0 1 6",
+                "8 7 -20 50 0 1 6",  # its two children
+                "9 7 0 90 0 1 5",
+            ]
+        )
+        + "\n",
+    )
     secs = read_swc(path)
     assert label_of_swc_type(7) == "Custom7"
     assert [s.name for s in secs] == ["soma", "custom7_0", "custom7_1", "custom7_2", "custom7_3"]
@@ -160,18 +176,21 @@ def test_custom_types_and_zero_length_sections(tmp_path: Path) -> None:
         assert section_length(child.points) == pytest.approx(20.0)
 
 
-@pytest.mark.parametrize(("text", "line", "message"), [
-    ("1 1 0 0 0 5 -1\n2 3 0 0 10 1\n", 2, "expected 7 columns"),
-    ("# c\n1 1 0 0 0 5 -1\n2 3 0 x 10 1 1\n", 3, "non-numeric"),
-    ("1 1 0 0 0 5 -1\n2 3 0 0 10 1 1\n2 3 0 0 20 1 2\n", 3, "duplicate id 2 (first at line 2)"),
-    ("1 1 0 0 0 5 -1\n2 3 0 0 10 1 7\n", 2, "parent id 7 of id 2 is not defined"),
-    ("1 1 0 0 0 5 -1\n3 3 0 0 10 1 1\n2 3 0 0 20 1 3\n", 3, "ids must increase"),
-    ("1 1 0 0 0 5 -1\n2 3 0 0 10 -1 1\n", 2, "negative radius"),
-    ("1 1 0 0 0 5 -1\n2 3 0 0 10 1 1\n3 3 5 5 5 1 -1\n", 3, "not at the position of any earlier"),
-    ("1 1 0 0 0 5 -1\n2.5 3 0 0 10 1 1\n", 2, "id must be an integer"),
-    ("1 1 0 0 0 5 -1\n2 3 0 0 nan 1 1\n", 2, "non-finite"),
-    ("1 1 0 0 0 5 -2\n", 1, "a root has parent -1"),
-])
+@pytest.mark.parametrize(
+    ("text", "line", "message"),
+    [
+        ("1 1 0 0 0 5 -1\n2 3 0 0 10 1\n", 2, "expected 7 columns"),
+        ("# c\n1 1 0 0 0 5 -1\n2 3 0 x 10 1 1\n", 3, "non-numeric"),
+        ("1 1 0 0 0 5 -1\n2 3 0 0 10 1 1\n2 3 0 0 20 1 2\n", 3, "duplicate id 2 (first at line 2)"),
+        ("1 1 0 0 0 5 -1\n2 3 0 0 10 1 7\n", 2, "parent id 7 of id 2 is not defined"),
+        ("1 1 0 0 0 5 -1\n3 3 0 0 10 1 1\n2 3 0 0 20 1 3\n", 3, "ids must increase"),
+        ("1 1 0 0 0 5 -1\n2 3 0 0 10 -1 1\n", 2, "negative radius"),
+        ("1 1 0 0 0 5 -1\n2 3 0 0 10 1 1\n3 3 5 5 5 1 -1\n", 3, "not at the position of any earlier"),
+        ("1 1 0 0 0 5 -1\n2.5 3 0 0 10 1 1\n", 2, "id must be an integer"),
+        ("1 1 0 0 0 5 -1\n2 3 0 0 nan 1 1\n", 2, "non-finite"),
+        ("1 1 0 0 0 5 -2\n", 1, "a root has parent -1"),
+    ],
+)
 def test_malformed_lines_name_file_and_line(tmp_path: Path, text: str, line: int, message: str) -> None:
     path = write(tmp_path, text, "bad.swc")
     with pytest.raises(InputFileError) as info:
@@ -185,7 +204,7 @@ def test_malformed_lines_name_file_and_line(tmp_path: Path, text: str, line: int
 def test_integer_columns_take_digits_only(tmp_path: Path, column: int, token: str) -> None:
     """swc: id, type and parent are ASCII digits (parent may be -1); Python's int() and
     float() would read ``6_2`` and ``+62`` as 62."""
-    fields = "10 3 0 0 10 1 1".split()
+    fields = ["10", "3", "0", "0", "10", "1", "1"]
     fields[column] = token
     path = write(tmp_path, "1 1 0 0 0 5 -1\n" + " ".join(fields) + "\n", "bad.swc")
     with pytest.raises(InputFileError, match="must be an integer") as info:
@@ -296,7 +315,7 @@ def assert_same_as_import3d(path: Path) -> None:
     holder, ref = instantiate_with_import3d(path)
     assert len(secs) == len(ref)
     index = {sec: i for i, (sec, _, _) in enumerate(ref)}
-    for spec, (sec, pts, parent) in zip(secs, ref):
+    for spec, (_, pts, parent) in zip(secs, ref):
         np.testing.assert_allclose(spec.points, pts, rtol=0, atol=1e-4)
         if parent is None:
             assert spec.parent is None
@@ -311,8 +330,7 @@ def test_same_sections_as_import3d_instantiate(synthetic: Path, tmp_path: Path) 
     """swc: points and topology equal those of Import3d_GUI.instantiate (no global sections)."""
     before = n_neuron_sections()
     assert_same_as_import3d(synthetic)
-    assert_same_as_import3d(write(tmp_path, "1 1 10 20 30 6 -1\n2 3 10 30 30 1 1\n3 3 10 80 30 1 2\n",
-                                  "sphere.swc"))
+    assert_same_as_import3d(write(tmp_path, "1 1 10 20 30 6 -1\n2 3 10 30 30 1 1\n3 3 10 80 30 1 2\n", "sphere.swc"))
     assert n_neuron_sections() == before
 
 
@@ -351,8 +369,10 @@ def test_real_swc_as_is(isf86: Path) -> None:
     assert sum(len(s.points) for s in secs) > 13_900
     swc_total = sum(lengths_by_label(secs).values())
     hoc_total = sum(lengths_by_label(hoc).values())
-    print(f"\ntotal length swc {swc_total:.2f} um, hoc {hoc_total:.2f} um, "
-          f"diff {swc_total - hoc_total:+.2f} um ({(swc_total / hoc_total - 1) * 100:+.3f} %)")
+    print(
+        f"\ntotal length swc {swc_total:.2f} um, hoc {hoc_total:.2f} um, "
+        f"diff {swc_total - hoc_total:+.2f} um ({(swc_total / hoc_total - 1) * 100:+.3f} %)"
+    )
     assert swc_total == pytest.approx(hoc_total, rel=0.01)
 
 
@@ -393,15 +413,18 @@ def test_real_swc_lengths_per_label_match_hoc(isf86: Path, typed_real_swc: Path)
     print()
     for label in ("Soma", "Dendrite", "ApicalDendrite"):
         d = swc_len[label] - hoc_len[label]
-        print(f"{label:15s} swc {swc_len[label]:10.2f} um  hoc {hoc_len[label]:10.2f} um  "
-              f"diff {d:+8.2f} um ({d / hoc_len[label] * 100:+.3f} %)")
+        print(
+            f"{label:15s} swc {swc_len[label]:10.2f} um  hoc {hoc_len[label]:10.2f} um  "
+            f"diff {d:+8.2f} um ({d / hoc_len[label] * 100:+.3f} %)"
+        )
     for label in ("Dendrite", "ApicalDendrite"):
         assert swc_len[label] == pytest.approx(hoc_len[label], rel=0.01)
         assert sum(s.label == label for s in secs) == sum(s.label == label for s in hoc)
     assert swc_len["Soma"] - hoc_len["Soma"] == pytest.approx(2.0, abs=1e-3)
     # every non-soma child of a soma section hangs at soma(0.5), as in ISF
-    assert all(s.parent_x == 0.5 for s in secs
-               if s.parent is not None and secs[s.parent].label == "Soma" and s.label != "Soma")
+    assert all(
+        s.parent_x == 0.5 for s in secs if s.parent is not None and secs[s.parent].label == "Soma" and s.label != "Soma"
+    )
 
 
 @pytest.mark.realdata
@@ -426,8 +449,13 @@ def test_real_swc_builds_in_neuron(isf86: Path, typed_real_swc: Path) -> None:
 @pytest.mark.realdata
 def test_real_swc_same_as_import3d_instantiate(isf86: Path, tmp_path: Path) -> None:
     """swc: on the real file (second root joined) the sections equal Import3d's instantiate."""
-    text = (isf86 / "86_C2_center.swc").read_text().replace(
-        " 11359 1 -107.486572 380.291046 -378.470032 1.000000 -1",
-        " 11359 1 -107.486572 380.291046 -378.470032 1.000000 9957")
+    text = (
+        (isf86 / "86_C2_center.swc")
+        .read_text()
+        .replace(
+            " 11359 1 -107.486572 380.291046 -378.470032 1.000000 -1",
+            " 11359 1 -107.486572 380.291046 -378.470032 1.000000 9957",
+        )
+    )
     assert text != (isf86 / "86_C2_center.swc").read_text()
     assert_same_as_import3d(write(tmp_path, text, "joined.swc"))

@@ -10,6 +10,14 @@ from pspsweep.fit.lines import FIT_COLUMNS, bootstrap_optimal_g, linear_fits, op
 from pspsweep.fit.stage import FitOutput, FitResult, fit_conductances, fit_stage, measured_table, record_fit
 
 __all__ = [
-    "FIT_COLUMNS", "FitOutput", "FitResult", "bootstrap_optimal_g", "fit_conductances", "fit_stage",
-    "linear_fits", "measured_table", "optimal_g", "record_fit",
+    "FIT_COLUMNS",
+    "FitOutput",
+    "FitResult",
+    "bootstrap_optimal_g",
+    "fit_conductances",
+    "fit_stage",
+    "linear_fits",
+    "measured_table",
+    "optimal_g",
+    "record_fit",
 ]

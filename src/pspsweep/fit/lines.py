@@ -30,13 +30,13 @@ from __future__ import annotations
 import math
 import zlib
 from collections.abc import Mapping, Sequence
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
 import pandas as pd
 
 from pspsweep.errors import PspSweepError
-from pspsweep.features import AnalysisOptions
+from pspsweep.features import DEFAULT_OPTIONS, AnalysisOptions
 from pspsweep.statistics import require_columns, response_statistics, summary_statistics
 
 FIT_STATISTICS = ("amp_mean", "amp_std", "amp_median", "amp_max")
@@ -57,9 +57,7 @@ BOOTSTRAP_COLUMNS = (
 FIT_COLUMNS = tuple(f"{s}_{x}" for s in FIT_STATISTICS for x in FIT_SUFFIXES)
 
 
-def linear_fits(
-    stats: pd.DataFrame, g_column: str = "g", group_column: str = "group"
-) -> pd.DataFrame:
+def linear_fits(stats: pd.DataFrame, g_column: str = "g", group_column: str = "group") -> pd.DataFrame:
     """Straight-line fit of each statistic against the conductance, per group.
 
     Rows whose statistic is NaN (no responding unit) are left out of that statistic's
@@ -88,8 +86,7 @@ def linear_fits(
             raise PspSweepError(f"group {group!r}: column {g_column!r} has non-finite values")
         if np.unique(g).size != g.size:
             raise PspSweepError(
-                f"group {group!r} has several rows for the same {g_column}; "
-                "fit one conductance series per group"
+                f"group {group!r} has several rows for the same {g_column}; fit one conductance series per group"
             )
         values = {s: sub[s].to_numpy(dtype=float) for s in FIT_STATISTICS}
         rows.append({group_column: group, "n_points": int(g.size), **_fit_group(g, values)})
@@ -100,7 +97,7 @@ def linear_fits(
 def optimal_g(
     fits: pd.DataFrame,
     measured: pd.DataFrame,
-    weights: Sequence[float] = (2, 2, 1),
+    weights: Sequence[float] | np.ndarray = (2, 2, 1),
     group_column: str = "group",
 ) -> pd.DataFrame:
     """Conductance at which the fitted lines meet the measured EPSP statistics.
@@ -142,9 +139,17 @@ def optimal_g(
 
 
 def bootstrap_optimal_g(
-    unit_table: pd.DataFrame, measured: pd.DataFrame, n_boot: int = 1000, seed: int = 0, ci: float = 0.95,
-    *, options: AnalysisOptions = AnalysisOptions(), weights: Sequence[float] = (2, 2, 1),
-    group_column: str = "group", g_column: str = "g", unit_column: str = "unit",
+    unit_table: pd.DataFrame,
+    measured: pd.DataFrame,
+    n_boot: int = 1000,
+    seed: int = 0,
+    ci: float = 0.95,
+    *,
+    options: AnalysisOptions = DEFAULT_OPTIONS,
+    weights: Sequence[float] = (2, 2, 1),
+    group_column: str = "group",
+    g_column: str = "g",
+    unit_column: str = "unit",
 ) -> pd.DataFrame:
     """Percentile bootstrap confidence interval of the optimal conductance.
 
@@ -184,9 +189,7 @@ def bootstrap_optimal_g(
     """
     _check_bootstrap(n_boot, ci)
     w = _checked_weights(weights)
-    require_columns(
-        unit_table, [group_column, unit_column, g_column, "amplitude_mV", "t_peak_ms"], "unit table"
-    )
+    require_columns(unit_table, [group_column, unit_column, g_column, "amplitude_mV", "t_peak_ms"], "unit table")
     meas = _measured_table(measured, group_column)
     stats = summary_statistics(unit_table, options, by=(group_column, g_column))
     point = optimal_g(linear_fits(stats, g_column, group_column), meas, w, group_column)
@@ -236,10 +239,7 @@ def _replicates(
         return np.empty(0), amp.shape[0]
     # a generator per group: a group's interval does not depend on the other groups
     rng = np.random.default_rng([draws.seed, zlib.crc32(str(group).encode())])
-    reps = [
-        _replicate(amp, t_peak, g, rng, draws.options, measured, draws.weights)
-        for _ in range(draws.n_boot)
-    ]
+    reps = [_replicate(amp, t_peak, g, rng, draws.options, measured, draws.weights) for _ in range(draws.n_boot)]
     return np.array(reps)[np.isfinite(reps)], amp.shape[0]
 
 
@@ -266,15 +266,15 @@ def _fit_group(g: np.ndarray, values: Mapping[str, np.ndarray]) -> dict[str, flo
 
 def _invert(
     fit: Mapping[str, float] | None, measured: Mapping[str, float] | None, weights: np.ndarray
-) -> dict[str, object]:
+) -> dict[str, Any]:
     """g_mean, g_median, g_max, optimal_g, fit_ok and note of one group."""
-    out: dict[str, object] = {c: np.nan for c in OPTIMAL_COLUMNS[:4]}
+    out: dict[str, Any] = {c: np.nan for c in OPTIMAL_COLUMNS[:4]}
     notes = []
     if fit is None:
         notes.append("no simulated statistics for this group")
     if measured is None:
         notes.append("no measured values for this group")
-    if not notes:
+    if fit is not None and measured is not None:
         for stat, column, name in _INVERTED:
             slope, offset = fit[f"{stat}_slope"], fit[f"{stat}_offset"]
             if math.isfinite(slope) and slope != 0:
@@ -313,9 +313,7 @@ def _paired(
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Units x g matrices of amplitude and peak time (NaN where a unit lacks a g)."""
     if sub.duplicated([*key, g_column]).any():
-        raise PspSweepError(
-            f"group {group!r}: a unit ({', '.join(key)}) has several rows at one {g_column}"
-        )
+        raise PspSweepError(f"group {group!r}: a unit ({', '.join(key)}) has several rows at one {g_column}")
     amp = sub.pivot(index=key, columns=g_column, values="amplitude_mV").sort_index(axis=1)
     t_peak = sub.pivot(index=key, columns=g_column, values="t_peak_ms")
     t_peak = t_peak.reindex(index=amp.index, columns=amp.columns)
@@ -334,7 +332,7 @@ def _measured_table(measured: pd.DataFrame, group_column: str) -> pd.DataFrame:
     return measured.loc[:, list(MEASURED_COLUMNS)].astype(float)
 
 
-def _checked_weights(weights: Sequence[float]) -> np.ndarray:
+def _checked_weights(weights: Sequence[float] | np.ndarray) -> np.ndarray:
     w = np.asarray(weights, dtype=float)
     if w.shape != (3,) or not np.all(np.isfinite(w)) or np.any(w < 0) or w.sum() <= 0:
         raise PspSweepError(

@@ -96,16 +96,19 @@ def fit_conductances(
     return FitResult(grouped, group_stats, celltype_stats, fits, optimal)
 
 
-def _optimal_with_interval(fits: pd.DataFrame, grouped: pd.DataFrame, measured: pd.DataFrame, fit: FitConfig,
-                           options: AnalysisOptions) -> pd.DataFrame:
+def _optimal_with_interval(
+    fits: pd.DataFrame, grouped: pd.DataFrame, measured: pd.DataFrame, fit: FitConfig, options: AnalysisOptions
+) -> pd.DataFrame:
     """The optimal g per group, poor lines flagged, with the bootstrap interval if asked for."""
     optimal = _flag_poor_lines(optimal_g(fits, measured, weights=tuple(fit.weights)), fit.min_r2)
     if fit.bootstrap <= 0:
         return optimal
-    boot = bootstrap_optimal_g(grouped, measured, n_boot=fit.bootstrap, seed=fit.seed, ci=fit.ci,
-                               options=options, weights=tuple(fit.weights))
-    return optimal.merge(boot[["group", "ci_low", "ci_high", "ci_level", "n_boot_valid", "n_units"]],
-                         on="group", how="left")
+    boot = bootstrap_optimal_g(
+        grouped, measured, n_boot=fit.bootstrap, seed=fit.seed, ci=fit.ci, options=options, weights=tuple(fit.weights)
+    )
+    return optimal.merge(
+        boot[["group", "ci_low", "ci_high", "ci_level", "n_boot_valid", "n_units"]], on="group", how="left"
+    )
 
 
 def _flag_poor_lines(optimal: pd.DataFrame, min_r2: float) -> pd.DataFrame:
@@ -147,8 +150,9 @@ def measured_table(fit: FitConfig) -> pd.DataFrame | None:
     return read_measured_epsp(resolve_path(fit.measured, "fit.measured")) if fit.measured else None
 
 
-def fit_stage(cfg: PspSweepConfig, tables: Sequence[pd.DataFrame], measured: pd.DataFrame | None,
-              out_dir: Path) -> FitOutput:
+def fit_stage(
+    cfg: PspSweepConfig, tables: Sequence[pd.DataFrame], measured: pd.DataFrame | None, out_dir: Path
+) -> FitOutput:
     """Fit the unit tables of a multirun and write the fit's tables and plots into ``out_dir``.
 
     Args:
@@ -168,11 +172,16 @@ def fit_stage(cfg: PspSweepConfig, tables: Sequence[pd.DataFrame], measured: pd.
     excitatory, _ = CLASSIFICATIONS[cfg.network.classification]
     result = fit_conductances(tables, measured, cfg.fit, options, excitatory)
     files = write_fit_tables(result, out_dir)
-    files += fit_figures(result, measured, cell_spec_from_config(cfg.neuron), out_dir, options.threshold_mV,
-                         cfg.fit.min_r2)
+    files += fit_figures(
+        result, measured, cell_spec_from_config(cfg.neuron), out_dir, options.threshold_mV, cfg.fit.min_r2
+    )
     # tags, not params: a refit may use another measured table than the first fit
-    tags = {"fit.measured": str(cfg.fit.measured), "fit.weights": str(list(cfg.fit.weights)),
-            "fit.groups": str(cfg.fit.groups), "fit.convention": options.convention}
+    tags = {
+        "fit.measured": str(cfg.fit.measured),
+        "fit.weights": str(list(cfg.fit.weights)),
+        "fit.groups": str(cfg.fit.groups),
+        "fit.convention": options.convention,
+    }
     return FitOutput(result, files, optimal_g_metrics(result.optimal), tags)
 
 

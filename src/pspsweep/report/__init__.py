@@ -23,6 +23,15 @@ from pspsweep.report.sweep import MAX_TRACES, amplitude_histogram, trace_overvie
 from pspsweep.report.tables import write_fit_tables
 
 __all__ = [
-    "MAX_TRACES", "amplitude_histogram", "amplitude_vs_distance", "fit_figures", "fit_plot", "fit_warnings",
-    "group_histograms", "morphology_map", "trace_overview", "warm_up", "write_fit_tables",
+    "MAX_TRACES",
+    "amplitude_histogram",
+    "amplitude_vs_distance",
+    "fit_figures",
+    "fit_plot",
+    "fit_warnings",
+    "group_histograms",
+    "morphology_map",
+    "trace_overview",
+    "warm_up",
+    "write_fit_tables",
 ]

@@ -44,8 +44,15 @@ def _measured_by_group(measured: pd.DataFrame | None, group_column: str = "group
     return measured.reindex(columns=[c for c, _, _ in _MEASURED_LINES]).astype(float)
 
 
-def group_histograms(units: pd.DataFrame, measured: pd.DataFrame | None, path: Path, threshold_mV: float,
-                     *, group_column: str = "group", g_column: str = "g") -> Path:
+def group_histograms(
+    units: pd.DataFrame,
+    measured: pd.DataFrame | None,
+    path: Path,
+    threshold_mV: float,
+    *,
+    group_column: str = "group",
+    g_column: str = "g",
+) -> Path:
     """Amplitude histograms per group, one step curve per conductance, measured values marked.
 
     Args:
@@ -92,22 +99,39 @@ def group_histograms(units: pd.DataFrame, measured: pd.DataFrame | None, path: P
         ax.set_ylabel("units", fontsize=9)
         ax.yaxis.set_major_locator(MaxNLocator(integer=True))
         ax.tick_params(labelsize=8)
-    handles = [plt.Line2D([], [], color=c, lw=1.6, label=f"g = {format_g(g)} nS") for g, c in zip(g_all, colours)
-               if has_g]
-    handles += [plt.Line2D([], [], color="#cc3311", ls=ls, lw=1.5, label=label) for _, label, ls in _MEASURED_LINES
-                if not meas.empty]
+    handles = [
+        plt.Line2D([], [], color=c, lw=1.6, label=f"g = {format_g(g)} nS") for g, c in zip(g_all, colours) if has_g
+    ]
+    handles += [
+        plt.Line2D([], [], color="#cc3311", ls=ls, lw=1.5, label=label)
+        for _, label, ls in _MEASURED_LINES
+        if not meas.empty
+    ]
     handles.append(plt.Line2D([], [], color="0.55", ls="-.", lw=0.9, label=f"threshold ±{threshold_mV:g} mV"))
     fig.suptitle("PSP amplitude distributions per group", fontsize=11)
     fig.tight_layout(rect=(0, 0, 1 - 1.8 / fig.get_figwidth(), 0.97))
-    fig.legend(handles=handles, loc="upper left", fontsize=8, frameon=False,
-               bbox_to_anchor=(1 - 1.75 / fig.get_figwidth(), 0.93))
+    fig.legend(
+        handles=handles,
+        loc="upper left",
+        fontsize=8,
+        frameon=False,
+        bbox_to_anchor=(1 - 1.75 / fig.get_figwidth(), 0.93),
+    )
     fig.savefig(path)
     plt.close(fig)
     return path
 
 
-def fit_plot(stats: pd.DataFrame, fits: pd.DataFrame, optimal: pd.DataFrame | None, path: Path,
-             *, min_r2: float = FitConfig.min_r2, group_column: str = "group", g_column: str = "g") -> Path:
+def fit_plot(
+    stats: pd.DataFrame,
+    fits: pd.DataFrame,
+    optimal: pd.DataFrame | None,
+    path: Path,
+    *,
+    min_r2: float = FitConfig.min_r2,
+    group_column: str = "group",
+    g_column: str = "g",
+) -> Path:
     """Per group: amplitude statistics against g, their fitted lines and the optimal g.
 
     Args:
@@ -148,8 +172,13 @@ def fit_plot(stats: pd.DataFrame, fits: pd.DataFrame, optimal: pd.DataFrame | No
         handles.append(plt.Rectangle((0, 0), 1, 1, color="0.5", alpha=0.2, label="bootstrap CI"))
     fig.suptitle("Amplitude statistics against conductance", fontsize=11)
     fig.tight_layout(rect=(0, 0, 1 - 1.9 / fig.get_figwidth(), 0.97))
-    fig.legend(handles=handles, loc="upper left", fontsize=8, frameon=False,
-               bbox_to_anchor=(1 - 1.85 / fig.get_figwidth(), 0.93))
+    fig.legend(
+        handles=handles,
+        loc="upper left",
+        fontsize=8,
+        frameon=False,
+        bbox_to_anchor=(1 - 1.85 / fig.get_figwidth(), 0.93),
+    )
     fig.savefig(path)
     plt.close(fig)
     return path
@@ -159,8 +188,10 @@ def _draw_fit_panel(ax: Any, g: np.ndarray, sub: pd.DataFrame, fit: dict, opt: d
     """One group's statistics, lines, measured values, optimal g and interval."""
     g_opt = float(opt.get("optimal_g", np.nan))
     # the x range covers the simulated g and, where finite, the inverted ones
-    xs = [*finite_values(g), *finite_values([opt.get(c, np.nan) for c in ("optimal_g", "ci_low", "ci_high",
-                                                                 "g_mean", "g_median", "g_max")])]
+    xs = [
+        *finite_values(g),
+        *finite_values([opt.get(c, np.nan) for c in ("optimal_g", "ci_low", "ci_high", "g_mean", "g_median", "g_max")]),
+    ]
     x_lo, x_hi = (min(xs), max(xs)) if xs else (0.0, 1.0)
     span = (x_hi - x_lo) or max(abs(x_hi), 1.0)
     line_g = np.linspace(x_lo - 0.05 * span, x_hi + 0.05 * span, 50)
@@ -248,8 +279,9 @@ def amplitude_vs_distance(units: pd.DataFrame, path: Path, *, g_column: str = "g
     return path
 
 
-def morphology_map(spec: CellSpec, units: pd.DataFrame, path: Path,
-                   projection: tuple[str, str] = ("x", "y"), *, g_column: str = "g") -> Path:
+def morphology_map(
+    spec: CellSpec, units: pd.DataFrame, path: Path, projection: tuple[str, str] = ("x", "y"), *, g_column: str = "g"
+) -> Path:
     """2-D projection of the morphology with every synapse coloured by its unit's amplitude.
 
     Sections are grey lines whose width follows the diameter. Each synapse of each unit
@@ -280,19 +312,40 @@ def morphology_map(spec: CellSpec, units: pd.DataFrame, path: Path,
     extent = np.ptp(all_pts[:, [ia, ib]], axis=0) if len(all_pts) else np.ones(2)
     ratio = float(np.clip((extent[1] + 1e-9) / (extent[0] + 1e-9), 0.5, 2.0))
     fig, ax = plt.subplots(figsize=(7.5, 1.2 + 6.0 * ratio) if ratio >= 1 else (1.5 + 6.0 / ratio, 7.0), dpi=100)
-    ax.add_collection(LineCollection(segments, linewidths=np.clip(0.5 * np.asarray(widths), 0.7, 8.0),
-                                     colors="0.6", capstyle="round", zorder=1))
+    ax.add_collection(
+        LineCollection(
+            segments, linewidths=np.clip(0.5 * np.asarray(widths), 0.7, 8.0), colors="0.6", capstyle="round", zorder=1
+        )
+    )
     missing = ~np.isfinite(amp)
     if missing.any():
-        ax.scatter(xyz[missing, ia], xyz[missing, ib], s=14, facecolors="none", edgecolors="0.4", lw=0.6,
-                   zorder=2, label="no amplitude")
+        ax.scatter(
+            xyz[missing, ia],
+            xyz[missing, ib],
+            s=14,
+            facecolors="none",
+            edgecolors="0.4",
+            lw=0.6,
+            zorder=2,
+            label="no amplitude",
+        )
         ax.legend(loc="lower right", fontsize=8)
     vmax = float(np.max(np.abs(amp[~missing]))) if (~missing).any() else 1.0
     vmax = vmax if vmax > 0 else 1.0
     order = np.argsort(np.abs(np.where(missing, 0.0, amp)), kind="stable")  # largest on top
     order = order[~missing[order]]
-    sc = ax.scatter(xyz[order, ia], xyz[order, ib], c=amp[order], cmap="RdBu_r", vmin=-vmax, vmax=vmax,
-                    s=12, lw=0.2, edgecolors="k", zorder=3)
+    sc = ax.scatter(
+        xyz[order, ia],
+        xyz[order, ib],
+        c=amp[order],
+        cmap="RdBu_r",
+        vmin=-vmax,
+        vmax=vmax,
+        s=12,
+        lw=0.2,
+        edgecolors="k",
+        zorder=3,
+    )
     fig.colorbar(sc, ax=ax, shrink=0.6, label="unit PSP amplitude (mV)")
     ax.autoscale_view()
     ax.set_aspect("equal", adjustable="datalim")
@@ -353,10 +406,12 @@ def _largest_g(units: pd.DataFrame, g_column: str) -> pd.DataFrame:
     return units[(g == top) | (g.isna() & top.isna())]
 
 
-def fit_figures(result: FitResult, measured: pd.DataFrame | None, cell: CellSpec, out_dir: Path,
-                threshold_mV: float, min_r2: float) -> list[Path]:
+def fit_figures(
+    result: FitResult, measured: pd.DataFrame | None, cell: CellSpec, out_dir: Path, threshold_mV: float, min_r2: float
+) -> list[Path]:
     """The fit's four plots in ``out_dir``: group histograms, fit.png (flagging lines below
     ``min_r2``), amplitude against distance and the morphology map."""
+
     # with a measured table the plots show the groups it has values for (the others,
     # e.g. VPM of other columns, stay in the tables with a note): a page per fit, not 30
     def shown(df: pd.DataFrame | None) -> pd.DataFrame | None:
@@ -367,8 +422,13 @@ def fit_figures(result: FitResult, measured: pd.DataFrame | None, cell: CellSpec
     units = result.units.drop_duplicates(["celltype", "unit", "g"])
     return [
         group_histograms(shown(result.units), measured, out_dir / "group_histograms.png", threshold_mV),
-        fit_plot(shown(result.group_statistics), shown(result.fits), shown(result.optimal), out_dir / "fit.png",
-                 min_r2=min_r2),
+        fit_plot(
+            shown(result.group_statistics),
+            shown(result.fits),
+            shown(result.optimal),
+            out_dir / "fit.png",
+            min_r2=min_r2,
+        ),
         amplitude_vs_distance(units, out_dir / "amplitude_vs_distance.png"),
         morphology_map(cell, units, out_dir / "morphology_amplitudes.png"),
     ]

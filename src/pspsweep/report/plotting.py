@@ -47,15 +47,17 @@ def warm_up() -> None:
     FigureCanvasAgg(fig).draw()
 
 
-def panel_grid(n: int, max_cols: int = 3, panel: tuple[float, float] = (4.2, 3.2),
-          extra_width: float = 0.0) -> tuple[Figure, list]:
+def panel_grid(
+    n: int, max_cols: int = 3, panel: tuple[float, float] = (4.2, 3.2), extra_width: float = 0.0
+) -> tuple[Figure, list]:
     """A figure of n small panels, at most ``max_cols`` per row; unused axes are hidden."""
     plt = pyplot()
     n = max(n, 1)
     ncols = min(n, max_cols)
     nrows = -(-n // ncols)
-    fig, axes = plt.subplots(nrows, ncols, figsize=(panel[0] * ncols + extra_width, panel[1] * nrows),
-                             dpi=100, squeeze=False)
+    fig, axes = plt.subplots(
+        nrows, ncols, figsize=(panel[0] * ncols + extra_width, panel[1] * nrows), dpi=100, squeeze=False
+    )
     flat = list(axes.ravel())
     for ax in flat[n:]:
         ax.set_visible(False)

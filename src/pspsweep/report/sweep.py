@@ -32,8 +32,16 @@ def amplitude_histogram(table: pd.DataFrame, path: Path, threshold_mV: float, ti
     return path
 
 
-def trace_overview(t_baseline: np.ndarray, v_baseline: np.ndarray, traces: list[tuple[np.ndarray, np.ndarray]],
-                   n_units: int, path: Path, t_stim: float, t_end: float, title: str) -> Path:
+def trace_overview(
+    t_baseline: np.ndarray,
+    v_baseline: np.ndarray,
+    traces: list[tuple[np.ndarray, np.ndarray]],
+    n_units: int,
+    path: Path,
+    t_stim: float,
+    t_end: float,
+    title: str,
+) -> Path:
     """Soma voltage of the baseline and of some units (top) and unit minus baseline (bottom).
 
     Args:
@@ -58,7 +66,7 @@ def trace_overview(t_baseline: np.ndarray, v_baseline: np.ndarray, traces: list[
         colors = plt.get_cmap("viridis")(np.arange(len(shown)) / max(len(shown) - 1, 1))
         for ax, values in ((top, on_grid), (bottom, on_grid - base)):
             segments = np.stack([np.broadcast_to(grid, values.shape), values], axis=-1)
-            ax.add_collection(LineCollection(segments, colors=colors, linewidths=0.7, alpha=0.8))
+            ax.add_collection(LineCollection(list(segments), colors=colors, linewidths=0.7, alpha=0.8))
             ax.autoscale_view()
     top.plot(grid, base, color="k", lw=1.5, label="baseline (no synapse)")
     top.legend(loc="best", fontsize=8)

@@ -20,9 +20,12 @@ def write_fit_tables(result: FitResult, out_dir: Path) -> list[Path]:
     """Write the fit's tables into ``out_dir``; returns the files written."""
     out_dir.mkdir(parents=True, exist_ok=True)
     files = []
-    for name, table in ((GROUP_STATISTICS_CSV, result.group_statistics),
-                        (CELLTYPE_STATISTICS_CSV, result.celltype_statistics), (FITS_CSV, result.fits),
-                        (OPTIMAL_G_CSV, result.optimal)):
+    for name, table in (
+        (GROUP_STATISTICS_CSV, result.group_statistics),
+        (CELLTYPE_STATISTICS_CSV, result.celltype_statistics),
+        (FITS_CSV, result.fits),
+        (OPTIMAL_G_CSV, result.optimal),
+    ):
         if table is not None:
             table.to_csv(out_dir / name, index=False)
             files.append(out_dir / name)

@@ -105,9 +105,7 @@ def _check_rule(label: str, mech: MechanismSpec) -> None:
         )
     for key in DISTRIBUTION_CONTROL_KEYS[rule]:
         if key not in mech.distribution and key not in _OPTIONAL_CONTROL_KEYS:
-            raise PspSweepError(
-                f"label {label!r}: mechanism {mech.name!r} ({rule}) lacks key {key!r}"
-            )
+            raise PspSweepError(f"label {label!r}: mechanism {mech.name!r} ({rule}) lacks key {key!r}")
 
 
 class NeuronCell:
@@ -134,9 +132,7 @@ class NeuronCell:
         for i, s in enumerate(spec.sections):
             if s.parent is not None:
                 if not 0 <= s.parent < n or s.parent == i:
-                    raise PspSweepError(
-                        f"cell {spec.name!r}: section {i} ({s.name}) has invalid parent {s.parent}"
-                    )
+                    raise PspSweepError(f"cell {spec.name!r}: section {i} ({s.name}) has invalid parent {s.parent}")
                 self._children[s.parent].append(i)
         self._by_label: dict[str, list[int]] = {}
         for i, s in enumerate(spec.sections):
@@ -181,8 +177,7 @@ class NeuronCell:
                 continue
             if not 0.0 <= s.parent_x <= 1.0:
                 raise PspSweepError(
-                    f"cell {self.spec.name!r}: section {i} ({s.name}) has parent_x "
-                    f"{s.parent_x} outside [0, 1]"
+                    f"cell {self.spec.name!r}: section {i} ({s.name}) has parent_x {s.parent_x} outside [0, 1]"
                 )
             self.sections[i].connect(self.sections[s.parent](s.parent_x), 0)
 
@@ -214,15 +209,12 @@ class NeuronCell:
             elif disc.rule == "isf_dlambda":
                 d_mid = float(np.asarray(s.points)[len(s.points) // 2, 3])
                 try:
-                    nseg = isf_dlambda_nseg(
-                        sec.L, d_mid, sec.Ra, sec(0.5).cm, disc.f, disc.max_seg_length
-                    )
+                    nseg = isf_dlambda_nseg(sec.L, d_mid, sec.Ra, sec(0.5).cm, disc.f, disc.max_seg_length)
                 except PspSweepError as exc:
                     raise PspSweepError(f"section {i} ({s.name}): {exc}") from None
             else:
                 raise PspSweepError(
-                    f"cell {self.spec.name!r}: unknown discretization rule {disc.rule!r} "
-                    f"(known: isf_dlambda, fixed)"
+                    f"cell {self.spec.name!r}: unknown discretization rule {disc.rule!r} (known: isf_dlambda, fixed)"
                 )
             if nseg < 1:
                 raise PspSweepError(f"section {i} ({s.name}): nseg must be >= 1, got {nseg}")
@@ -267,9 +259,8 @@ class NeuronCell:
             if scaling.labels and s.label not in scaling.labels:
                 continue
             sec = self.sections[i]
-            if scaling.max_distance_um is not None:
-                if h.distance(self.soma(0), sec(1)) > scaling.max_distance_um:
-                    continue
+            if scaling.max_distance_um is not None and h.distance(self.soma(0), sec(1)) > scaling.max_distance_um:
+                continue
             if scaling.max_sections is not None and scaled >= scaling.max_sections:
                 break
             for j in range(int(sec.n3d())):
@@ -345,9 +336,7 @@ class NeuronCell:
         """Bare parameter name -> value at every segment centre of section ``i``."""
         _check_rule(label, mech)
         rule, c = mech.spatial, mech.distribution
-        params = {
-            p: float(v) for p, v in mech.params.items() if p not in DISTRIBUTION_CONTROL_KEYS[rule]
-        }
+        params = {p: float(v) for p, v in mech.params.items() if p not in DISTRIBUTION_CONTROL_KEYS[rule]}
         nseg = int(self.sections[i].nseg)
         if rule == "uniform":
             return {p: np.full(nseg, g0) for p, g0 in params.items()}
@@ -361,9 +350,7 @@ class NeuronCell:
             values = np.where(d >= at, dist, prox + (dist - prox) / at * d)
             return {str(c["param_name"]): values}
         if rule in ("exponential", "capped_exponential", "exponential_by_z_dist"):
-            shape = float(c["offset"]) + float(c["linScale"]) * np.exp(
-                float(c["_lambda"]) * (d - float(c["xOffset"]))
-            )
+            shape = float(c["offset"]) + float(c["linScale"]) * np.exp(float(c["_lambda"]) * (d - float(c["xOffset"])))
             out = {p: g0 * shape for p, g0 in params.items()}
             if rule == "capped_exponential":
                 max_g = float(c["max_g"])
@@ -412,10 +399,7 @@ class NeuronCell:
 
     def nseg_by_label(self) -> dict[str, int]:
         """Total number of segments per label, labels in first-appearance order."""
-        return {
-            label: sum(int(self.sections[i].nseg) for i in self._by_label[label])
-            for label in self.spec.labels
-        }
+        return {label: sum(int(self.sections[i].nseg) for i in self._by_label[label]) for label in self.spec.labels}
 
     def area_by_label(self) -> dict[str, float]:
         """Membrane area (um2, sum of ``seg.area()``) per label, with current diameters."""
@@ -431,8 +415,7 @@ class NeuronCell:
     def _check_location(self, section: int, x: float) -> Any:
         if not 0 <= section < len(self.sections):
             raise PspSweepError(
-                f"cell {self.spec.name!r}: section index {section} out of range "
-                f"0..{len(self.sections) - 1}"
+                f"cell {self.spec.name!r}: section index {section} out of range 0..{len(self.sections) - 1}"
             )
         if not 0.0 <= x <= 1.0:
             raise PspSweepError(f"section {section}: x = {x} outside [0, 1]")
@@ -482,9 +465,7 @@ class NeuronCell:
         try:
             return float(getattr(sec(float(x)), f"{param}_{mech}"))
         except _NEURON_ERRORS as exc:
-            raise PspSweepError(
-                f"section {section}: no parameter {param!r} of mechanism {mech!r}: {exc}"
-            ) from None
+            raise PspSweepError(f"section {section}: no parameter {param!r} of mechanism {mech!r}: {exc}") from None
 
     def apply_sim_settings(self, sim: SimSettings | None = None) -> None:
         """Set NEURON's ``dt`` (ms), ``celsius`` (degC) and ``v_init`` (mV) from ``sim``

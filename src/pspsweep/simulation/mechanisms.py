@@ -39,6 +39,7 @@ CACHE_ENV = "PSPSWEEP_CACHE_DIR"
 #: Folders under ``simulation/mod`` that pspsweep ships, in load order.
 SHIPPED_FOLDERS = ("synapses", "l5pt")
 
+
 @dataclass(frozen=True)
 class _Loaded:
     """Where a loaded mechanism came from."""
@@ -99,24 +100,17 @@ def _mod_files(dirs: list[Path]) -> list[Path]:
     for folder in dirs:
         for path in sorted(folder.glob("*.mod")):
             if path.name in by_name:
-                raise PspSweepError(
-                    f"mechanism file name {path.name!r} occurs twice: "
-                    f"{by_name[path.name]} and {path}"
-                )
+                raise PspSweepError(f"mechanism file name {path.name!r} occurs twice: {by_name[path.name]} and {path}")
             by_name[path.name] = path
     if not by_name:
-        raise PspSweepError(
-            "no .mod files found in " + ", ".join(str(d) for d in dirs)
-        )
+        raise PspSweepError("no .mod files found in " + ", ".join(str(d) for d in dirs))
     return [by_name[name] for name in sorted(by_name)]
 
 
 _COMMENT_BLOCK = re.compile(r"\bCOMMENT\b.*?\bENDCOMMENT\b", re.DOTALL)
 _VERBATIM_BLOCK = re.compile(r"\bVERBATIM\b.*?\bENDVERBATIM\b", re.DOTALL)
 _LINE_COMMENT = re.compile(r"[:?][^\n]*")
-_NAME_DECL = re.compile(
-    r"\b(?:SUFFIX|POINT_PROCESS|ARTIFICIAL_CELL)\s+([A-Za-z_][A-Za-z0-9_]*)"
-)
+_NAME_DECL = re.compile(r"\b(?:SUFFIX|POINT_PROCESS|ARTIFICIAL_CELL)\s+([A-Za-z_][A-Za-z0-9_]*)")
 
 
 def mechanism_names(mod_file: str | os.PathLike[str]) -> list[str]:
@@ -143,9 +137,7 @@ def _names_by_file(mod_files: list[Path]) -> dict[str, Path]:
     for path in mod_files:
         for name in mechanism_names(path):
             if name in owner:
-                raise PspSweepError(
-                    f"mechanism {name!r} is defined twice: in {owner[name]} and in {path}"
-                )
+                raise PspSweepError(f"mechanism {name!r} is defined twice: in {owner[name]} and in {path}")
             owner[name] = path
     return owner
 
@@ -160,9 +152,7 @@ def _neuron_version() -> str:
     try:
         import neuron
     except ImportError as exc:  # pragma: no cover - NEURON is a hard dependency
-        raise PspSweepError(
-            "NEURON is not installed in this Python environment: pip install 'neuron>=9,<10'"
-        ) from exc
+        raise PspSweepError("NEURON is not installed in this Python environment: pip install 'neuron>=9,<10'") from exc
     return str(getattr(neuron, "__version__", "unknown"))
 
 
@@ -239,9 +229,7 @@ def _is_complete(build_dir: Path, coreneuron: bool) -> bool:
     return not coreneuron or library_path(build_dir, coreneuron=True).is_file()
 
 
-def _run_nrnivmodl(
-    cmd: list[str], cwd: Path, env: dict[str, str]
-) -> subprocess.CompletedProcess[str]:
+def _run_nrnivmodl(cmd: list[str], cwd: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     """Run nrnivmodl (a separate function so tests can count invocations)."""
     return subprocess.run(
         cmd,
@@ -284,9 +272,7 @@ def compile_mechanisms(
     return _compile_files(_mod_files(_normalise_dirs(dirs)), cache_dir, coreneuron)
 
 
-def _compile_files(
-    files: list[Path], cache_dir: str | os.PathLike[str] | None, coreneuron: bool
-) -> Path:
+def _compile_files(files: list[Path], cache_dir: str | os.PathLike[str] | None, coreneuron: bool) -> Path:
     """Compile ``files`` into ``<cache>/<hash>[-coreneuron]`` (see compile_mechanisms)."""
     _names_by_file(files)  # reject duplicate names before spending time compiling
     cache = Path(cache_dir).expanduser() if cache_dir is not None else default_cache_dir()
@@ -413,8 +399,9 @@ def load_mechanisms(
         return lib
 
 
-def _files_to_load(h: object, files: list[Path], owners: dict[str, Path], digests: dict[Path, str],
-                   coreneuron: bool) -> tuple[list[Path], Path | None]:
+def _files_to_load(
+    h: object, files: list[Path], owners: dict[str, Path], digests: dict[Path, str], coreneuron: bool
+) -> tuple[list[Path], Path | None]:
     """Sort ``files`` into already loaded (identical contents, same flavour) and new
     ones; anything else is a clash. Checked before compiling because loading would fail
     anyway.
@@ -432,10 +419,7 @@ def _files_to_load(h: object, files: list[Path], owners: dict[str, Path], digest
     for path in files:
         names = [n for n, owner in owners.items() if owner == path]
         records = [_LOADED_NAMES.get(n) for n in names]
-        if names and all(
-            r is not None and r.digest == digests[path] and r.coreneuron == coreneuron
-            for r in records
-        ):
+        if names and all(r is not None and r.digest == digests[path] and r.coreneuron == coreneuron for r in records):
             known_library = known_library or records[0].library  # type: ignore[union-attr]
             continue
         problems.extend(_clashes(path, names, records, existing, digests[path], coreneuron))
@@ -456,19 +440,21 @@ def _files_to_load(h: object, files: list[Path], owners: dict[str, Path], digest
     return new_files, known_library
 
 
-def _clashes(path: Path, names: list[str], records: list[_Loaded | None], existing: set[str],
-             digest: str, coreneuron: bool) -> list[str]:
+def _clashes(
+    path: Path, names: list[str], records: list[_Loaded | None], existing: set[str], digest: str, coreneuron: bool
+) -> list[str]:
     """Why the mechanisms ``names`` of ``path`` cannot be loaded (empty: they can)."""
     problems = []
     for mech, record in zip(names, records):
         if record is not None:
-            flavour = "" if record.coreneuron == coreneuron else (
-                " built " + ("with" if record.coreneuron else "without") + " -coreneuron"
+            flavour = (
+                ""
+                if record.coreneuron == coreneuron
+                else (" built " + ("with" if record.coreneuron else "without") + " -coreneuron")
             )
             what = "different contents" if record.digest != digest else "the same contents"
             problems.append(
-                f"{mech!r} in {path} is already loaded from {record.mod_file} "
-                f"({record.library}) with {what}{flavour}"
+                f"{mech!r} in {path} is already loaded from {record.mod_file} ({record.library}) with {what}{flavour}"
             )
         elif mech in existing:
             problems.append(

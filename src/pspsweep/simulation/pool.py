@@ -21,8 +21,9 @@ from pspsweep.units import Unit
 class SynapseMaker:
     """Creates the (point process, NetCon) pairs of one receptor and weight set."""
 
-    def __init__(self, h: Any, cell: Any, receptor: ReceptorSpec, weights: Sequence[float],
-                 on_coreneuron: bool) -> None:
+    def __init__(
+        self, h: Any, cell: Any, receptor: ReceptorSpec, weights: Sequence[float], on_coreneuron: bool
+    ) -> None:
         self._h = h
         self.cell = cell
         self.receptor = receptor

@@ -77,12 +77,7 @@ def join(settled: Settled, t: np.ndarray, v: np.ndarray, vardt: bool) -> tuple[n
         # start of its last step (which ended at the saved tStim). The restored run
         # holds the saved state twice (frecord_init's sample and the start of the
         # event-delivery step) before the start of the first step after delivery.
-        if (
-            len(t) < 2
-            or not t[0] == t[1] == t_saved
-            or v[0] != v[1]
-            or (len(settled.t) and settled.t[-1] >= t_saved)
-        ):
+        if len(t) < 2 or not t[0] == t[1] == t_saved or v[0] != v[1] or (len(settled.t) and settled.t[-1] >= t_saved):
             raise PspSweepError("restored CVODE run does not continue the settle run")
         return np.concatenate([settled.t, t[1:]]), np.concatenate([settled.v, v[1:]])
     # fixed step records after every step: the settle's last sample is the saved

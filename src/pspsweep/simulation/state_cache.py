@@ -118,8 +118,11 @@ class StateCache:
         return settled, how
 
     def _unusable(self, why: str) -> None:
-        warnings.warn(f"settled-state cache {self.folder} not usable ({why}); settling in this process",
-                      RuntimeWarning, stacklevel=4)
+        warnings.warn(
+            f"settled-state cache {self.folder} not usable ({why}); settling in this process",
+            RuntimeWarning,
+            stacklevel=4,
+        )
 
     def _load_or_settle(self, owner: Any, key: str, size: int, started: float) -> tuple[Settled, str]:
         """Under the key's lock: the cached state, or a settle written to the cache."""
@@ -130,8 +133,9 @@ class StateCache:
         settled = owner.settle()
         if self.write(key, settled, owner.request.t_end, owner.h):
             settled.cached_as = (self.folder, key)
-        log.info("settled state %s (pool %d) simulated and saved in %.2f s", key[:12], size,
-                 time.perf_counter() - started)
+        log.info(
+            "settled state %s (pool %d) simulated and saved in %.2f s", key[:12], size, time.perf_counter() - started
+        )
         return settled, "settled"
 
     def _add_tail(self, owner: Any, key: str, settled: Settled, lock: Any) -> None:
@@ -154,8 +158,12 @@ class StateCache:
         try:
             settled = self._read(owner, key, state_path, meta_path)
         except Exception as exc:  # noqa: BLE001 (any unreadable state: settle again)
-            warnings.warn(f"cached settled state {state_path} not used ({type(exc).__name__}: {exc}); "
-                          "settling again and replacing it", RuntimeWarning, stacklevel=4)
+            warnings.warn(
+                f"cached settled state {state_path} not used ({type(exc).__name__}: {exc}); "
+                "settling again and replacing it",
+                RuntimeWarning,
+                stacklevel=4,
+            )
             return None
         return settled
 
@@ -216,8 +224,11 @@ class StateCache:
                 os.replace(state_path, self.folder / f"{key}.state")
             os.replace(meta_path, self.folder / f"{key}.npz")
         except Exception as exc:  # noqa: BLE001 (a cache that cannot be written is no error)
-            warnings.warn(f"settled state not written to {self.folder} ({type(exc).__name__}: {exc})",
-                          RuntimeWarning, stacklevel=4)
+            warnings.warn(
+                f"settled state not written to {self.folder} ({type(exc).__name__}: {exc})",
+                RuntimeWarning,
+                stacklevel=4,
+            )
             for tmp in temps:
                 Path(tmp).unlink(missing_ok=True)
             return False

@@ -248,9 +248,4 @@ class Restore(Strategy):
         state file restores only onto that structure)."""
         sections, point_processes, netcons = structure(self.h)
         n = len(self.pool)
-        return (
-            len(sections) == len(self.cell.sections)
-            and sum(point_processes) == n
-            and netcons == tuple(range(n))
-        )
-
+        return len(sections) == len(self.cell.sections) and sum(point_processes) == n and netcons == tuple(range(n))

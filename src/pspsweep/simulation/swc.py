@@ -141,9 +141,7 @@ def validate_swc(path: os.PathLike | str) -> list[SwcPoint]:
             continue
         tokens = body.split()
         if len(tokens) != 7:
-            raise InputFileError(
-                path, f"expected 7 columns ({_COLUMNS}), got {len(tokens)}: {quote(text)}", lineno
-            )
+            raise InputFileError(path, f"expected 7 columns ({_COLUMNS}), got {len(tokens)}: {quote(text)}", lineno)
         id_ = _integer(path, lineno, tokens[0], "id")
         type_ = _integer(path, lineno, tokens[1], "type")
         parent = _integer(path, lineno, tokens[6], "parent id")
@@ -193,9 +191,7 @@ def validate_swc(path: os.PathLike | str) -> list[SwcPoint]:
             else:
                 root_line = lineno
         elif parent not in line_of:
-            raise InputFileError(
-                path, f"parent id {parent} of id {id_} is not defined on an earlier line", lineno
-            )
+            raise InputFileError(path, f"parent id {parent} of id {id_} is not defined on an earlier line", lineno)
         line_of[id_] = lineno
         points.append(SwcPoint(id_, type_, values[2], values[3], values[4], radius, parent, lineno, rejoined))
     if len(points) < 2:
@@ -236,9 +232,7 @@ def _import3d_reader(path: os.PathLike | str, points: list[SwcPoint]):
     for msg in out.getvalue().replace(source, str(path)).splitlines():
         if msg.lstrip().lower().startswith("error"):
             m = _LINE_IN_MESSAGE.search(msg)
-            raise InputFileError(
-                path, f"NEURON's Import3d: {msg.strip()}", int(m.group(1)) if m else None
-            )
+            raise InputFileError(path, f"NEURON's Import3d: {msg.strip()}", int(m.group(1)) if m else None)
     return reader
 
 
@@ -286,9 +280,7 @@ def _drop_degenerate(sections: list[_Section]) -> list[_Section]:
         if sec.parent_key is None:
             continue
         npts = sec.xyz.shape[1] - sec.first
-        degenerate = npts <= 1 or (
-            npts == 2 and np.array_equal(sec.xyz[:, sec.first], sec.xyz[:, sec.first + 1])
-        )
+        degenerate = npts <= 1 or (npts == 2 and np.array_equal(sec.xyz[:, sec.first], sec.xyz[:, sec.first + 1]))
         if not degenerate:
             continue
         del sections[i]
@@ -343,8 +335,9 @@ def read_swc(path: os.PathLike | str) -> tuple[SectionSpec, ...]:
             soma_child = labels[parent] == "Soma" and label != "Soma"
             parent_x = SOMA_CHILD_X if soma_child else sec.parent_x
         index_of[sec.key] = i
-        specs.append(SectionSpec(name=name, label=label, parent=parent, parent_x=float(parent_x),
-                                 points=_points(sec), nseg=None))
+        specs.append(
+            SectionSpec(name=name, label=label, parent=parent, parent_x=float(parent_x), points=_points(sec), nseg=None)
+        )
     roots = [s.name for s in specs if s.parent is None]
     if len(roots) != 1:  # pragma: no cover - validate_swc allows exactly one root
         raise InputFileError(path, f"expected one root section, found {len(roots)}: {roots}")

@@ -25,7 +25,6 @@ _INSTALL_HINT = (
 )
 
 
-
 def find_nrnivmodl() -> Path | None:
     """Locate nrnivmodl, preferring the one of the running Python environment."""
     # The venv's bin folder is often not on PATH (venv not activated), and
@@ -61,8 +60,7 @@ def check_toolchain(coreneuron: bool) -> tuple[Path, dict[str, str]]:
         raise PspSweepError(
             "nrnivmodl not found (neither next to "
             f"{sys.executable} nor on PATH): install NEURON in this Python "
-            "environment ('pip install \"neuron>=9,<10\"') and "
-            + _INSTALL_HINT
+            "environment ('pip install \"neuron>=9,<10\"') and " + _INSTALL_HINT
         )
     env = dict(os.environ)
 
@@ -70,14 +68,9 @@ def check_toolchain(coreneuron: bool) -> tuple[Path, dict[str, str]]:
     wanted = env.get("CXX") or sysconfig.get_config_var("CXX") or "c++"
     wanted_exe = shlex.split(wanted)[0] if wanted.strip() else "c++"
     if shutil.which(wanted_exe) is None:
-        alternative = next(
-            (c for c in ("g++", "c++", "clang++") if shutil.which(c)), None
-        )
+        alternative = next((c for c in ("g++", "c++", "clang++") if shutil.which(c)), None)
         if alternative is None or "CXX" in os.environ:
-            raise PspSweepError(
-                f"C++ compiler {wanted_exe!r} not found, which nrnivmodl needs: "
-                + _INSTALL_HINT
-            )
+            raise PspSweepError(f"C++ compiler {wanted_exe!r} not found, which nrnivmodl needs: " + _INSTALL_HINT)
         # Python's build compiler is absent but another one exists: use it.
         env["CXX"] = alternative
     if shutil.which("make") is None:
@@ -86,9 +79,7 @@ def check_toolchain(coreneuron: bool) -> tuple[Path, dict[str, str]]:
     wrapper = _is_python_wrapper(nrnivmodl)
     if (wrapper or coreneuron) and shutil.which("perl") is None:
         # The wheel's wrapper and the CoreNEURON build both call perl.
-        raise PspSweepError(
-            "'perl' not found, which nrnivmodl needs: apt-get install perl"
-        )
+        raise PspSweepError("'perl' not found, which nrnivmodl needs: apt-get install perl")
     if wrapper and nrnivmodl.parent == Path(sys.executable).parent:
         missing = [
             pkg
@@ -96,10 +87,7 @@ def check_toolchain(coreneuron: bool) -> tuple[Path, dict[str, str]]:
             if importlib.util.find_spec(pkg) is None
         ]
         if missing:
-            raise PspSweepError(
-                "Python packages needed by nrnivmodl are missing: "
-                f"pip install {' '.join(missing)}"
-            )
+            raise PspSweepError(f"Python packages needed by nrnivmodl are missing: pip install {' '.join(missing)}")
     return nrnivmodl, env
 
 
