@@ -35,7 +35,7 @@ def test_resolve_names_patterns_and_keywords(demo_embedding):
 
 
 def test_bad_celltype_values_are_clear(compose):
-    from pspsweep.config import validate
+    from pspsweep.validation import validate
 
     for bad in ([], [""], [1]):
         cfg = OmegaConf.to_object(compose())

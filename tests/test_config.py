@@ -14,9 +14,10 @@ from conftest import pspsweep_env
 from omegaconf import OmegaConf
 from omegaconf.errors import ValidationError
 
-from pspsweep.config import Mode, PspSweepConfig, check_metric_name, validate
+from pspsweep.config import Mode, PspSweepConfig
 from pspsweep.errors import PspSweepError
 from pspsweep.pipeline import prepare
+from pspsweep.validation import check_metric_name, validate
 
 
 def test_default_config_composes_to_typed_schema(compose):

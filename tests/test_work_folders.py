@@ -1,4 +1,4 @@
-"""pipeline.work_folders and check_work_folders: where chunks and settled states go.
+"""launch.work_folders and check_work_folders: where chunks and settled states go.
 
 Checked against the documented defaults (``executor.work_dir`` / ``.pspsweep`` of the
 launch directory, ``states`` beside ``chunks``) and the ``executor.state_dir`` key,
@@ -11,7 +11,7 @@ import pytest
 from omegaconf import OmegaConf
 
 from pspsweep.errors import PspSweepError
-from pspsweep.pipeline import check_work_folders, work_folders
+from pspsweep.launch import check_work_folders, work_folders
 
 
 def test_states_beside_the_chunks_by_default(compose, launch_dir):

@@ -243,7 +243,8 @@ def _run_prepared(
     hydra_dir: Path | None,
 ) -> SweepResult:
     from pspsweep.hydra_callbacks import tracking_uri
-    from pspsweep.pipeline import check_work_folders, prepare, sweep_key
+    from pspsweep.launch import check_work_folders
+    from pspsweep.pipeline import prepare, sweep_key
 
     engine = cfg.run.engine.value
     prebuild = (lambda cell: workers.prebuild(cell, engine)) if workers is not None else None

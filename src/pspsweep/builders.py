@@ -23,12 +23,13 @@ from pspsweep.cellmodel import (
     control_value_problem,
 )
 from pspsweep.celltypes import CLASSIFICATIONS, classify_celltype
-from pspsweep.config import NetworkConfig, NeuronConfig, RunConfig, check_conductance
+from pspsweep.config import NetworkConfig, NeuronConfig, RunConfig
 from pspsweep.demo import demo_sections, demo_synapses
 from pspsweep.embedding import Embedding, ReceptorSpec
 from pspsweep.errors import PspSweepError
 from pspsweep.launch import launch_dir
 from pspsweep.simulation.mechanisms import SHIPPED_FOLDERS
+from pspsweep.validation import check_conductance
 
 #: receptor mechanisms pspsweep ships, and whether they are excitatory
 RECEPTOR_MECHANISMS = {"glutamate_syn": True, "gaba_syn": False}

@@ -312,8 +312,8 @@ def fit_main() -> None:
 
         from omegaconf.errors import OmegaConfBaseException
 
-        from pspsweep.config import validate
         from pspsweep.hydra_callbacks import PARENT_CONFIG, fit_parent_run
+        from pspsweep.validation import validate
 
         args = sys.argv[1:]
         if not args or args[0].startswith("-") or "=" in args[0]:

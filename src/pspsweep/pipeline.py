@@ -32,17 +32,17 @@ from pspsweep.builders import (
 )
 from pspsweep.cellmodel import CellSpec
 from pspsweep.celltypes import group_statistics
-from pspsweep.config import PspSweepConfig, RunConfig, check_metric_name, validate
+from pspsweep.config import PspSweepConfig
 from pspsweep.embedding import Embedding
-from pspsweep.errors import PspSweepError
 from pspsweep.features import AnalysisOptions
 from pspsweep.geometry import segment_counts, unit_mean_distances
-from pspsweep.launch import launch_dir
+from pspsweep.launch import work_folders
 from pspsweep.progress import progress_bar
 from pspsweep.report import MAX_TRACES, amplitude_histogram, trace_overview
 from pspsweep.statistics import summary_statistics
 from pspsweep.tracking import Tracker
 from pspsweep.units import Unit, distinct_units, make_units, resolve_celltypes
+from pspsweep.validation import check_metric_name, check_sim_settings, check_windows, check_work, validate
 
 log = logging.getLogger(__name__)
 
@@ -108,79 +108,6 @@ def analysis_options(cfg: PspSweepConfig) -> AnalysisOptions:
     """The analysis config as the features' options."""
     a = cfg.analysis
     return AnalysisOptions(a.convention.value, a.baseline.value, a.threshold_mV, a.resample_dt)
-
-
-#: ISF's fixed step (ms): the yardstick of work under CVODE, whose own steps are unknown ahead
-REFERENCE_STEP_MS = 0.025
-
-#: fewest fixed steps in the response window: a PSP rises within about 1 ms of a 40 ms window
-MIN_RESPONSE_STEPS = 100
-
-
-def check_windows(cfg: PspSweepConfig, options: AnalysisOptions) -> None:
-    """The analysis grid has samples before tStim (the pre-stimulus level) and after it.
-
-    Raises:
-        PspSweepError: naming run.tStim, run.tEnd and analysis.resample_dt.
-    """
-    # the analysis' own rule (private there), so that this check cannot drift from it
-    from pspsweep.features import _windows
-
-    run = cfg.run
-    try:
-        _windows(run.tStim, run.tEnd, options)
-    except PspSweepError as exc:
-        raise PspSweepError(
-            f"run.tStim={run.tStim:g}, run.tEnd={run.tEnd:g}, analysis.resample_dt={options.resample_dt:g}: {exc}"
-        ) from None
-
-
-def check_sim_settings(cfg: PspSweepConfig, cell: CellSpec) -> None:
-    """Finite sim settings (also from a .param), and a fixed step that resolves the PSP.
-
-    Raises:
-        PspSweepError: naming the neuron.sim key.
-    """
-    sim, run = cell.sim, cfg.run
-    for key in ("v_init", "dt", "celsius"):
-        value = getattr(sim, key)
-        if not math.isfinite(value):
-            raise PspSweepError(f"neuron.sim.{key}={value} must be a finite number")
-    if not sim.dt > 0:
-        raise PspSweepError(f"neuron.sim.dt={sim.dt} must be positive (ms)")
-    window = run.tEnd - run.tStim
-    if not run.vardt and window / sim.dt < MIN_RESPONSE_STEPS:
-        raise PspSweepError(
-            f"neuron.sim.dt={sim.dt:g} ms leaves fewer than {MIN_RESPONSE_STEPS} fixed steps in the response "
-            f"window run.tEnd - run.tStim = {window:g} ms, too few to resolve a PSP; give neuron.sim.dt <= "
-            f"{window / MIN_RESPONSE_STEPS:g}"
-        )
-
-
-def check_work(run: RunConfig, dt: float, n_units: int) -> None:
-    """Refuse a sweep of more than ``run.max_steps`` time steps before it runs for days.
-
-    Steps are counted in ``neuron.sim.dt`` under fixed step and in ISF's 0.025 ms under
-    CVODE: ``restore`` settles to tStim once and simulates tStim..tEnd per unit,
-    ``reference`` simulates 0..tEnd per unit.
-
-    Raises:
-        PspSweepError: naming the keys, the figure and how to allow it.
-    """
-    step = REFERENCE_STEP_MS if run.vardt else dt
-    if run.strategy.value == "restore":
-        steps = (run.tStim + n_units * (run.tEnd - run.tStim)) / step
-    else:
-        steps = n_units * run.tEnd / step
-    if steps > run.max_steps:
-        # the suggested limit, rounded up to two digits so that it lets this sweep through
-        unit = 10.0 ** (math.floor(math.log10(steps)) - 1)
-        enough = math.ceil(steps / unit) * unit
-        raise PspSweepError(
-            f"the sweep would take {steps:.3g} time steps of {step:g} ms ({n_units} units, run.tStim={run.tStim:g}, "
-            f"run.tEnd={run.tEnd:g}, neuron.sim.dt={dt:g}, run.strategy={run.strategy.value}), more than "
-            f"run.max_steps={run.max_steps:.3g}; set run.max_steps={enough:.2g} if you mean it"
-        )
 
 
 def prepare(cfg: PspSweepConfig, on_cell: Callable[[CellSpec], object] | None = None) -> PreparedSweep:
@@ -394,39 +321,6 @@ def plan_simulations(
 REUSED_ARTIFACTS = (PSPS_CSV, TRACES_NPZ)
 
 
-def work_folders(cfg: PspSweepConfig) -> tuple[Path, Path]:
-    """Where finished chunks and settled states are kept: ``chunks`` and ``states`` in
-    ``executor.work_dir``, else in ``.pspsweep`` of the launch directory; the states in
-    ``executor.state_dir`` when given. Relative folders are taken from the launch directory."""
-
-    def from_launch_dir(folder: str) -> Path:
-        path = Path(folder).expanduser()
-        return path if path.is_absolute() else launch_dir() / path
-
-    base = from_launch_dir(cfg.executor.work_dir or ".pspsweep")
-    states = from_launch_dir(cfg.executor.state_dir) if cfg.executor.state_dir else base / "states"
-    return base / "chunks", states
-
-
-def check_work_folders(cfg: PspSweepConfig) -> None:
-    """Create the work folders now, so that a folder nobody may write to is named before
-    anything runs.
-
-    Raises:
-        PspSweepError: naming the folder and the config key.
-    """
-    chunks, states = work_folders(cfg)
-    states_key = "executor.state_dir" if cfg.executor.state_dir else "executor.work_dir"
-    for folder, key in ((chunks, "executor.work_dir"), (states, states_key)):
-        try:
-            folder.mkdir(parents=True, exist_ok=True)
-            writable = os.access(folder, os.W_OK | os.X_OK)
-        except OSError as exc:
-            raise PspSweepError(f"{key}: cannot create {folder}: {exc.strerror}") from None
-        if not writable:
-            raise PspSweepError(f"{key}: {folder} is not writable; set {key}=DIR")
-
-
 def run_sweep(
     cfg: PspSweepConfig,
     prep: PreparedSweep,
@@ -454,85 +348,23 @@ def run_sweep(
         The tables, metrics and written files; None when ``cancel`` was set, with no
         result file written.
     """
-    import dataclasses
-
-    run = cfg.run
-    workers = execution.resolve_workers(cfg.executor.workers)
-    groups = sweep_works(cfg, prep)
-    chunks, source = plan_simulations(cfg, prep, groups, workers)
-    n_simulated = len(set(source.tolist()))
-    root, states = work_folders(cfg)
-    # settled states, shared by the workers and by every job of a multirun (see the
-    # runner's docstring); set here, not in sweep_works, so sweep_key stays free of paths
-    works = [
-        dataclasses.replace(g.work, request=dataclasses.replace(g.work.request, state_dir=str(states))) for g in groups
-    ]
-    # claimed: an identical sweep running meanwhile in another command gets a folder of its own
-    store = execution.ChunkStore.for_sweep(root, works, chunks, salt=sweep_key(cfg, prep)).claim()
-
     started = time.perf_counter()
-    bar = progress_bar(f"{prep.label} units", n_simulated, enabled=progress)
-    executor = execution.make_executor(cfg.executor.kind, workers, cfg.executor.address)
-    try:
-        report = execution.run_chunks(works, chunks, store, executor, on_done=bar.update)
-    except BaseException:
-        bar.leave = False  # erase the bar: the error is reported in one line
-        store.release()  # the chunks stay for a resume
-        raise
-    finally:
-        executor.close()
-        bar.close()
+    sweep = _execute(cfg, prep, progress)
     if cancel is not None and cancel.is_set():
-        store.release()
+        sweep.store.release()
         return None
-    amplitudes, t_peaks = execution.collect_features(store, chunks)
-    table = unit_table(prep, amplitudes[source], t_peaks[source], source.tolist())
+    amplitudes, t_peaks = execution.collect_features(sweep.store, sweep.chunks)
+    table = unit_table(prep, amplitudes[sweep.source], t_peaks[sweep.source], sweep.source.tolist())
     stats = summary_statistics(table, prep.options)
     group_stats = group_statistics(cfg, table, prep.options)
-
-    # results are written into a staging folder and moved into out_dir when all are
-    # complete: a command killed meanwhile leaves no truncated or partial result set
-    stage = out_dir / ".incomplete"
-    stage.mkdir(parents=True, exist_ok=True)
-    title = f"{prep.label}, {prep.conductance_label()}"
-    t_b, v_b = execution.find_baseline(store, chunks)
-    shown = table.reindex(table["amplitude_mV"].abs().sort_values(ascending=False).index).head(MAX_TRACES)
-    examples = execution.read_unit_traces(store, chunks, set(int(u) for u in shown["simulation"]))
-    with ThreadPoolExecutor(1, thread_name_prefix="pspsweep-traces") as background:
-        # deflating traces.npz releases the GIL, so it overlaps drawing the plots
-        traces_npz = background.submit(
-            execution.assemble_traces, store, chunks, stage / TRACES_NPZ, works[0].voltage_dtype
-        )
-        tables = [
-            _write_csv(table, stage / PSPS_CSV),
-            _write_csv(stats, stage / STATS_CSV),
-            _write_csv(group_stats, stage / GROUP_STATS_CSV),
-        ]
-        plots = [
-            amplitude_histogram(table, stage / HISTOGRAM_PNG, prep.options.threshold_mV, title),
-            trace_overview(
-                t_b,
-                v_b,
-                [examples[int(u)] for u in shown["simulation"]],
-                len(table),
-                stage / TRACES_PNG,
-                run.tStim,
-                run.tEnd,
-                title,
-            ),
-        ]
-        staged = [*tables, traces_npz.result(), *plots]
-    files = [out_dir / f.name for f in staged]
-    for src, dst in zip(staged, files):
-        os.replace(src, dst)
-    stage.rmdir()
-    wall = time.perf_counter() - started
+    files = _write_results(cfg, prep, sweep, out_dir, table, stats, group_stats)
+    report = sweep.report
     metrics = {
         "n_units": float(len(prep.units)),
         "n_synapses": float(sum(u.n_synapses for u in prep.units)),
-        "n_simulated": float(n_simulated),
+        "n_simulated": float(len(set(sweep.source.tolist()))),
         "n_celltypes": float(len(prep.celltypes)),
-        "wall_time_s": wall,
+        "wall_time_s": time.perf_counter() - started,
         "simulation_time_s": report.wall_s,
         "units_per_second": len(prep.units) / report.wall_s if report.wall_s > 0 else float("nan"),
         "simulations_per_second": report.units_simulated / report.wall_s if report.wall_s > 0 else float("nan"),
@@ -545,8 +377,92 @@ def run_sweep(
     tracker.log_metrics(metrics)
     for f in files:
         tracker.log_artifact(f)
-    store.remove()
+    sweep.store.remove()
     return SweepResult(table, stats, metrics, files)
+
+
+@dataclass
+class _Executed:
+    """The chunks of a sweep once they have run: where they are and how they ran."""
+
+    works: list[execution.SweepWork]
+    chunks: list[execution.ChunkTask]
+    source: np.ndarray
+    store: execution.ChunkStore
+    report: execution.ExecutionReport
+
+
+def _execute(cfg: PspSweepConfig, prep: PreparedSweep, progress: bool) -> _Executed:
+    """Plan the distinct simulations and run every chunk not yet on disk."""
+    import dataclasses
+
+    workers = execution.resolve_workers(cfg.executor.workers)
+    groups = sweep_works(cfg, prep)
+    chunks, source = plan_simulations(cfg, prep, groups, workers)
+    root, states = work_folders(cfg)
+    # settled states, shared by the workers and by every job of a multirun (see the
+    # runner's docstring); set here, not in sweep_works, so sweep_key stays free of paths
+    works = [
+        dataclasses.replace(g.work, request=dataclasses.replace(g.work.request, state_dir=str(states))) for g in groups
+    ]
+    # claimed: an identical sweep running meanwhile in another command gets a folder of its own
+    store = execution.ChunkStore.for_sweep(root, works, chunks, salt=sweep_key(cfg, prep)).claim()
+    bar = progress_bar(f"{prep.label} units", len(set(source.tolist())), enabled=progress)
+    executor = execution.make_executor(cfg.executor.kind, workers, cfg.executor.address)
+    try:
+        report = execution.run_chunks(works, chunks, store, executor, on_done=bar.update)
+    except BaseException:
+        bar.leave = False  # erase the bar: the error is reported in one line
+        store.release()  # the chunks stay for a resume
+        raise
+    finally:
+        executor.close()
+        bar.close()
+    return _Executed(works, chunks, source, store, report)
+
+
+def _write_results(
+    cfg: PspSweepConfig,
+    prep: PreparedSweep,
+    sweep: _Executed,
+    out_dir: Path,
+    table: pd.DataFrame,
+    stats: pd.DataFrame,
+    group_stats: pd.DataFrame,
+) -> list[Path]:
+    """Write the tables, traces.npz and the plots into ``out_dir``, all or none.
+
+    They are written into a staging folder and moved into out_dir when all are
+    complete: a command killed meanwhile leaves no truncated or partial result set.
+    """
+    store, chunks = sweep.store, sweep.chunks
+    stage = out_dir / ".incomplete"
+    stage.mkdir(parents=True, exist_ok=True)
+    title = f"{prep.label}, {prep.conductance_label()}"
+    t_b, v_b = execution.find_baseline(store, chunks)
+    shown = table.reindex(table["amplitude_mV"].abs().sort_values(ascending=False).index).head(MAX_TRACES)
+    examples = execution.read_unit_traces(store, chunks, set(int(u) for u in shown["simulation"]))
+    with ThreadPoolExecutor(1, thread_name_prefix="pspsweep-traces") as background:
+        # deflating traces.npz releases the GIL, so it overlaps drawing the plots
+        traces_npz = background.submit(
+            execution.assemble_traces, store, chunks, stage / TRACES_NPZ, sweep.works[0].voltage_dtype
+        )
+        tables = [
+            _write_csv(table, stage / PSPS_CSV),
+            _write_csv(stats, stage / STATS_CSV),
+            _write_csv(group_stats, stage / GROUP_STATS_CSV),
+        ]
+        traces = [examples[int(u)] for u in shown["simulation"]]
+        plots = [
+            amplitude_histogram(table, stage / HISTOGRAM_PNG, prep.options.threshold_mV, title),
+            trace_overview(t_b, v_b, traces, len(table), stage / TRACES_PNG, cfg.run.tStim, cfg.run.tEnd, title),
+        ]
+        staged = [*tables, traces_npz.result(), *plots]
+    files = [out_dir / f.name for f in staged]
+    for src, dst in zip(staged, files):
+        os.replace(src, dst)
+    stage.rmdir()
+    return files
 
 
 #: statistics that also become per-cell-type and per-group metrics

@@ -27,12 +27,12 @@ pytest.importorskip("neuron")
 from demo_model import demo
 from omegaconf import OmegaConf
 
-from pspsweep.config import validate
 from pspsweep.errors import PspSweepError
 from pspsweep.execution import SweepWork
 from pspsweep.features import AnalysisOptions
 from pspsweep.simulation.coreneuron import gpu_available
 from pspsweep.simulation.runner import SweepRequest, UnitSimulator
+from pspsweep.validation import validate
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/ (helpers), also when run as a script
 from helpers.sweep import simulate_sweep

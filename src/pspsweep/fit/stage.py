@@ -21,12 +21,13 @@ import numpy as np
 import pandas as pd
 
 from pspsweep.celltypes import CLASSIFICATIONS, assign_groups, groups_for
-from pspsweep.config import FitConfig, PspSweepConfig, check_metric_name
+from pspsweep.config import FitConfig, PspSweepConfig
 from pspsweep.errors import PspSweepError
 from pspsweep.features import AnalysisOptions
 from pspsweep.fit.lines import bootstrap_optimal_g, linear_fits, optimal_g
 from pspsweep.statistics import require_columns, summary_statistics
 from pspsweep.tracking import Tracker
+from pspsweep.validation import check_metric_name
 
 #: statistics whose lines the optimal g uses
 USED_STATISTICS = ("amp_mean", "amp_median", "amp_max")
