@@ -15,18 +15,14 @@ itself (marked slow) to keep the command's promise checked end to end.
 
 from __future__ import annotations
 
-import os
 import re
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
-from conftest import pspsweep_env
-
-#: files a finished job writes into its output folder; none may exist after bad input
-RESULT_FILES = ("psps.csv", "statistics.csv", "traces.npz", "amplitude_histogram.png", "traces.png")
+from helpers.command import all_runs, result_files, run_command, store_overrides, through_api
+from helpers.isf86 import EMBEDDING_FILES, copy_isf86
 
 #: the cell types of the demo network, which the message for an unknown one must list
 DEMO_CELLTYPES = ("L4ss_C2", "L5tt_C2", "INH_C2")
@@ -43,58 +39,9 @@ def pspsweep(
     """Run a job in ``cwd`` with its own store and one worker: the command itself for a
     multirun, ``--traceback``, an environment or ``command=True``; else through the
     Python API, its error shown as the command shows it."""
-    store = [f"tracking.uri=sqlite:///{cwd / 't.db'}", "executor.workers=1"]
     if command or env or "-m" in args or "--traceback" in args:
-        exe = Path(sys.executable).parent / "pspsweep"
-        return subprocess.run(
-            [str(exe), *args, *store],
-            cwd=cwd,
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-            env=pspsweep_env(**env),
-            check=False,
-        )
-    return through_api(cwd, [*args, *store])
-
-
-def through_api(cwd: Path, overrides: list[str]) -> subprocess.CompletedProcess:
-    """``pspsweep.run(overrides)`` launched in ``cwd``; exit code and stderr as the command's."""
-    from pspsweep import api
-    from pspsweep.cli import one_line
-    from pspsweep.errors import PspSweepError
-
-    before, launch = os.getcwd(), os.environ.get("PSPSWEEP_LAUNCH_DIR")
-    os.chdir(cwd)
-    os.environ["PSPSWEEP_LAUNCH_DIR"] = str(cwd)
-    try:
-        api.run(overrides)
-    except PspSweepError as exc:
-        return subprocess.CompletedProcess(overrides, 2, "", f"pspsweep: error: {one_line(exc)}\n")
-    finally:
-        os.chdir(before)
-        if launch is None:
-            os.environ.pop("PSPSWEEP_LAUNCH_DIR", None)
-        else:
-            os.environ["PSPSWEEP_LAUNCH_DIR"] = launch
-    return subprocess.CompletedProcess(overrides, 0, "", "")
-
-
-def all_runs(cwd: Path) -> list:
-    """Every run in the test's store (all experiments); [] when no store was created."""
-    db = cwd / "t.db"
-    if not db.exists():
-        return []
-    from mlflow.tracking import MlflowClient
-
-    client = MlflowClient(f"sqlite:///{db}")
-    exps = [e.experiment_id for e in client.search_experiments()]
-    return client.search_runs(exps) if exps else []
-
-
-def result_files(cwd: Path) -> list[Path]:
-    """Result files written anywhere below the launch directory (outputs/, multirun/)."""
-    return sorted(p for name in RESULT_FILES for p in cwd.rglob(name))
+        return run_command(cwd, *args, timeout=timeout, **env)
+    return through_api(cwd, [*args, *store_overrides(cwd)])
 
 
 def error_line(res: subprocess.CompletedProcess) -> str:
@@ -154,24 +101,10 @@ def first_line(path: Path, pattern: str, start: int = 1) -> int:
 
 @pytest.fixture
 def isf_copy(isf86, tmp_path) -> Path:
-    """The real ISF example cell copied into the test folder, the .param pointing at the copied .hoc."""
+    """The real ISF example cell and embedding copied into the test folder."""
     data = tmp_path / "data"
     data.mkdir()
-    for name in (
-        "86_C2_center.param",
-        "86_C2_center.hoc",
-        "example_embedding_86_C2_center.syn",
-        "example_embedding_86_C2_center.con",
-        "measured_epsp.csv",
-    ):
-        shutil.copy(isf86 / name, data / name)
-    param = data / "86_C2_center.param"
-    # the shipped .param names a morphology on another machine; point it at the copy so
-    # that no "found next to the parameter file" warning is printed
-    text = param.read_text()
-    text, n = re.subn(r'"filename":\s*"[^"]*"', f'"filename": "{data / "86_C2_center.hoc"}"', text, count=1)
-    assert n == 1
-    param.write_text(text)
+    copy_isf86(isf86, data, extra=(*EMBEDDING_FILES, "measured_epsp.csv"))
     return data
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -11,6 +10,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 from conftest import pspsweep_env
+from helpers.isf86 import copy_isf86
 from omegaconf import OmegaConf
 from omegaconf.errors import ValidationError
 
@@ -264,22 +264,12 @@ def test_empty_embedding_is_refused(launch_dir, compose):
         prepared(compose, "network=isf", "network.syn_file=x.syn", "network.con_file=x.con")
 
 
-def isf_cell_copy(isf86: Path, folder: Path) -> Path:
-    """The 86 cell's .param and .hoc copied, the .param pointing at the copy."""
-    for name in ("86_C2_center.param", "86_C2_center.hoc"):
-        shutil.copy(isf86 / name, folder / name)
-    param = folder / "86_C2_center.param"
-    text = re.sub(r'"filename":\s*"[^"]*"', f'"filename": "{folder / "86_C2_center.hoc"}"', param.read_text(), count=1)
-    param.write_text(text)
-    return param
-
-
 def test_zero_diameter_is_refused_naming_the_section(isf86, launch_dir):
     """Issue 14 item 20: a point of diameter 0 failed inside NEURON after the run was created."""
     from pspsweep.builders import cell_spec_from_config
     from pspsweep.config import NeuronConfig
 
-    param = isf_cell_copy(isf86, launch_dir)
+    param = copy_isf86(isf86, launch_dir)
     hoc = launch_dir / "86_C2_center.hoc"
     hoc.write_text(
         hoc.read_text().replace(
@@ -299,7 +289,7 @@ def test_non_finite_param_value_is_refused_by_key(isf86, launch_dir):
     from pspsweep.builders import cell_spec_from_config
     from pspsweep.config import NeuronConfig
 
-    param = isf_cell_copy(isf86, launch_dir)
+    param = copy_isf86(isf86, launch_dir)
     param.write_text(param.read_text().replace('"gNaTa_tbar": 2.43', '"gNaTa_tbar": NaN', 1))
     cfg = NeuronConfig(param_file=str(param), mechanism_dirs=["l5pt", "synapses"])
     with pytest.raises(PspSweepError, match="gNaTa_tbar"):

@@ -42,7 +42,7 @@ def test_state_dir_that_cannot_be_created_is_named_by_its_key(compose, launch_di
 def test_command_writes_the_settled_states_to_state_dir(tmp_path):
     """End to end: the demo sweep with ``executor.state_dir`` leaves its settled states
     there and none beside the chunks."""
-    from test_bad_input import pspsweep
+    from helpers.command import run_command as pspsweep
 
     shared = tmp_path / "shared states"
     res = pspsweep(

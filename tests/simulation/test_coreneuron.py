@@ -11,9 +11,6 @@ and on ISF's 86_C2_center cell (VPM_C2).
 from __future__ import annotations
 
 import gc
-import json
-import subprocess
-import sys
 import time
 import warnings
 from dataclasses import replace
@@ -25,6 +22,8 @@ import pytest
 pytest.importorskip("neuron")
 
 from demo_model import demo
+from helpers import isolated
+from helpers.sweep import simulate_sweep
 from omegaconf import OmegaConf
 
 from pspsweep.errors import PspSweepError
@@ -32,12 +31,8 @@ from pspsweep.execution import SweepWork
 from pspsweep.features import AnalysisOptions
 from pspsweep.simulation.coreneuron import gpu_available
 from pspsweep.simulation.runner import SweepRequest, UnitSimulator
-from pspsweep.validation import validate
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/ (helpers), also when run as a script
-from helpers.sweep import simulate_sweep
-
 from pspsweep.units import make_units
+from pspsweep.validation import validate
 
 HERE = Path(__file__).resolve()
 MAX_DV = 1e-9  # mV, issue #7
@@ -61,9 +56,9 @@ def _compile_or_skip(dirs: list[str]) -> None:
 
 
 def _run_script(*args: str) -> dict:
-    proc = subprocess.run([sys.executable, str(HERE), *args], check=False, capture_output=True, text=True, timeout=3600)
-    assert proc.returncode == 0, proc.stderr[-4000:]
-    return json.loads(proc.stdout.strip().splitlines()[-1])
+    """One engine's run of :func:`_dispatch` in a fresh process (CoreNEURON and the
+    mechanism set load once per process)."""
+    return isolated.call(HERE, "_dispatch", *args, timeout=3600)
 
 
 def _compare(a: dict, b: dict) -> float:
@@ -286,11 +281,8 @@ def _isf86_script(engine: str, path: Path, folder: Path) -> dict:
     return info
 
 
-if __name__ == "__main__":
-    # python test_coreneuron.py demo ENGINE OUT.npz | isf86 ENGINE OUT.npz DATA_FOLDER -> one JSON line
-    what, engine, target = sys.argv[1], sys.argv[2], Path(sys.argv[3])
+def _dispatch(what: str, engine: str, target: str, folder: str = "") -> dict:
+    """demo ENGINE OUT.npz | isf86 ENGINE OUT.npz DATA_FOLDER -> a JSON-able dict."""
     if what == "demo":
-        result = _demo_script(engine, target)
-    else:
-        result = _isf86_script(engine, target, Path(sys.argv[4]))
-    print(json.dumps(result))
+        return _demo_script(engine, Path(target))
+    return _isf86_script(engine, Path(target), Path(folder))

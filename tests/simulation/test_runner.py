@@ -6,7 +6,7 @@ and CVODE, modes ``cells`` and ``synapses``, excitatory (``glutamate_syn``) and
 inhibitory (``gaba_syn``) types, tStim 110 ms and 500 ms, on the demo cell (mechanism
 set ``synapses``, loaded in this process).
 
-Two kinds of checks run in a subprocess (this file run as a script, see the bottom):
+Two kinds of checks run in a fresh process (``helpers.isolated``):
 the CVODE ones, because CVODE integrates every cell of a process together and other
 test modules may keep cells alive (fixed-step results do not depend on other cells);
 and the one on ISF's 86_C2_center cell, which needs the ``l5pt`` + ``synapses``
@@ -16,9 +16,6 @@ mechanism set while this process loads ``synapses`` only.
 from __future__ import annotations
 
 import gc
-import json
-import subprocess
-import sys
 import warnings
 from dataclasses import replace
 from pathlib import Path
@@ -29,14 +26,12 @@ import pytest
 pytest.importorskip("neuron")
 
 from demo_model import demo
+from helpers import isolated
+from helpers.sweep import simulate_sweep
 
 from pspsweep.errors import PspSweepError
 from pspsweep.features import AnalysisOptions, psp_features_many
 from pspsweep.simulation.runner import SweepRequest, UnitSimulator
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/ (helpers), also when run as a script
-from helpers.sweep import simulate_sweep
-
 from pspsweep.traces import TraceSet
 from pspsweep.units import make_units
 
@@ -185,11 +180,7 @@ CVODE_CHECKS = {
 
 @pytest.fixture(scope="module")
 def cvode_results() -> dict:
-    proc = subprocess.run(
-        [sys.executable, __file__, "cvode-checks"], check=False, capture_output=True, text=True, timeout=1800
-    )
-    assert proc.returncode == 0, proc.stderr[-4000:]
-    return json.loads(proc.stdout.strip().splitlines()[-1])
+    return isolated.call(__file__, "_run_cvode_checks")
 
 
 @pytest.mark.parametrize("name", list(CVODE_CHECKS))
@@ -324,15 +315,7 @@ def test_invalid_strategy_and_pool_size():
 @pytest.mark.parametrize("vardt", [False, True], ids=["fixed", "cvode"])
 def test_restore_on_isf86_vpm(isf86, vardt):
     """VPM_C2, first 5 units: bit-identical traces; amplitudes equal within 1e-6 mV."""
-    proc = subprocess.run(
-        [sys.executable, __file__, str(isf86), "1" if vardt else "0", "5"],
-        check=False,
-        capture_output=True,
-        text=True,
-        timeout=1800,
-    )
-    assert proc.returncode == 0, proc.stderr[-4000:]
-    result = json.loads(proc.stdout.strip().splitlines()[-1])
+    result = isolated.call(__file__, "_isf86_check", str(isf86), vardt, 5)
     assert result["n_units"] == 5
     assert result["baseline_identical"]
     assert result["identical"] == [True] * 5, result
@@ -340,9 +323,11 @@ def test_restore_on_isf86_vpm(isf86, vardt):
     assert result["max_abs_d_amplitude"] <= 1e-6
 
 
-def _isf86_check(folder: Path, vardt: bool, n_units: int) -> dict:
+def _isf86_check(folder: str | Path, vardt: bool, n_units: int) -> dict:
     """reference vs restore on 86_C2_center, VPM_C2, the first ``n_units`` units."""
     import time
+
+    folder = Path(folder)
 
     from pspsweep.builders import cell_spec_from_config, embedding_from_config
     from pspsweep.config import NetworkConfig, NeuronConfig
@@ -403,12 +388,3 @@ def _run_cvode_checks() -> dict:
         except AssertionError as exc:
             out[name] = f"{type(exc).__name__}: {exc}"
     return out
-
-
-if __name__ == "__main__":
-    # python tests/simulation/test_runner.py cvode-checks -> one JSON line: name -> error or null
-    # python tests/simulation/test_runner.py DATA_FOLDER VARDT(0|1) N_UNITS -> one JSON line
-    if sys.argv[1] == "cvode-checks":
-        print(json.dumps(_run_cvode_checks()))
-    else:
-        print(json.dumps(_isf86_check(Path(sys.argv[1]), bool(int(sys.argv[2])), int(sys.argv[3]))))

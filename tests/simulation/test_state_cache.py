@@ -29,12 +29,10 @@ import pytest
 pytest.importorskip("neuron")
 
 from demo_model import demo
-
-from pspsweep.simulation.runner import SweepRequest, UnitSimulator
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/ (helpers), also when run as a script
+from helpers import isolated
 from helpers.sweep import simulate_sweep
 
+from pspsweep.simulation.runner import SweepRequest, UnitSimulator
 from pspsweep.simulation.saved import portable
 from pspsweep.simulation.saved import structure as saved_structure
 from pspsweep.simulation.strategies import Strategy
@@ -114,12 +112,9 @@ def _files(folder: Path) -> dict[str, tuple[int, int]]:
     }
 
 
-def _script(*args: str, timeout: float = 1800) -> dict:
-    proc = subprocess.run(
-        [sys.executable, str(HERE), *args], check=False, capture_output=True, text=True, timeout=timeout
-    )
-    assert proc.returncode == 0, proc.stderr[-4000:]
-    return json.loads(proc.stdout.strip().splitlines()[-1])
+def _script(*args: str) -> dict:
+    """One check of :func:`_dispatch` in a fresh process (a clean NEURON)."""
+    return isolated.call(HERE, "_dispatch", *args)
 
 
 # ---------------------------------------------------------------------- the key
@@ -409,16 +404,11 @@ def test_state_written_by_one_process_is_read_by_another(tmp_path, vardt):
 
 def test_processes_starting_together_settle_once(tmp_path):
     """Two processes with an empty cache: one settles (the lock), the other loads."""
-    cmd = [sys.executable, str(HERE), "demo-long", str(tmp_path / "states")]
     procs = [
-        subprocess.Popen([*cmd, str(tmp_path / f"{i}.npz")], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        isolated.start(HERE, "_dispatch", "demo-long", str(tmp_path / "states"), str(tmp_path / f"{i}.npz"))
         for i in range(2)
     ]
-    results = []
-    for proc in procs:
-        out, err = proc.communicate(timeout=1800)
-        assert proc.returncode == 0, err[-4000:]
-        results.append(json.loads(out.strip().splitlines()[-1]))
+    results = [isolated.result(proc) for proc in procs]
     kinds = sorted(kind for r in results for kind, _, _ in r["state_log"])
     assert kinds == ["loaded", "settled"]
     with np.load(tmp_path / "0.npz") as a, np.load(tmp_path / "1.npz") as b:
@@ -555,20 +545,18 @@ def _isf86(folder: Path, states: str, what: str, out: str) -> dict:
     return {"state_log": log}
 
 
-if __name__ == "__main__":
-    # one JSON line on stdout per call:
-    #   key SIZE | demo VARDT FOLDER OUT WEIGHTS TEND | demo-long FOLDER OUT | forged FOLDER
-    #   | isf86 DATA_FOLDER STATE_FOLDER (cached|reference) OUT
-    what, args = sys.argv[1], sys.argv[2:]
+def _dispatch(what: str, *args: str) -> dict:
+    """The checks run in a fresh process (:func:`_script`); each returns a JSON-able dict:
+    key SIZE | demo VARDT FOLDER OUT WEIGHTS TEND | demo-long FOLDER OUT | forged FOLDER
+    | isf86 DATA_FOLDER STATE_FOLDER (cached|reference) OUT"""
     if what == "key":
-        print(json.dumps({"key": UnitSimulator(_request()).state_key(int(args[0]))}))
-    elif what == "demo":
-        print(json.dumps(_demo_case(bool(int(args[0])), *args[1:])))
-    elif what == "demo-long":
-        print(json.dumps(_demo_long(*args)))
-    elif what == "forged":
-        print(json.dumps(_forged(*args)))
-    elif what == "isf86":
-        print(json.dumps(_isf86(Path(args[0]), *args[1:])))
-    else:
-        raise SystemExit(f"unknown check {what!r}")
+        return {"key": UnitSimulator(_request()).state_key(int(args[0]))}
+    if what == "demo":
+        return _demo_case(bool(int(args[0])), *args[1:])
+    if what == "demo-long":
+        return _demo_long(*args)
+    if what == "forged":
+        return _forged(*args)
+    if what == "isf86":
+        return _isf86(Path(args[0]), *args[1:])
+    raise ValueError(f"unknown check {what!r}")

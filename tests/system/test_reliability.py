@@ -16,7 +16,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 from conftest import pspsweep_env, running_mlflow_server
-from test_bad_input import all_runs, pspsweep
+from helpers.command import all_runs
+from helpers.command import run_command as pspsweep
 
 pytestmark = pytest.mark.slow
 

@@ -17,7 +17,7 @@ import pytest
 
 pytestmark = pytest.mark.slow
 
-SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "memory.py"
+SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "memory.py"
 GB = 1024**3
 
 

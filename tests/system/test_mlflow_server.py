@@ -95,7 +95,7 @@ def test_parent_run_page_renders_in_browser(sweep, server, tmp_path):
         "--virtual-time-budget=20000",
         "--window-size=1400,1000",
     ]
-    shot = Path(__file__).resolve().parent / "artifacts" / "mlflow_parent_run.png"
+    shot = Path(__file__).resolve().parents[1] / "artifacts" / "mlflow_parent_run.png"
     shot.parent.mkdir(exist_ok=True)
     dom = subprocess.run([browser, *flags, "--dump-dom", page], capture_output=True, text=True, timeout=180)
     assert dom.returncode == 0, dom.stderr[-2000:]
