@@ -30,8 +30,10 @@ def store_uri(env: dict[str, str]) -> str:
     if not password:
         raise SystemExit(f"backend-store-uri: the password file {secret} is empty")
     # +psycopg2: SQLAlchemy 2.1 maps a plain postgresql:// to psycopg 3, not installed here
-    return (f"postgresql+psycopg2://{quote(env['POSTGRES_USER'], safe='')}:{quote(password, safe='')}"
-            f"@{env['POSTGRES_HOST']}/{quote(env['POSTGRES_DB'], safe='')}")
+    return (
+        f"postgresql+psycopg2://{quote(env['POSTGRES_USER'], safe='')}:{quote(password, safe='')}"
+        f"@{env['POSTGRES_HOST']}/{quote(env['POSTGRES_DB'], safe='')}"
+    )
 
 
 def main(argv: list[str]) -> int:

@@ -44,7 +44,7 @@ def _dask(address: str, n: int, deadline: float) -> None:
 def main(argv: list[str]) -> int:
     if "--" in argv:
         split = argv.index("--")
-        opts, cmd = argv[:split], argv[split + 1:]
+        opts, cmd = argv[:split], argv[split + 1 :]
     else:
         opts, cmd = argv, []
     parser = argparse.ArgumentParser(prog="wait-for", description=__doc__.splitlines()[0])
@@ -57,8 +57,7 @@ def main(argv: list[str]) -> int:
 
     checks = [(f"tcp {t}", lambda t=t: _tcp(t)) for t in args.tcp]
     checks += [(f"http {u}", lambda u=u: _http(u)) for u in args.http]
-    checks += [(f"{n} dask workers at {a}", lambda a=a, n=n: _dask(a, int(n), deadline))
-               for a, n in args.dask_workers]
+    checks += [(f"{n} dask workers at {a}", lambda a=a, n=n: _dask(a, int(n), deadline)) for a, n in args.dask_workers]
     for what, check in checks:
         last = ""
         while True:

@@ -178,8 +178,9 @@ def _validate_network(network: NetworkConfig) -> None:
 
 
 def _validate_fit(fit: FitConfig) -> None:
-    if len(fit.weights) != 3 or any(w < 0 for w in fit.weights) or sum(fit.weights) <= 0:
-        raise PspSweepError(f"fit.weights={list(fit.weights)} must be three non-negative weights (mean, median, max)")
+    from pspsweep.fit.lines import checked_weights
+
+    checked_weights(fit.weights)  # the fit's own rule
     if fit.bootstrap < 0:
         raise PspSweepError(f"fit.bootstrap={fit.bootstrap} must be >= 0")
     if not 0 < fit.ci < 1:

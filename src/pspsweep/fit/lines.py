@@ -119,7 +119,7 @@ def optimal_g(
     Raises:
         PspSweepError: For missing columns, duplicated measured groups or bad weights.
     """
-    w = _checked_weights(weights)
+    w = checked_weights(weights)
     require_columns(fits, [group_column, "n_points", *FIT_COLUMNS], "fits table")
     meas = _measured_table(measured, group_column)
     fit_rows = {row[group_column]: row for row in fits.to_dict("records")}
@@ -188,7 +188,7 @@ def bootstrap_optimal_g(
             several rows at one conductance.
     """
     _check_bootstrap(n_boot, ci)
-    w = _checked_weights(weights)
+    w = checked_weights(weights)
     require_columns(unit_table, [group_column, unit_column, g_column, "amplitude_mV", "t_peak_ms"], "unit table")
     meas = _measured_table(measured, group_column)
     stats = summary_statistics(unit_table, options, by=(group_column, g_column))
@@ -332,11 +332,12 @@ def _measured_table(measured: pd.DataFrame, group_column: str) -> pd.DataFrame:
     return measured.loc[:, list(MEASURED_COLUMNS)].astype(float)
 
 
-def _checked_weights(weights: Sequence[float] | np.ndarray) -> np.ndarray:
+def checked_weights(weights: Sequence[float] | np.ndarray) -> np.ndarray:
+    """``fit.weights`` as an array, checked (the one rule for them, also before a run)."""
     w = np.asarray(weights, dtype=float)
     if w.shape != (3,) or not np.all(np.isfinite(w)) or np.any(w < 0) or w.sum() <= 0:
         raise PspSweepError(
-            f"weights must be three non-negative numbers (g_mean, g_median, g_max) "
+            f"fit.weights must be three non-negative numbers (g_mean, g_median, g_max) "
             f"with a positive sum, got {tuple(weights)}"
         )
     return w
