@@ -37,66 +37,63 @@ def demo_sections(p: DemoMorphologyConfig) -> tuple[SectionSpec, ...]:
     """
     if p.points_per_section < 2:
         raise PspSweepError("neuron.morphology.demo.points_per_section must be >= 2")
-    n = p.points_per_section
     sections: list[SectionSpec] = []
-
-    def add(name: str, label: str, parent: int | None, parent_x: float, points: np.ndarray) -> int:
-        sections.append(SectionSpec(name, label, parent, parent_x, points))
-        return len(sections) - 1
-
     half = p.soma_length / 2
-    soma = add(
-        "soma",
-        "Soma",
-        None,
-        0.5,
-        _line(np.array([0.0, -half, 0.0]), np.array([0.0, 1.0, 0.0]), p.soma_length, p.soma_diam, p.soma_diam, n),
+    soma_pts = _line(
+        np.array([0.0, -half, 0.0]),
+        np.array([0.0, 1.0, 0.0]),
+        p.soma_length,
+        p.soma_diam,
+        p.soma_diam,
+        p.points_per_section,
     )
+    soma = _add(sections, "soma", "Soma", None, 0.5, soma_pts)
+    _add_basal_trees(sections, soma, p)
+    _add_apical_tree(sections, soma, p)
+    return tuple(sections)
+
+
+def _add(
+    sections: list[SectionSpec], name: str, label: str, parent: int | None, parent_x: float, points: np.ndarray
+) -> int:
+    sections.append(SectionSpec(name, label, parent, parent_x, points))
+    return len(sections) - 1
+
+
+def _add_basal_trees(sections: list[SectionSpec], soma: int, p: DemoMorphologyConfig) -> None:
+    n, half = p.points_per_section, p.soma_length / 2
     for i in range(p.n_basal):
         # basal roots fan out below the soma, each forks once at its end
         angle = np.pi * (1.15 + 0.7 * i / max(p.n_basal - 1, 1))
         direction = np.array([np.cos(angle), np.sin(angle), 0.0])
         root_pts = _line(np.array([0.0, -half, 0.0]), direction, p.basal_length, p.basal_diam, p.basal_diam, n)
-        root = add(f"dend_{i + 1}_0", "Dendrite", soma, 0.5, root_pts)
+        root = _add(sections, f"dend_{i + 1}_0", "Dendrite", soma, 0.5, root_pts)
         for j, turn in enumerate((-0.35, 0.35)):
             d = np.array([np.cos(angle + turn), np.sin(angle + turn), 0.0])
-            add(
-                f"dend_{i + 1}_0_{j}",
-                "Dendrite",
-                root,
-                1.0,
-                _line(root_pts[-1, :3], d, p.basal_child_length, p.basal_child_diam, p.basal_child_diam, n),
-            )
+            pts = _line(root_pts[-1, :3], d, p.basal_child_length, p.basal_child_diam, p.basal_child_diam, n)
+            _add(sections, f"dend_{i + 1}_0_{j}", "Dendrite", root, 1.0, pts)
+
+
+def _add_apical_tree(sections: list[SectionSpec], soma: int, p: DemoMorphologyConfig) -> None:
     # the trunk is a chain of pieces; oblique k leaves from the end of piece k
+    n = p.points_per_section
     n_pieces = p.n_oblique + 1
     piece_length = p.trunk_length / n_pieces
     diams = np.linspace(p.trunk_diam_start, p.trunk_diam_end, n_pieces + 1)
-    parent, start = soma, np.array([0.0, half, 0.0])
+    parent, start = soma, np.array([0.0, p.soma_length / 2, 0.0])
     for k in range(n_pieces):
         pts = _line(start, np.array([0.0, 1.0, 0.0]), piece_length, diams[k], diams[k + 1], n)
-        parent = add("apical_1_0" + "_0" * k, "ApicalDendrite", parent, 0.5 if k == 0 else 1.0, pts)
+        parent = _add(sections, "apical_1_0" + "_0" * k, "ApicalDendrite", parent, 0.5 if k == 0 else 1.0, pts)
         start = pts[-1, :3]
         if k < p.n_oblique:
             side = 1.0 if k % 2 == 0 else -1.0
-            add(
-                f"apical_1_0{'_0' * k}_1",
-                "ApicalDendrite",
-                parent,
-                1.0,
-                _line(start, np.array([side, 0.6, 0.0]), p.oblique_length, p.oblique_diam, p.oblique_diam, n),
-            )
+            pts = _line(start, np.array([side, 0.6, 0.0]), p.oblique_length, p.oblique_diam, p.oblique_diam, n)
+            _add(sections, f"apical_1_0{'_0' * k}_1", "ApicalDendrite", parent, 1.0, pts)
     for k in range(p.n_tuft):
         angle = np.pi / 2 + (k - (p.n_tuft - 1) / 2) * 0.5
-        add(
-            f"apical_tuft_{k}",
-            "ApicalDendrite",
-            parent,
-            1.0,
-            _line(
-                start, np.array([np.cos(angle), np.sin(angle), 0.0]), p.tuft_length, p.tuft_diam, p.tuft_diam * 0.7, n
-            ),
-        )
-    return tuple(sections)
+        direction = np.array([np.cos(angle), np.sin(angle), 0.0])
+        pts = _line(start, direction, p.tuft_length, p.tuft_diam, p.tuft_diam * 0.7, n)
+        _add(sections, f"apical_tuft_{k}", "ApicalDendrite", parent, 1.0, pts)
 
 
 def demo_synapses(sections: tuple[SectionSpec, ...], celltypes: dict[str, CellTypeConfig], seed: int) -> pd.DataFrame:

@@ -153,21 +153,14 @@ def bootstrap_optimal_g(
 ) -> pd.DataFrame:
     """Percentile bootstrap confidence interval of the optimal conductance.
 
-    Units are resampled with replacement inside each group; a unit keeps all its
-    conductances (units are paired across g), so one draw of unit indices is applied
-    to every g. Each replicate goes through the same code as the point estimate:
-    :func:`pspsweep.statistics.response_statistics` per g, then the per-group helpers
-    behind :func:`linear_fits` and :func:`optimal_g`. The interval reflects the
-    sampling of simulated units only; the measured values are taken as exact.
-
-    A unit is identified by ``(celltype, unit_column)`` when the table has a
-    ``celltype`` column, else by ``unit_column`` alone. Each group draws from its own
-    generator seeded by ``(seed, crc32(group name))``, so results do not depend on which
-    other groups are present.
+    Units are resampled with replacement inside each group, keeping all their
+    conductances (one draw of units serves every g), and each replicate goes through
+    the point estimate's own code. A unit is ``(celltype, unit_column)`` when the table
+    has ``celltype``. Each group's generator is seeded by ``(seed, crc32(group))``, so
+    a group's interval does not depend on the other groups. Measured values are exact.
 
     Args:
-        unit_table: Unit table with ``group_column, unit_column, g_column,
-            amplitude_mV, t_peak_ms`` (see :mod:`pspsweep.statistics`).
+        unit_table: ``group_column, unit_column, g_column, amplitude_mV, t_peak_ms``.
         measured: Measured table (see the module docstring).
         n_boot: Number of bootstrap replicates (>= 1).
         seed: Seed of the random generators.
@@ -177,15 +170,13 @@ def bootstrap_optimal_g(
         group_column, g_column, unit_column: Group, conductance (nS) and unit columns.
 
     Returns:
-        One row per group of the point estimate (:func:`optimal_g` on the full data):
-        ``group_column, optimal_g`` (point estimate, nS), ``ci_low, ci_high`` (nS,
-        percentiles of the finite replicate values), ``ci_level``, ``n_boot``,
-        ``n_boot_valid`` (replicates with a finite optimal g) and ``n_units``.
-        Groups without units or without finite replicates get NaN bounds.
+        Per group: ``optimal_g`` (point estimate, nS), ``ci_low, ci_high`` (nS),
+        ``ci_level``, ``n_boot``, ``n_boot_valid`` (finite replicates), ``n_units``;
+        NaN bounds where no replicate is finite.
 
     Raises:
-        PspSweepError: For missing columns, bad ``n_boot``/``ci``, or a unit with
-            several rows at one conductance.
+        PspSweepError: Missing columns, bad ``n_boot``/``ci``, or a unit with several
+            rows at one conductance.
     """
     _check_bootstrap(n_boot, ci)
     w = checked_weights(weights)

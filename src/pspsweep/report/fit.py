@@ -63,8 +63,6 @@ def group_histograms(
         path: the PNG to write.
         threshold_mV: response threshold, drawn at ±threshold.
     """
-    from matplotlib.ticker import MaxNLocator
-
     plt = pyplot()
     groups = list(dict.fromkeys(units[group_column])) if group_column in units.columns else [None]
     has_g = g_column in units.columns
@@ -75,30 +73,12 @@ def group_histograms(
     fig, axes = panel_grid(len(groups), extra_width=1.8)
     for ax, group in zip(axes, groups):
         sub = units if group is None else units[units[group_column] == group]
-        amps = finite_values(sub["amplitude_mV"])
+        curves = [finite_values(sub["amplitude_mV"][sub[g_column] == g]) if has_g else None for g in g_all]
         m = meas.loc[group] if group in meas.index else None
-        ref = finite_values([] if m is None else m.to_numpy())
-        lo = min([*amps, *ref, -threshold_mV, 0.0]) if amps.size or ref.size else -1.0
-        hi = max([*amps, *ref, threshold_mV, 0.0]) if amps.size or ref.size else 1.0
-        pad = 0.02 * (hi - lo) or 0.5
-        edges = np.linspace(lo - pad, hi + pad, 31)
-        for g, colour in zip(g_all, colours):
-            a = finite_values(sub["amplitude_mV"][sub[g_column] == g]) if has_g else amps
-            if a.size:
-                ax.hist(a, bins=edges, histtype="step", lw=1.4, color=colour)
-        if m is not None:
-            for column, _, ls in _MEASURED_LINES:
-                if np.isfinite(m[column]):
-                    ax.axvline(m[column], color="#cc3311", ls=ls, lw=1.5)
-        for sign in (-1, 1):
-            ax.axvline(sign * threshold_mV, color="0.55", ls="-.", lw=0.9)
-        name = "all units" if group is None else str(group)
         n_units = len(sub) // max(sub[g_column].nunique(), 1) if has_g else len(sub)
+        name = "all units" if group is None else str(group)
+        _histogram_panel(ax, finite_values(sub["amplitude_mV"]), curves, colours, m, threshold_mV)
         ax.set_title(f"{name} ({n_units} units)", fontsize=10)
-        ax.set_xlabel("PSP amplitude (mV)", fontsize=9)
-        ax.set_ylabel("units", fontsize=9)
-        ax.yaxis.set_major_locator(MaxNLocator(integer=True))
-        ax.tick_params(labelsize=8)
     handles = [
         plt.Line2D([], [], color=c, lw=1.6, label=f"g = {format_g(g)} nS") for g, c in zip(g_all, colours) if has_g
     ]
@@ -120,6 +100,38 @@ def group_histograms(
     fig.savefig(path)
     plt.close(fig)
     return path
+
+
+def _histogram_panel(
+    ax: Any,
+    amps: np.ndarray,
+    curves: list[np.ndarray | None],
+    colours: list[Any],
+    measured: pd.Series | None,
+    threshold_mV: float,
+) -> None:
+    """One group's step histograms (one per g; ``None`` means all of ``amps``), measured lines, threshold."""
+    from matplotlib.ticker import MaxNLocator
+
+    ref = finite_values([] if measured is None else measured.to_numpy())
+    lo = min([*amps, *ref, -threshold_mV, 0.0]) if amps.size or ref.size else -1.0
+    hi = max([*amps, *ref, threshold_mV, 0.0]) if amps.size or ref.size else 1.0
+    pad = 0.02 * (hi - lo) or 0.5
+    edges = np.linspace(lo - pad, hi + pad, 31)
+    for curve, colour in zip(curves, colours):
+        a = amps if curve is None else curve
+        if a.size:
+            ax.hist(a, bins=edges, histtype="step", lw=1.4, color=colour)
+    if measured is not None:
+        for column, _, ls in _MEASURED_LINES:
+            if np.isfinite(measured[column]):
+                ax.axvline(measured[column], color="#cc3311", ls=ls, lw=1.5)
+    for sign in (-1, 1):
+        ax.axvline(sign * threshold_mV, color="0.55", ls="-.", lw=0.9)
+    ax.set_xlabel("PSP amplitude (mV)", fontsize=9)
+    ax.set_ylabel("units", fontsize=9)
+    ax.yaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.tick_params(labelsize=8)
 
 
 def fit_plot(
@@ -299,29 +311,50 @@ def morphology_map(
     from matplotlib.collections import LineCollection
 
     plt = pyplot()
-    axis_index = {"x": 0, "y": 1, "z": 2}
-    if len(projection) != 2 or any(p not in axis_index for p in projection) or projection[0] == projection[1]:
-        raise ValueError(f"projection must be two different axes of x, y, z, got {projection!r}")
-    ia, ib = axis_index[projection[0]], axis_index[projection[1]]
+    ia, ib = _projection_axes(projection)
     shown = _largest_g(units, g_column)
-
     segments, widths = _projected_sections(spec, ia, ib)
     xyz, amp = _synapse_points(spec, shown)
-    # figure shape follows the projected extent (within 1:2 and 2:1)
     all_pts = np.concatenate([np.asarray(s.points, dtype=float)[:, :3] for s in spec.sections] + [xyz])
-    extent = np.ptp(all_pts[:, [ia, ib]], axis=0) if len(all_pts) else np.ones(2)
-    ratio = float(np.clip((extent[1] + 1e-9) / (extent[0] + 1e-9), 0.5, 2.0))
-    fig, ax = plt.subplots(figsize=(7.5, 1.2 + 6.0 * ratio) if ratio >= 1 else (1.5 + 6.0 / ratio, 7.0), dpi=100)
+    fig, ax = plt.subplots(figsize=_map_size(all_pts[:, [ia, ib]]), dpi=100)
     ax.add_collection(
         LineCollection(
             segments, linewidths=np.clip(0.5 * np.asarray(widths), 0.7, 8.0), colors="0.6", capstyle="round", zorder=1
         )
     )
+    _draw_synapses(fig, ax, xyz[:, [ia, ib]], amp)
+    ax.autoscale_view()
+    ax.set_aspect("equal", adjustable="datalim")
+    ax.set_xlabel(f"{projection[0]} (µm)")
+    ax.set_ylabel(f"{projection[1]} (µm)")
+    ax.set_title(f"{spec.name}: {len(amp)} synapses of {len(shown)} units{_g_note(shown, g_column)}", fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+    return path
+
+
+def _projection_axes(projection: tuple[str, str]) -> tuple[int, int]:
+    axis_index = {"x": 0, "y": 1, "z": 2}
+    if len(projection) != 2 or any(p not in axis_index for p in projection) or projection[0] == projection[1]:
+        raise ValueError(f"projection must be two different axes of x, y, z, got {projection!r}")
+    return axis_index[projection[0]], axis_index[projection[1]]
+
+
+def _map_size(points_2d: np.ndarray) -> tuple[float, float]:
+    """Figure inches that follow the projected extent (aspect kept within 1:2 and 2:1)."""
+    extent = np.ptp(points_2d, axis=0) if len(points_2d) else np.ones(2)
+    ratio = float(np.clip((extent[1] + 1e-9) / (extent[0] + 1e-9), 0.5, 2.0))
+    return (7.5, 1.2 + 6.0 * ratio) if ratio >= 1 else (1.5 + 6.0 / ratio, 7.0)
+
+
+def _draw_synapses(fig: Any, ax: Any, xy: np.ndarray, amp: np.ndarray) -> None:
+    """Synapses on a diverging map centred at 0 mV, largest on top; those without an amplitude as rings."""
     missing = ~np.isfinite(amp)
     if missing.any():
         ax.scatter(
-            xyz[missing, ia],
-            xyz[missing, ib],
+            xy[missing, 0],
+            xy[missing, 1],
             s=14,
             facecolors="none",
             edgecolors="0.4",
@@ -332,11 +365,11 @@ def morphology_map(
         ax.legend(loc="lower right", fontsize=8)
     vmax = float(np.max(np.abs(amp[~missing]))) if (~missing).any() else 1.0
     vmax = vmax if vmax > 0 else 1.0
-    order = np.argsort(np.abs(np.where(missing, 0.0, amp)), kind="stable")  # largest on top
+    order = np.argsort(np.abs(np.where(missing, 0.0, amp)), kind="stable")
     order = order[~missing[order]]
     sc = ax.scatter(
-        xyz[order, ia],
-        xyz[order, ib],
+        xy[order, 0],
+        xy[order, 1],
         c=amp[order],
         cmap="RdBu_r",
         vmin=-vmax,
@@ -347,15 +380,6 @@ def morphology_map(
         zorder=3,
     )
     fig.colorbar(sc, ax=ax, shrink=0.6, label="unit PSP amplitude (mV)")
-    ax.autoscale_view()
-    ax.set_aspect("equal", adjustable="datalim")
-    ax.set_xlabel(f"{projection[0]} (µm)")
-    ax.set_ylabel(f"{projection[1]} (µm)")
-    ax.set_title(f"{spec.name}: {len(amp)} synapses of {len(shown)} units{_g_note(shown, g_column)}", fontsize=10)
-    fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
-    return path
 
 
 def _projected_sections(spec: CellSpec, ia: int, ib: int) -> tuple[list[np.ndarray], list[float]]:
