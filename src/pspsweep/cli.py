@@ -10,6 +10,7 @@ the Python traceback as well.
 from __future__ import annotations
 
 import atexit
+import dataclasses
 import errno
 import io
 import logging
@@ -37,6 +38,7 @@ from pspsweep.errors import PspSweepError
 from pspsweep.hydra_callbacks import SweepAborted, fail_active_parent
 from pspsweep.launch import launch_dir, remember_launch_dir
 from pspsweep.stores import redact, redact_file
+from pspsweep.validation import unknown_key_error
 
 log = logging.getLogger("pspsweep")
 
@@ -120,6 +122,21 @@ def one_line(exc: BaseException) -> str:
     return " ".join(text.split())
 
 
+def unknown_override(exc: BaseException) -> PspSweepError | None:
+    """OmegaConf's "Key 'gampa' not in 'RunConfig'" (raised, or the cause of Hydra's "Could
+    not override 'run.gampa'. To append to your config use +run.gampa=1") as pspsweep's
+    unknown-key error with the closest key of the schema: the ``+`` Hydra suggests would
+    add a key that nothing reads, and validation refuses it anyway."""
+    for error in (exc, exc.__cause__):
+        key = getattr(error, "full_key", None)
+        schema = getattr(error, "object_type", None)
+        if key and dataclasses.is_dataclass(schema) and " not in " in str(getattr(error, "msg", "")):
+            prefix = key.rpartition(".")[0]
+            fields = [f.name for f in dataclasses.fields(schema)]
+            return unknown_key_error(key, [f"{prefix}.{name}" if prefix else name for name in fields])
+    return None
+
+
 class _DropHydraJobErrorLine(io.TextIOBase):
     """stderr without Hydra's "Error executing job with overrides" line.
 
@@ -183,6 +200,7 @@ def _entry(fn: Callable[[], object]) -> None:
         fail_active_parent()
         if isinstance(exc, SweepAborted):
             exc = exc.error
+        exc = unknown_override(exc) or exc
         if verbose:
             traceback.print_exc()
         user_error = isinstance(exc, PspSweepError) or _is_config_error(exc) or _is_environment_error(exc)
@@ -233,6 +251,14 @@ def _is_config_error(exc: BaseException) -> bool:
     return isinstance(exc, (HydraException, OmegaConfBaseException))
 
 
+def _help_asked(text: str) -> bool:
+    """Print ``text`` for ``-h``/``--help`` among the arguments (a command without Hydra)."""
+    if any(a in ("-h", "--help") for a in sys.argv[1:]):
+        print(text)
+        return True
+    return False
+
+
 def main() -> None:
     """``pspsweep [overrides]`` and ``pspsweep -m [sweep overrides]`` (ends the process)."""
     _exit_quickly(lambda: _entry(_hydra_main))
@@ -250,6 +276,12 @@ def mechanisms_main() -> None:
         from pspsweep.builders import mechanism_dirs
         from pspsweep.simulation.mechanisms import compile_mechanisms
 
+        if _help_asked(
+            "usage: pspsweep-mechanisms [MECHANISM_FOLDER ...]\n"
+            "Compile NMODL mechanisms into the cache: the shipped sets (synapses; l5pt + synapses), or the\n"
+            "folders named (a shipped set's name, or a path); prints each library's path."
+        ):
+            return
         sets = [sys.argv[1:]] if len(sys.argv) > 1 else [["synapses"], ["l5pt", "synapses"]]
         for names in sets:
             print(compile_mechanisms([Path(d) for d in mechanism_dirs(names)]))
@@ -278,8 +310,7 @@ def convert_param_main() -> None:
         )
 
         args = sys.argv[1:]
-        if any(a in ("-h", "--help") for a in args):
-            print(usage + "\nConvert an ISF cell parameter file into a pspsweep neuron config (YAML).")
+        if _help_asked(usage + "\nConvert an ISF cell parameter file into a pspsweep neuron config (YAML)."):
             return
         if len(args) not in (1, 2):
             raise PspSweepError(usage)
@@ -315,6 +346,12 @@ def fit_main() -> None:
         from pspsweep.hydra_callbacks import PARENT_CONFIG, fit_parent_run
         from pspsweep.validation import validate
 
+        if _help_asked(
+            usage + "\nFit the conductances of a finished multirun again from its MLflow store: the children's\n"
+            "psps.csv and the sweep's config are read from there, the overrides applied (fit.*, tracking.uri)\n"
+            "and the fit logged to the parent run. Nothing is simulated."
+        ):
+            return
         args = sys.argv[1:]
         if not args or args[0].startswith("-") or "=" in args[0]:
             raise PspSweepError(usage)

@@ -9,10 +9,11 @@ Each raises :class:`~pspsweep.errors.PspSweepError` naming the config key.
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import math
 import posixpath
 import re
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 from pspsweep.cellmodel import CellSpec
@@ -77,12 +78,40 @@ def non_finite_values(value: Any, key: str = "") -> Iterator[tuple[str, float]]:
         yield key, value
 
 
+def unknown_key_error(key: str, known: Iterable[str]) -> PspSweepError:
+    """``unknown key run.gampa (did you mean run.gAMPA?)``: the closest of ``known`` (dotted
+    keys), compared without case, as the hint."""
+    by_lower = {k.lower(): k for k in known}
+    close = difflib.get_close_matches(key.lower(), list(by_lower), n=1, cutoff=0.6)
+    return PspSweepError(f"unknown key {key}" + (f" (did you mean {by_lower[close[0]]}?)" if close else ""))
+
+
+def unknown_keys(value: Any, key: str = "") -> Iterator[tuple[str, list[str]]]:
+    """Every key a config holds beyond its schema, with the dotted keys the schema has there.
+
+    Hydra adds ``+run.gampa=1`` to the typed config and ``OmegaConf.to_object`` keeps it as
+    an attribute beside the dataclass fields: that is how such a key shows.
+    """
+    if dataclasses.is_dataclass(value):
+        names = [f.name for f in dataclasses.fields(value)]
+        prefix = f"{key}." if key else ""
+        for extra in sorted(set(vars(value)) - set(names)):
+            yield prefix + extra, [prefix + n for n in names]
+        for name in names:
+            yield from unknown_keys(getattr(value, name), prefix + name)
+    elif isinstance(value, dict):
+        for k, v in value.items():
+            yield from unknown_keys(v, f"{key}.{k}")
+
+
 def validate(cfg: PspSweepConfig) -> None:
-    """Reject impossible values with one message naming the config key.
+    """Reject unknown keys and impossible values with one message naming the config key.
 
     Raises:
         PspSweepError: on the first problem found.
     """
+    for key, known in unknown_keys(cfg):
+        raise unknown_key_error(key, known)
     for key, value in non_finite_values(cfg):
         raise PspSweepError(f"{key}={value} must be a finite number")
     _validate_run(cfg.run)
