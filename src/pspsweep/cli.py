@@ -16,6 +16,7 @@ import io
 import logging
 import os
 import secrets
+import shutil
 import signal
 import sys
 import threading
@@ -59,25 +60,55 @@ EXIT_TERMINATED = 143
 def run_job(cfg: DictConfig) -> dict[str, float]:
     """One Hydra job: :func:`pspsweep.api.run_job` with Hydra's output folder and
     multirun parent. Returns the run's metrics."""
+    hc = HydraConfig.get()
+    out_dir = Path(hc.runtime.output_dir)
     try:
-        return _run_job(cfg)
+        return _run_job(cfg, out_dir)
+    except Exception:
+        remove_unproduced(out_dir, keep_above=launch_dir())
+        raise
     finally:
         collect_garbage_again()  # off during start-up, see pspsweep.entry.main
 
 
-def _run_job(cfg: DictConfig) -> dict[str, float]:
+#: what Hydra puts into a job's output folder before the job runs (its configs, the log)
+_HYDRA_ONLY = {".hydra", "pspsweep.log"}
+
+
+def remove_unproduced(out_dir: Path, keep_above: Path) -> None:
+    """Remove the output folder of a job that failed before producing anything.
+
+    Hydra creates it (with ``.hydra``) before the job can refuse its input; a folder
+    holding anything else (a result, the staging folder of one) stays. Emptied parent
+    folders (``outputs/<date>``) go too, up to ``keep_above``.
+    """
+    try:
+        if not out_dir.is_dir() or not {p.name for p in out_dir.iterdir()} <= _HYDRA_ONLY:
+            return
+        shutil.rmtree(out_dir / ".hydra", ignore_errors=True)
+        (out_dir / "pspsweep.log").unlink(missing_ok=True)
+        folder = out_dir.resolve()
+        top = keep_above.resolve()
+        while folder != top and top in folder.parents:
+            folder.rmdir()  # only an empty folder; another command's stays
+            folder = folder.parent
+    except OSError:
+        pass  # the error that ended the job is the one to report
+
+
+def _run_job(cfg: DictConfig, out_dir: Path) -> dict[str, float]:
     """Read what Hydra decided (output folder, multirun parent), run the job, report it."""
     from pspsweep import api
 
     typed: PspSweepConfig = OmegaConf.to_object(cfg)  # type: ignore[assignment]
     hc = HydraConfig.get()
-    out_dir = Path(hc.runtime.output_dir)
     hydra_dir = out_dir / hc.output_subdir if hc.output_subdir else None
     if hydra_dir is not None:
         for name in ("config.yaml", "hydra.yaml", "overrides.yaml"):
             redact_file(hydra_dir / name)  # Hydra saved the overrides as typed, passwords too
     parent = None
-    if typed.tracking.enabled and hc.mode == RunMode.MULTIRUN:
+    multirun = hc.mode == RunMode.MULTIRUN
+    if typed.tracking.enabled and multirun:
         parent = tracking.read_parent_run_id(Path(hc.sweep.dir))
     result = api.run_job(typed, out_dir, parent, hydra_dir)
     stats = result.metrics
@@ -85,15 +116,15 @@ def _run_job(cfg: DictConfig) -> dict[str, float]:
         print(
             f"pspsweep: reused the finished run {result.reused_from} of the same sweep (run.force=true simulates again)"
         )
+    tracked = ""
+    if result.run_id and result.tracking_uri:
+        tracked = f"\n  MLflow run {result.run_id} in {result.tracking_uri}"
+        if not multirun:  # a multirun shows how to open the UI once, at its end
+            tracked += f"\n  {tracking.ui_hint(result.tracking_uri)}"
     print(
         f"pspsweep: {result.label}: {int(stats['n_units'])} units, "
         f"{int(stats.get('n_responding', 0))} responding, mean amplitude {stats.get('amp_mean', float('nan')):.4g} mV\n"
-        f"  results: {out_dir.resolve()}"
-        + (
-            f"\n  MLflow run {result.run_id} in {result.tracking_uri}\n  {tracking.ui_hint(result.tracking_uri)}"
-            if result.run_id and result.tracking_uri
-            else ""
-        )
+        f"  results: {out_dir.resolve()}" + tracked
     )
     return stats
 

@@ -1,6 +1,7 @@
 """Every check of a job's values, done once, before any run is recorded.
 
-:func:`validate` checks the config alone (finite, in range, names MLflow accepts);
+:func:`validate` checks the config alone (known keys, finite, in range, names MLflow
+accepts) and reads the measured table it names;
 the checks below it need the inputs read (the cell's sim settings, the analysis
 windows, the total amount of work) and are called by :func:`pspsweep.pipeline.prepare`.
 Each raises :class:`~pspsweep.errors.PspSweepError` naming the config key.
@@ -105,7 +106,8 @@ def unknown_keys(value: Any, key: str = "") -> Iterator[tuple[str, list[str]]]:
 
 
 def validate(cfg: PspSweepConfig) -> None:
-    """Reject unknown keys and impossible values with one message naming the config key.
+    """Reject unknown keys, impossible values and an unreadable ``fit.measured`` table with
+    one message naming the config key.
 
     Raises:
         PspSweepError: on the first problem found.
@@ -118,6 +120,7 @@ def validate(cfg: PspSweepConfig) -> None:
     _validate_neuron(cfg.neuron)
     _validate_network(cfg.network)
     _validate_fit(cfg.fit)
+    check_measured(cfg.fit)
     # the analysis values are checked by the analysis itself (pspsweep.features.AnalysisOptions)
     from pspsweep.features import AnalysisOptions
 
@@ -230,6 +233,20 @@ def _validate_executor(executor: ExecutorConfig) -> None:
             f"executor.address={executor.address!r} is not a Dask scheduler address: "
             "give tcp://HOST:PORT (or tls://, ws://, wss://, ucx://)"
         )
+
+
+def check_measured(fit: FitConfig) -> None:
+    """``fit.measured``, when given, is a readable table of measured EPSPs: read now, so that
+    a single run refuses a bad table as a multirun does, before anything runs.
+
+    Raises:
+        PspSweepError: naming ``fit.measured`` and the file (and line) at fault.
+    """
+    if fit.measured:
+        from pspsweep.builders import resolve_path
+        from pspsweep.io.measured import read_measured_epsp
+
+        read_measured_epsp(resolve_path(fit.measured, "fit.measured"))
 
 
 #: ISF's fixed step (ms): the yardstick of work under CVODE, whose own steps are unknown ahead
