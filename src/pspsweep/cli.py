@@ -197,6 +197,24 @@ class _DropHydraJobErrorLine(io.TextIOBase):
         return self._stream.encoding
 
 
+#: the warnings this command has shown
+_SHOWN_WARNINGS: set[str] = set()
+
+
+def show_warning_once(message: Warning | str, category: type[Warning], *_args: object, **_kwargs: object) -> None:
+    """Show a warning on stderr in one line, once per command (``warnings.showwarning``).
+
+    Python's own once-per-place registry forgets whenever a library changes the warning
+    filters, and a multirun reads the same inputs for every job: the same warning would
+    come once per job and once more per job for the check before the sweep.
+    """
+    text = f"pspsweep: warning: {message}"
+    if text in _SHOWN_WARNINGS:
+        return
+    _SHOWN_WARNINGS.add(text)
+    print(text if category is UserWarning else f"{text} ({category.__name__})", file=sys.stderr)
+
+
 class Terminated(KeyboardInterrupt):
     """SIGTERM, handled like Ctrl-C: the run is marked KILLED and finished chunks stay on disk."""
 
@@ -213,9 +231,7 @@ def _entry(fn: Callable[[], object]) -> None:
     remember_launch_dir()
     # make Hydra raise instead of printing its own multi-line report
     os.environ["HYDRA_FULL_ERROR"] = "1"
-    # warnings (e.g. a morphology found next to the param file) become one log line each
-    logging.captureWarnings(True)
-    warnings.formatwarning = lambda message, category, *_args, **_kw: f"{category.__name__}: {message}"
+    warnings.showwarning = show_warning_once
     real_stderr = sys.stderr
     sys.stderr = _DropHydraJobErrorLine(real_stderr)
     signal.signal(signal.SIGTERM, _raise_terminated)
