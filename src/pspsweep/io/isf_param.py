@@ -175,8 +175,8 @@ def resolve_morphology_path(filename: str, param_path: os.PathLike | str) -> Pat
     fallback = param_dir / basename
     if basename and fallback.is_file():
         warnings.warn(
-            f"{elided(str(param_path))}: neuron.filename {elided(filename, 48)!r} not found; using {basename} "
-            "next to the parameter file",
+            f"{elided(str(param_dir / Path(param_path).name))}: neuron.filename {elided(filename, 48)!r} not found; "
+            f"using {basename} next to the parameter file",
             stacklevel=3,
         )
         return fallback
