@@ -298,6 +298,12 @@ def test_measured_table_with_a_bad_number(tmp_path):
     assert_names_line(line, "m.csv", 3)
 
 
+def test_measured_table_with_a_bad_number_in_a_single_run(tmp_path):
+    (tmp_path / "m.csv").write_text(MEASURED_HEADER + "\nL4ss_C2,1.0,abc,2.0\n")
+    line = assert_refused(pspsweep(tmp_path, "fit.measured=m.csv"), tmp_path, "abc")
+    assert_names_line(line, "m.csv", 2)
+
+
 @pytest.mark.slow
 def test_measured_table_with_a_non_positive_value(tmp_path):
     """Issue 14 item 18: a measured EPSP <= 0 gave a negative optimal g with fit_ok=True."""
@@ -326,6 +332,13 @@ def test_measured_table_with_a_non_positive_value(tmp_path):
         (["executor.workers=two"], ["executor.workers", "two"]),
         (["run.units=abc"], ["run.units", "abc"]),
         (["run.nope=1"], ["run.nope"]),
+        # Hydra suggests the +, which then added a key that nothing read
+        (["run.gampa=1"], ["unknown key run.gampa (did you mean run.gAMPA?)"]),
+        (["+run.gampa=1"], ["unknown key run.gampa (did you mean run.gAMPA?)"]),
+        (["+network.celltypes.L4ss_C2.recepter=x"], ["did you mean network.celltypes.L4ss_C2.receptor?"]),
+        (["+spped=1"], ["unknown key spped"]),
+        # a single run reads the measured table too, as a multirun does before its jobs
+        (["fit.measured=missing.csv"], ["fit.measured", "missing.csv"]),
         # issue 14: these failed after the run was created (exit 1, a hang, or FINISHED with NaN)
         (["run.tEnd=inf"], ["run.tEnd=inf", "finite"]),
         (["run.tEnd=1e7"], ["run.max_steps", "run.tEnd"]),

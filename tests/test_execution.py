@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
@@ -105,7 +106,7 @@ def test_resume_skips_stored_chunks(demo_work, tmp_path):
     seen = []
     again = execution.run_chunks(work, chunks, store, execution.InProcess(), on_done=seen.append)
     assert again.chunks_reused == 2 and again.units_simulated == len(units) - 6
-    assert sum(seen) == len(units), "progress counts reused chunks too"
+    assert sum(len(keys) for keys in seen) == len(units), "progress counts reused chunks too"
     fresh = execution.ChunkStore(tmp_path / "fresh")
     execution.run_chunks(work, chunks, fresh, execution.InProcess())
     a = execution.collect_features(store, chunks)
@@ -345,3 +346,19 @@ def test_execution_is_a_package_of_small_modules():
             if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
                 assert node.end_lineno - node.lineno + 1 <= 60, f"{path.name}: {node.name}"
     assert execution.assemble_traces is pspsweep.traces.assemble_traces
+
+
+def test_dask_logging_is_quiet_unless_asked(monkeypatch):
+    """Dask's own setting (DASK_LOGGING__DISTRIBUTED) keeps its INFO lines out; a user's
+    value of it is kept."""
+    import logging
+
+    logger = logging.getLogger("distributed")
+    monkeypatch.setattr(logger, "level", logger.level)  # restored after the test
+    monkeypatch.delenv("DASK_LOGGING__DISTRIBUTED", raising=False)
+    executors.quiet_dask_logging()
+    assert os.environ["DASK_LOGGING__DISTRIBUTED"] == "warning"  # inherited by the cluster's workers
+    assert not logger.isEnabledFor(logging.INFO)
+    monkeypatch.setenv("DASK_LOGGING__DISTRIBUTED", "info")
+    executors.quiet_dask_logging()
+    assert logger.isEnabledFor(logging.INFO)

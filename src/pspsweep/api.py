@@ -163,9 +163,9 @@ def merged_config(overrides: list[str], values: Mapping[str, Any]) -> PspSweepCo
         merged = OmegaConf.merge(base, OmegaConf.create(dict(values)))
         return OmegaConf.to_object(merged)  # type: ignore[return-value]
     except (HydraException, OmegaConfBaseException) as exc:
-        from pspsweep.cli import one_line
+        from pspsweep.cli import one_line, unknown_override
 
-        raise PspSweepError(f"bad config: {one_line(exc)}") from None
+        raise unknown_override(exc) or PspSweepError(f"bad config: {one_line(exc)}") from None
 
 
 def _composed(overrides: list[str]) -> Any:

@@ -10,11 +10,13 @@ the Python traceback as well.
 from __future__ import annotations
 
 import atexit
+import dataclasses
 import errno
 import io
 import logging
 import os
 import secrets
+import shutil
 import signal
 import sys
 import threading
@@ -37,6 +39,7 @@ from pspsweep.errors import PspSweepError
 from pspsweep.hydra_callbacks import SweepAborted, fail_active_parent
 from pspsweep.launch import launch_dir, remember_launch_dir
 from pspsweep.stores import redact, redact_file
+from pspsweep.validation import unknown_key_error
 
 log = logging.getLogger("pspsweep")
 
@@ -57,25 +60,55 @@ EXIT_TERMINATED = 143
 def run_job(cfg: DictConfig) -> dict[str, float]:
     """One Hydra job: :func:`pspsweep.api.run_job` with Hydra's output folder and
     multirun parent. Returns the run's metrics."""
+    hc = HydraConfig.get()
+    out_dir = Path(hc.runtime.output_dir)
     try:
-        return _run_job(cfg)
+        return _run_job(cfg, out_dir)
+    except Exception:
+        remove_unproduced(out_dir, keep_above=launch_dir())
+        raise
     finally:
         collect_garbage_again()  # off during start-up, see pspsweep.entry.main
 
 
-def _run_job(cfg: DictConfig) -> dict[str, float]:
+#: what Hydra puts into a job's output folder before the job runs (its configs, the log)
+_HYDRA_ONLY = {".hydra", "pspsweep.log"}
+
+
+def remove_unproduced(out_dir: Path, keep_above: Path) -> None:
+    """Remove the output folder of a job that failed before producing anything.
+
+    Hydra creates it (with ``.hydra``) before the job can refuse its input; a folder
+    holding anything else (a result, the staging folder of one) stays. Emptied parent
+    folders (``outputs/<date>``) go too, up to ``keep_above``.
+    """
+    try:
+        if not out_dir.is_dir() or not {p.name for p in out_dir.iterdir()} <= _HYDRA_ONLY:
+            return
+        shutil.rmtree(out_dir / ".hydra", ignore_errors=True)
+        (out_dir / "pspsweep.log").unlink(missing_ok=True)
+        folder = out_dir.resolve()
+        top = keep_above.resolve()
+        while folder != top and top in folder.parents:
+            folder.rmdir()  # only an empty folder; another command's stays
+            folder = folder.parent
+    except OSError:
+        pass  # the error that ended the job is the one to report
+
+
+def _run_job(cfg: DictConfig, out_dir: Path) -> dict[str, float]:
     """Read what Hydra decided (output folder, multirun parent), run the job, report it."""
     from pspsweep import api
 
     typed: PspSweepConfig = OmegaConf.to_object(cfg)  # type: ignore[assignment]
     hc = HydraConfig.get()
-    out_dir = Path(hc.runtime.output_dir)
     hydra_dir = out_dir / hc.output_subdir if hc.output_subdir else None
     if hydra_dir is not None:
         for name in ("config.yaml", "hydra.yaml", "overrides.yaml"):
             redact_file(hydra_dir / name)  # Hydra saved the overrides as typed, passwords too
     parent = None
-    if typed.tracking.enabled and hc.mode == RunMode.MULTIRUN:
+    multirun = hc.mode == RunMode.MULTIRUN
+    if typed.tracking.enabled and multirun:
         parent = tracking.read_parent_run_id(Path(hc.sweep.dir))
     result = api.run_job(typed, out_dir, parent, hydra_dir)
     stats = result.metrics
@@ -83,15 +116,15 @@ def _run_job(cfg: DictConfig) -> dict[str, float]:
         print(
             f"pspsweep: reused the finished run {result.reused_from} of the same sweep (run.force=true simulates again)"
         )
+    tracked = ""
+    if result.run_id and result.tracking_uri:
+        tracked = f"\n  MLflow run {result.run_id} in {result.tracking_uri}"
+        if not multirun:  # a multirun shows how to open the UI once, at its end
+            tracked += f"\n  {tracking.ui_hint(result.tracking_uri)}"
     print(
         f"pspsweep: {result.label}: {int(stats['n_units'])} units, "
         f"{int(stats.get('n_responding', 0))} responding, mean amplitude {stats.get('amp_mean', float('nan')):.4g} mV\n"
-        f"  results: {out_dir.resolve()}"
-        + (
-            f"\n  MLflow run {result.run_id} in {result.tracking_uri}\n  {tracking.ui_hint(result.tracking_uri)}"
-            if result.run_id and result.tracking_uri
-            else ""
-        )
+        f"  results: {out_dir.resolve()}" + tracked
     )
     return stats
 
@@ -118,6 +151,21 @@ def one_line(exc: BaseException) -> str:
             parts.append(f"(key: {key})")
     text = ": ".join(p for p in parts[:2] if p) + (" " + parts[2] if len(parts) > 2 else "")
     return " ".join(text.split())
+
+
+def unknown_override(exc: BaseException) -> PspSweepError | None:
+    """OmegaConf's "Key 'gampa' not in 'RunConfig'" (raised, or the cause of Hydra's "Could
+    not override 'run.gampa'. To append to your config use +run.gampa=1") as pspsweep's
+    unknown-key error with the closest key of the schema: the ``+`` Hydra suggests would
+    add a key that nothing reads, and validation refuses it anyway."""
+    for error in (exc, exc.__cause__):
+        key = getattr(error, "full_key", None)
+        schema = getattr(error, "object_type", None)
+        if key and dataclasses.is_dataclass(schema) and " not in " in str(getattr(error, "msg", "")):
+            prefix = key.rpartition(".")[0]
+            fields = [f.name for f in dataclasses.fields(schema)]
+            return unknown_key_error(key, [f"{prefix}.{name}" if prefix else name for name in fields])
+    return None
 
 
 class _DropHydraJobErrorLine(io.TextIOBase):
@@ -149,6 +197,24 @@ class _DropHydraJobErrorLine(io.TextIOBase):
         return self._stream.encoding
 
 
+#: the warnings this command has shown
+_SHOWN_WARNINGS: set[str] = set()
+
+
+def show_warning_once(message: Warning | str, category: type[Warning], *_args: object, **_kwargs: object) -> None:
+    """Show a warning on stderr in one line, once per command (``warnings.showwarning``).
+
+    Python's own once-per-place registry forgets whenever a library changes the warning
+    filters, and a multirun reads the same inputs for every job: the same warning would
+    come once per job and once more per job for the check before the sweep.
+    """
+    text = f"pspsweep: warning: {message}"
+    if text in _SHOWN_WARNINGS:
+        return
+    _SHOWN_WARNINGS.add(text)
+    print(text if category is UserWarning else f"{text} ({category.__name__})", file=sys.stderr)
+
+
 class Terminated(KeyboardInterrupt):
     """SIGTERM, handled like Ctrl-C: the run is marked KILLED and finished chunks stay on disk."""
 
@@ -165,9 +231,7 @@ def _entry(fn: Callable[[], object]) -> None:
     remember_launch_dir()
     # make Hydra raise instead of printing its own multi-line report
     os.environ["HYDRA_FULL_ERROR"] = "1"
-    # warnings (e.g. a morphology found next to the param file) become one log line each
-    logging.captureWarnings(True)
-    warnings.formatwarning = lambda message, category, *_args, **_kw: f"{category.__name__}: {message}"
+    warnings.showwarning = show_warning_once
     real_stderr = sys.stderr
     sys.stderr = _DropHydraJobErrorLine(real_stderr)
     signal.signal(signal.SIGTERM, _raise_terminated)
@@ -183,6 +247,7 @@ def _entry(fn: Callable[[], object]) -> None:
         fail_active_parent()
         if isinstance(exc, SweepAborted):
             exc = exc.error
+        exc = unknown_override(exc) or exc
         if verbose:
             traceback.print_exc()
         user_error = isinstance(exc, PspSweepError) or _is_config_error(exc) or _is_environment_error(exc)
@@ -233,6 +298,14 @@ def _is_config_error(exc: BaseException) -> bool:
     return isinstance(exc, (HydraException, OmegaConfBaseException))
 
 
+def _help_asked(text: str) -> bool:
+    """Print ``text`` for ``-h``/``--help`` among the arguments (a command without Hydra)."""
+    if any(a in ("-h", "--help") for a in sys.argv[1:]):
+        print(text)
+        return True
+    return False
+
+
 def main() -> None:
     """``pspsweep [overrides]`` and ``pspsweep -m [sweep overrides]`` (ends the process)."""
     _exit_quickly(lambda: _entry(_hydra_main))
@@ -250,6 +323,12 @@ def mechanisms_main() -> None:
         from pspsweep.builders import mechanism_dirs
         from pspsweep.simulation.mechanisms import compile_mechanisms
 
+        if _help_asked(
+            "usage: pspsweep-mechanisms [MECHANISM_FOLDER ...]\n"
+            "Compile NMODL mechanisms into the cache: the shipped sets (synapses; l5pt + synapses), or the\n"
+            "folders named (a shipped set's name, or a path); prints each library's path."
+        ):
+            return
         sets = [sys.argv[1:]] if len(sys.argv) > 1 else [["synapses"], ["l5pt", "synapses"]]
         for names in sets:
             print(compile_mechanisms([Path(d) for d in mechanism_dirs(names)]))
@@ -278,8 +357,7 @@ def convert_param_main() -> None:
         )
 
         args = sys.argv[1:]
-        if any(a in ("-h", "--help") for a in args):
-            print(usage + "\nConvert an ISF cell parameter file into a pspsweep neuron config (YAML).")
+        if _help_asked(usage + "\nConvert an ISF cell parameter file into a pspsweep neuron config (YAML)."):
             return
         if len(args) not in (1, 2):
             raise PspSweepError(usage)
@@ -315,6 +393,12 @@ def fit_main() -> None:
         from pspsweep.hydra_callbacks import PARENT_CONFIG, fit_parent_run
         from pspsweep.validation import validate
 
+        if _help_asked(
+            usage + "\nFit the conductances of a finished multirun again from its MLflow store: the children's\n"
+            "psps.csv and the sweep's config are read from there, the overrides applied (fit.*, tracking.uri)\n"
+            "and the fit logged to the parent run. Nothing is simulated."
+        ):
+            return
         args = sys.argv[1:]
         if not args or args[0].startswith("-") or "=" in args[0]:
             raise PspSweepError(usage)

@@ -9,10 +9,21 @@ sooner; the commands themselves live in :mod:`pspsweep.cli`.
 from __future__ import annotations
 
 import gc
+import sys
+
+
+def exit_if_version_asked(command: str) -> None:
+    """``COMMAND --version``: pspsweep's version, before Hydra could print its own."""
+    if "--version" in sys.argv[1:]:
+        from pspsweep import __version__
+
+        print(f"{command} {__version__}")
+        raise SystemExit(0)
 
 
 def main() -> None:
     """``pspsweep``: see :func:`pspsweep.cli.main`."""
+    exit_if_version_asked("pspsweep")
     # Start-up creates a few hundred thousand long-lived objects (Hydra, pandas, MLflow's
     # ORM), which the cyclic collector scans again and again: 10-30 % of that CPU time,
     # taken from the workers while they simulate. Turned on again by
@@ -25,6 +36,7 @@ def main() -> None:
 
 def mechanisms_main() -> None:
     """``pspsweep-mechanisms``: see :func:`pspsweep.cli.mechanisms_main`."""
+    exit_if_version_asked("pspsweep-mechanisms")
     from pspsweep.cli import mechanisms_main as command
 
     command()
@@ -32,6 +44,7 @@ def mechanisms_main() -> None:
 
 def fit_main() -> None:
     """``pspsweep-fit``: see :func:`pspsweep.cli.fit_main`."""
+    exit_if_version_asked("pspsweep-fit")
     from pspsweep.cli import fit_main as command
 
     command()
@@ -39,6 +52,7 @@ def fit_main() -> None:
 
 def convert_param_main() -> None:
     """``pspsweep-convert-param``: see :func:`pspsweep.cli.convert_param_main`."""
+    exit_if_version_asked("pspsweep-convert-param")
     from pspsweep.cli import convert_param_main as command
 
     command()

@@ -77,7 +77,7 @@ def job_overrides(task: list[str]) -> list[list[str]]:
 
 
 def check_sweep(config: DictConfig, config_name: str | None) -> None:
-    """Prepare every job of the sweep (and read the measured table) before anything runs.
+    """Prepare every job of the sweep (which reads the measured table) before anything runs.
 
     Raises:
         PspSweepError: the first bad input of any job, naming the culprit.
@@ -85,8 +85,6 @@ def check_sweep(config: DictConfig, config_name: str | None) -> None:
     from hydra.core.global_hydra import GlobalHydra
     from hydra.types import RunMode
 
-    from pspsweep.builders import resolve_path
-    from pspsweep.io.measured import read_measured_epsp
     from pspsweep.pipeline import prepare
 
     # a preset's hydra.sweeper.params first, the command line's overrides after them (as
@@ -94,13 +92,8 @@ def check_sweep(config: DictConfig, config_name: str | None) -> None:
     params = [f"{key}={value}" for key, value in (config.hydra.sweeper.get("params") or {}).items()]
     jobs = job_overrides([*params, *config.hydra.overrides.task])
     loader = GlobalHydra.instance().config_loader()
-    measured: set[str] = set()
     for job in jobs:
-        typed = typed_config(loader.load_configuration(config_name, job, RunMode.RUN))
-        prepare(typed)
-        if typed.fit.measured and typed.fit.measured not in measured:
-            read_measured_epsp(resolve_path(typed.fit.measured, "fit.measured"))
-            measured.add(typed.fit.measured)
+        prepare(typed_config(loader.load_configuration(config_name, job, RunMode.RUN)))
 
 
 class ParentRunCallback(Callback):

@@ -407,10 +407,14 @@ def _execute(cfg: PspSweepConfig, prep: PreparedSweep, progress: bool) -> _Execu
     ]
     # claimed: an identical sweep running meanwhile in another command gets a folder of its own
     store = execution.ChunkStore.for_sweep(root, works, chunks, salt=sweep_key(cfg, prep)).claim()
-    bar = progress_bar(f"{prep.label} units", len(set(source.tolist())), enabled=progress)
+    # the bar counts units: a simulated unit counts for every identical unit that takes its result
+    copies = np.bincount(source, minlength=len(source))
+    bar = progress_bar(f"{prep.label} units", len(source), enabled=progress)
     executor = execution.make_executor(cfg.executor.kind, workers, cfg.executor.address)
     try:
-        report = execution.run_chunks(works, chunks, store, executor, on_done=bar.update)
+        report = execution.run_chunks(
+            works, chunks, store, executor, on_done=lambda keys: bar.update(int(copies[keys].sum()))
+        )
     except BaseException:
         bar.leave = False  # erase the bar: the error is reported in one line
         store.release()  # the chunks stay for a resume

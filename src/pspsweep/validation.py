@@ -1,6 +1,7 @@
 """Every check of a job's values, done once, before any run is recorded.
 
-:func:`validate` checks the config alone (finite, in range, names MLflow accepts);
+:func:`validate` checks the config alone (known keys, finite, in range, names MLflow
+accepts) and reads the measured table it names;
 the checks below it need the inputs read (the cell's sim settings, the analysis
 windows, the total amount of work) and are called by :func:`pspsweep.pipeline.prepare`.
 Each raises :class:`~pspsweep.errors.PspSweepError` naming the config key.
@@ -9,10 +10,11 @@ Each raises :class:`~pspsweep.errors.PspSweepError` naming the config key.
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import math
 import posixpath
 import re
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 from pspsweep.cellmodel import CellSpec
@@ -77,18 +79,48 @@ def non_finite_values(value: Any, key: str = "") -> Iterator[tuple[str, float]]:
         yield key, value
 
 
+def unknown_key_error(key: str, known: Iterable[str]) -> PspSweepError:
+    """``unknown key run.gampa (did you mean run.gAMPA?)``: the closest of ``known`` (dotted
+    keys), compared without case, as the hint."""
+    by_lower = {k.lower(): k for k in known}
+    close = difflib.get_close_matches(key.lower(), list(by_lower), n=1, cutoff=0.6)
+    return PspSweepError(f"unknown key {key}" + (f" (did you mean {by_lower[close[0]]}?)" if close else ""))
+
+
+def unknown_keys(value: Any, key: str = "") -> Iterator[tuple[str, list[str]]]:
+    """Every key a config holds beyond its schema, with the dotted keys the schema has there.
+
+    Hydra adds ``+run.gampa=1`` to the typed config and ``OmegaConf.to_object`` keeps it as
+    an attribute beside the dataclass fields: that is how such a key shows.
+    """
+    if dataclasses.is_dataclass(value):
+        names = [f.name for f in dataclasses.fields(value)]
+        prefix = f"{key}." if key else ""
+        for extra in sorted(set(vars(value)) - set(names)):
+            yield prefix + extra, [prefix + n for n in names]
+        for name in names:
+            yield from unknown_keys(getattr(value, name), prefix + name)
+    elif isinstance(value, dict):
+        for k, v in value.items():
+            yield from unknown_keys(v, f"{key}.{k}")
+
+
 def validate(cfg: PspSweepConfig) -> None:
-    """Reject impossible values with one message naming the config key.
+    """Reject unknown keys, impossible values and an unreadable ``fit.measured`` table with
+    one message naming the config key.
 
     Raises:
         PspSweepError: on the first problem found.
     """
+    for key, known in unknown_keys(cfg):
+        raise unknown_key_error(key, known)
     for key, value in non_finite_values(cfg):
         raise PspSweepError(f"{key}={value} must be a finite number")
     _validate_run(cfg.run)
     _validate_neuron(cfg.neuron)
     _validate_network(cfg.network)
     _validate_fit(cfg.fit)
+    check_measured(cfg.fit)
     # the analysis values are checked by the analysis itself (pspsweep.features.AnalysisOptions)
     from pspsweep.features import AnalysisOptions
 
@@ -201,6 +233,20 @@ def _validate_executor(executor: ExecutorConfig) -> None:
             f"executor.address={executor.address!r} is not a Dask scheduler address: "
             "give tcp://HOST:PORT (or tls://, ws://, wss://, ucx://)"
         )
+
+
+def check_measured(fit: FitConfig) -> None:
+    """``fit.measured``, when given, is a readable table of measured EPSPs: read now, so that
+    a single run refuses a bad table as a multirun does, before anything runs.
+
+    Raises:
+        PspSweepError: naming ``fit.measured`` and the file (and line) at fault.
+    """
+    if fit.measured:
+        from pspsweep.builders import resolve_path
+        from pspsweep.io.measured import read_measured_epsp
+
+        read_measured_epsp(resolve_path(fit.measured, "fit.measured"))
 
 
 #: ISF's fixed step (ms): the yardstick of work under CVODE, whose own steps are unknown ahead

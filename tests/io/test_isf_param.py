@@ -209,6 +209,17 @@ def test_morphology_fallback_next_to_param(tmp_path: Path, morph: Path, filename
     assert len(spec.sections) == 3
 
 
+def test_morphology_fallback_warning_is_short(tmp_path: Path, morph: Path) -> None:
+    """isf_param: an author's long cluster path is shown with its middle elided."""
+    far = (
+        "/gpfs/soma_fs/scratch/someone/project_src/in_silico_framework/getting_started/anatomical_constraints/cell.hoc"
+    )
+    with pytest.warns(UserWarning) as caught:
+        param_to_cellspec(base_params(far), tmp_path / "cell.param")
+    (message,) = [str(w.message) for w in caught]
+    assert len(message) < 200 and "..." in message and message.endswith("using cell.hoc next to the parameter file")
+
+
 def test_morphology_not_found(tmp_path: Path) -> None:
     """isf_param: neither the path nor the basename next to the param file exists."""
     with pytest.raises(InputFileError, match="not found") as info:

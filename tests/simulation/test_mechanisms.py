@@ -208,9 +208,11 @@ def test_missing_or_empty_folder_is_rejected(tmp_path, tmp_cache, no_compile):
 # ----------------------------------------------------------------- compiling
 
 
-def test_compile_once_then_cache_hit(tmp_path, tmp_cache, compile_counter, monkeypatch):
+def test_compile_once_then_cache_hit(tmp_path, tmp_cache, compile_counter, monkeypatch, capsys):
     src = _folder(tmp_path, "src", {"psp_cachetest.mod": _leak_mod("psp_cachetest")})
     build = compile_mechanisms([src])  # cache from PSPSWEEP_CACHE_DIR
+    said = capsys.readouterr().err
+    assert said.startswith("pspsweep: compiling 1 mechanism with nrnivmodl (once per mechanism set"), said
     assert build == tmp_cache / source_hash([src])
     lib = library_path(build)
     assert lib.is_file(), f"{lib} missing"
@@ -221,6 +223,7 @@ def test_compile_once_then_cache_hit(tmp_path, tmp_cache, compile_counter, monke
     assert compile_mechanisms([src]) == build
     assert compile_mechanisms([src], cache_dir=tmp_cache) == build
     assert len(compile_counter) == 1, f"cache hit must not recompile: {compile_counter}"
+    assert capsys.readouterr().err == "", "a cache hit says nothing"
     assert lib.stat().st_mtime_ns == mtime
     leftovers = [p.name for p in tmp_cache.iterdir() if ".tmp-" in p.name]
     assert leftovers == [], f"temporary build folders left behind: {leftovers}"

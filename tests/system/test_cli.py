@@ -41,6 +41,7 @@ def test_single_run_records_everything(tmp_path):
     res = pspsweep(tmp_path, f"tracking.uri=sqlite:///{db}")
     assert res.returncode == 0, res.stderr
     assert "mlflow ui --backend-store-uri" in res.stdout
+    assert not [p for p in tmp_path.rglob("*.log") if p.stat().st_size == 0], "no empty log file"
     c, found = runs(db)
     assert len(found) == 1
     run = found[0]
@@ -81,6 +82,8 @@ def test_multirun_parent_and_children_with_joblib(tmp_path):
     db = tmp_path / "t.db"
     res = pspsweep(tmp_path, "-m", "run.g=0.5,1.0", "hydra/launcher=joblib", f"tracking.uri=sqlite:///{db}")
     assert res.returncode == 0, res.stderr
+    assert res.stdout.count("mlflow ui --backend-store-uri") == 1, "the UI hint comes once, at the end"
+    assert res.stdout.rstrip().splitlines()[-1].strip().startswith("open the UI with: mlflow ui"), res.stdout
     c, found = runs(db)
     parents = [r for r in found if "mlflow.parentRunId" not in r.data.tags]
     children = [r for r in found if "mlflow.parentRunId" in r.data.tags]
@@ -114,6 +117,8 @@ def test_synapse_mode_and_inhibitory_units(tmp_path):
         ("run.tEnd=100", "run.tEnd=100.0 must be greater than run.tStim=110.0"),
         ("run.mode=both", "run.mode"),
         ("neuron.param_file=/nonexistent/x.param", "/nonexistent/x.param"),
+        ("+run.gampa=1", "unknown key run.gampa (did you mean run.gAMPA?)"),
+        ("fit.measured=nope.csv", "fit.measured: file not found"),
     ],
 )
 def test_bad_input_gives_one_line(tmp_path, override, expected):
@@ -125,6 +130,7 @@ def test_bad_input_gives_one_line(tmp_path, override, expected):
     assert expected in lines[0] and lines[0].startswith("pspsweep: error:")
     assert "Traceback" not in res.stderr
     assert not db.exists() or not runs(db)[1], "bad input is refused before a run is recorded"
+    assert not (tmp_path / "outputs").exists(), "a refused command leaves no output folder"
 
 
 def test_multirun_fit_on_parent_and_refit(tmp_path):

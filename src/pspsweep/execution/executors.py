@@ -6,6 +6,7 @@ any order) and ``close()``. :func:`make_executor` picks one for ``executor.kind`
 
 from __future__ import annotations
 
+import logging
 import multiprocessing
 import os
 import shutil
@@ -265,8 +266,12 @@ class DaskExecutor:
     """Run chunks on a Dask distributed cluster: an existing scheduler or a LocalCluster."""
 
     def __init__(self, address: str | None, workers: int) -> None:
+        # before the import: hydra.verbose=distributed sets the level first
+        verbose = logging.getLogger("distributed").getEffectiveLevel() <= logging.DEBUG
         from distributed import Client, LocalCluster
 
+        if not verbose:
+            quiet_dask_logging()
         self._cluster = None
         if address:
             try:
@@ -302,6 +307,17 @@ class DaskExecutor:
         self._client.close()
         if self._cluster is not None:
             self._cluster.close()
+
+
+def quiet_dask_logging() -> None:
+    """Keep Dask's INFO lines (about 30 for a LocalCluster) out of the output, unless asked
+    for with ``DASK_LOGGING__DISTRIBUTED=info`` (or ``hydra.verbose=distributed``).
+
+    The variable is Dask's own setting, read when ``distributed`` is imported: by every
+    worker process the cluster spawns, and set here for this one.
+    """
+    level = os.environ.setdefault("DASK_LOGGING__DISTRIBUTED", "warning")
+    logging.getLogger("distributed").setLevel(level.upper())
 
 
 def make_executor(kind: str, workers: int, address: str | None = None):

@@ -7,6 +7,8 @@ import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
+import numpy as np
+
 from pspsweep.errors import PspSweepError
 from pspsweep.execution.plan import ChunkTask
 from pspsweep.execution.store import ChunkStore
@@ -57,7 +59,7 @@ def run_chunks(
     chunks: Sequence[ChunkTask],
     store: ChunkStore,
     executor,
-    on_done: Callable[[int], None] | None = None,
+    on_done: Callable[[np.ndarray], None] | None = None,
 ) -> ExecutionReport:
     """Simulate every chunk not yet in ``store`` and write each one as it completes.
 
@@ -67,7 +69,7 @@ def run_chunks(
         chunks: all chunks of the sweep (those already stored are skipped).
         store: where chunk files go.
         executor: from :func:`make_executor`.
-        on_done: called with the number of units of every finished (or reused) chunk.
+        on_done: called with the result keys of every finished (or reused) chunk.
 
     Returns:
         Timing and reuse counts.
@@ -79,7 +81,7 @@ def run_chunks(
     if on_done:
         for c in chunks:
             if c.index in done:
-                on_done(len(c.units))
+                on_done(c.result_keys())
     # the chunk that carries the baseline: the first one, unless it is already on disk
     need_baseline = not any(store.read(i).baseline is not None for i in sorted(done)[:1]) if done else True
     works = as_work_list(works)
@@ -94,7 +96,7 @@ def run_chunks(
         per_worker[result.worker] = per_worker.get(result.worker, 0.0) + result.work_s
         simulated += len(result.units)
         if on_done:
-            on_done(len(result.units))
+            on_done(result.units)
     # no more workers run than there are chunks (see LocalProcesses.run)
     workers = min(executor.workers, max(len(todo), 1))
     return ExecutionReport(time.perf_counter() - started, work_s, workers, len(chunks), reused, simulated, per_worker)

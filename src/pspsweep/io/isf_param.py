@@ -31,7 +31,7 @@ from pspsweep.cellmodel import (
 from pspsweep.errors import InputFileError, PspSweepError
 from pspsweep.io.isf_axon import synthetic_axon
 from pspsweep.io.isf_hoc import read_hoc
-from pspsweep.io.text import quote, read_text, shorten
+from pspsweep.io.text import elided, quote, read_text, shorten
 
 #: Keys of the ``neuron`` block that are not section labels (isf-reference 2.2).
 NON_LABEL_KEYS = ("filename", "cell_modify_functions", "spatialgraph_modify_functions", "discretization")
@@ -175,8 +175,8 @@ def resolve_morphology_path(filename: str, param_path: os.PathLike | str) -> Pat
     fallback = param_dir / basename
     if basename and fallback.is_file():
         warnings.warn(
-            f"{param_path}: neuron.filename {_shown(filename)} not found; using {str(fallback)!r} "
-            "next to the parameter file",
+            f"{elided(str(param_dir / Path(param_path).name))}: neuron.filename {elided(filename, 48)!r} not found; "
+            f"using {basename} next to the parameter file",
             stacklevel=3,
         )
         return fallback

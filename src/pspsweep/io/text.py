@@ -52,6 +52,15 @@ def shorten(text: str, limit: int = QUOTE_LIMIT) -> str:
     return f"{text[:limit]}... ({len(text)} characters)"
 
 
+def elided(text: str, limit: int = 60) -> str:
+    """``text`` of at most ``limit`` characters, its middle replaced by ``...``: a long
+    path keeps its start and its file name."""
+    if len(text) <= limit:
+        return text
+    head = (limit - 3) // 3
+    return f"{text[:head]}...{text[len(text) - (limit - 3 - head) :]}"
+
+
 def quote(text: str, limit: int = QUOTE_LIMIT) -> str:
     """``repr`` of a stripped line or field, cut to ``limit`` characters."""
     text = text.strip()
