@@ -83,15 +83,15 @@ def _run_job(cfg: DictConfig) -> dict[str, float]:
         print(
             f"pspsweep: reused the finished run {result.reused_from} of the same sweep (run.force=true simulates again)"
         )
+    where = ""
+    if result.run_id and result.tracking_uri:
+        experiment = tracking.experiment_id(result.tracking_uri, typed.tracking.experiment)
+        hint = tracking.ui_hint(result.tracking_uri, experiment)
+        where = f"\n  MLflow run {result.run_id} in {result.tracking_uri}\n  {hint}"
     print(
         f"pspsweep: {result.label}: {int(stats['n_units'])} units, "
         f"{int(stats.get('n_responding', 0))} responding, mean amplitude {stats.get('amp_mean', float('nan')):.4g} mV\n"
-        f"  results: {out_dir.resolve()}"
-        + (
-            f"\n  MLflow run {result.run_id} in {result.tracking_uri}\n  {tracking.ui_hint(result.tracking_uri)}"
-            if result.run_id and result.tracking_uri
-            else ""
-        )
+        f"  results: {out_dir.resolve()}{where}"
     )
     return stats
 
