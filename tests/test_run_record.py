@@ -6,7 +6,6 @@ metric names the pipeline and the fit log: every one of them has a unit and a me
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 from omegaconf import OmegaConf
@@ -55,16 +54,18 @@ def test_fit_keys_only_with_measured_epsps(compose):
 
 def test_every_logged_metric_has_a_unit_and_is_documented():
     docs = DOCS.read_text()
-    for name in (*SWEEP_METRICS, *FIT_METRICS):
-        assert re.search(rf"`{name}`[^|\n]*\|\s*[^|\s]", docs), f"docs/outputs.md lists {name} with its unit"
+    for name, unit in {**SWEEP_METRICS, **FIT_METRICS}.items():
+        assert f"| `{name}` | {unit} |" in docs, f"docs/outputs.md lists {name} in {unit}"
     assert metric_unit("amp_mean.L4ss_C2") == "mV" and metric_unit("t_median.group.L4") == "ms"
     assert metric_unit("optimal_g.VPM") == "nS" and metric_unit("n_synapses") == "count"
 
 
 def test_descriptions_are_markdown_tables_with_units():
-    text = sweep_description("L4 (cells), g=1 nS", {"amp_mean": 1.23456, "n_units": 3.0, "t_mean": float("nan")})
+    metrics = {"amp_mean": 1.23456, "n_units": 3.0, "n_responding": 2.0, "t_mean": float("nan")}
+    text = sweep_description("L4 (cells), g=1 nS", metrics)
+    assert text.startswith("**L4 (cells), g=1 nS**: amp_mean 1.235 mV, t_mean - ms; 2 of 3 units respond\n")
     assert "| `amp_mean` | 1.235 | mV |" in text and "| `t_mean` | - | ms |" in text
-    assert all(line.count("|") == 5 for line in text.splitlines() if line.startswith("| "))
+    assert all(line.count("|") == 4 for line in text.splitlines() if line.startswith("| "))
     fit = fit_description({"optimal_g.VPM": 1.5, "ci_low.VPM": 1.2, "ci_high.VPM": 1.9})
     assert "| VPM | 1.5 | 1.2 | 1.9 |" in fit
     assert "fit.measured not given" in fit_description({}, measured=False)

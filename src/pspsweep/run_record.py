@@ -18,62 +18,48 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from pspsweep.pipeline import PreparedSweep
 
-#: unit and meaning of every metric a sweep logs (per cell type and group: ``<name>.<type>``)
-SWEEP_METRICS: dict[str, tuple[str, str]] = {
-    "amp_mean": ("mV", "mean signed PSP amplitude of the responding units"),
-    "amp_median": ("mV", "median amplitude of the responding units"),
-    "amp_std": ("mV", "standard deviation of the amplitudes (ddof 0)"),
-    "amp_min": ("mV", "smallest amplitude"),
-    "amp_max": ("mV", "largest amplitude"),
-    "t_mean": ("ms", "mean peak time (latency from tStim; absolute under analysis.convention=isf)"),
-    "t_median": ("ms", "median peak time"),
-    "t_std": ("ms", "standard deviation of the peak times"),
-    "n_units": ("count", "units (presynaptic cells or synapses) swept"),
-    "n_responding": ("count", "units whose amplitude is at least analysis.threshold_mV in size"),
-    "n_synapses": ("count", "synapses of all units together"),
-    "n_celltypes": ("count", "cell types swept"),
-    "n_simulated": ("count", "distinct simulations (units on the same segments share one)"),
-    "wall_time_s": ("s", "wall time of the sweep"),
-    "simulation_time_s": ("s", "wall time of the simulations"),
-    "units_per_second": ("1/s", "units per second of simulation wall time"),
-    "simulations_per_second": ("1/s", "distinct simulations per second"),
-    "workers": ("count", "worker processes"),
-    "parallel_efficiency": ("fraction", "work time over workers x wall time"),
-    "chunks": ("count", "chunks of units"),
-    "chunks_reused": ("count", "chunks found finished on disk"),
+#: the unit of every metric a sweep logs (per cell type and group: ``<name>.<type>``);
+#: docs/outputs.md says what each one means
+SWEEP_METRICS: dict[str, str] = {
+    **dict.fromkeys(("amp_mean", "amp_median", "amp_std", "amp_min", "amp_max"), "mV"),
+    **dict.fromkeys(("t_mean", "t_median", "t_std"), "ms"),
+    **dict.fromkeys(("n_units", "n_responding", "n_synapses", "n_celltypes", "n_simulated"), "count"),
+    **dict.fromkeys(("workers", "chunks", "chunks_reused"), "count"),
+    **dict.fromkeys(("wall_time_s", "simulation_time_s"), "s"),
+    **dict.fromkeys(("units_per_second", "simulations_per_second"), "1/s"),
+    "parallel_efficiency": "fraction",
 }
 
-#: unit and meaning of the fit's metrics on a multirun's parent run (``<name>.<group>``)
-FIT_METRICS: dict[str, tuple[str, str]] = {
-    "optimal_g": ("nS", "conductance whose PSPs match the measured EPSPs (weighted)"),
-    "g_mean": ("nS", "conductance matching the measured mean EPSP"),
-    "g_median": ("nS", "conductance matching the measured median EPSP"),
-    "g_max": ("nS", "conductance matching the measured largest EPSP"),
-    "ci_low": ("nS", "lower bound of optimal_g's bootstrap confidence interval"),
-    "ci_high": ("nS", "upper bound of optimal_g's bootstrap confidence interval"),
-}
+#: the unit of the fit's metrics on a multirun's parent run (``<name>.<group>``)
+FIT_METRICS: dict[str, str] = dict.fromkeys(("optimal_g", "g_mean", "g_median", "g_max", "ci_low", "ci_high"), "nS")
 
 #: the metrics a run's description shows, in this order
 KEY_METRICS = ("amp_mean", "amp_median", "amp_std", "amp_min", "amp_max", "t_mean", "t_median")
-KEY_COUNTS = ("n_units", "n_responding", "n_synapses")
+KEY_COUNTS = ("n_responding", "n_units", "n_synapses")
 
 
 def metric_unit(name: str) -> str:
     """The unit of a logged metric (``amp_mean.L4ss_C2`` is in mV like ``amp_mean``), or ""."""
     base = name.split(".", 1)[0]
-    unit, _ = SWEEP_METRICS.get(base) or FIT_METRICS.get(base) or ("", "")
-    return unit
+    return SWEEP_METRICS.get(base) or FIT_METRICS.get(base) or ""
 
 
 def sweep_description(title: str, metrics: Mapping[str, float]) -> str:
-    """Markdown: the key metrics of one sweep with their units, then where the rest are."""
-    rows = [_row(name, metrics[name]) for name in KEY_COUNTS + KEY_METRICS if name in metrics]
+    """Markdown: a line of the main results (what MLflow shows of a folded description),
+    then a table of the key metrics with their units."""
+    headline = ", ".join(
+        f"{name} {_number(metrics[name])} {metric_unit(name)}" for name in ("amp_mean", "t_mean") if name in metrics
+    )
+    if "n_units" in metrics:
+        headline += f"; {_number(metrics.get('n_responding', 0.0))} of {_number(metrics['n_units'])} units respond"
+    rows = [_row(name, metrics[name]) for name in KEY_METRICS + KEY_COUNTS if name in metrics]
     return (
-        f"**{title}**\n\n| metric | value | unit | meaning |\n|---|---|---|---|\n"
+        f"**{title}**: {headline}\n\n| metric | value | unit |\n|---|---|---|\n"
         + "\n".join(rows)
-        + "\n\nAmplitudes are signed (IPSPs negative). Every metric and tag is explained "
-        "in pspsweep's docs/outputs.md; per cell type and group they carry the suffix "
-        "`.<celltype>` or `.group.<group>`."
+        + "\n\nAmplitudes are signed (IPSPs negative); peak times are latencies from tStim "
+        "(absolute under analysis.convention=isf). Per cell type and group a metric carries "
+        "the suffix `.<celltype>` or `.group.<group>`; pspsweep's docs/outputs.md explains "
+        "every metric and tag."
     )
 
 
@@ -92,8 +78,7 @@ def fit_description(metrics: Mapping[str, float], measured: bool = True) -> str:
 
 
 def _row(name: str, value: float) -> str:
-    unit, meaning = SWEEP_METRICS[name]
-    return f"| `{name}` | {_number(value)} | {unit} | {meaning} |"
+    return f"| `{name}` | {_number(value)} | {metric_unit(name)} |"
 
 
 def _number(value: float) -> str:
