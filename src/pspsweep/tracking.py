@@ -192,6 +192,8 @@ def _client(uri: str, create: bool = True):
 
     # MLflow's INFO lines (database creation, migrations) are noise in a sweep's output
     logging.getLogger("mlflow").setLevel(logging.WARNING)
+    # MLflow's own "View run at" links open its GenAI view; pspsweep prints the runs table's
+    os.environ.setdefault("MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT", "true")
     _decode_sqlite_parent_dirs()
     if create:
         ensure_sqlite_store(uri)
