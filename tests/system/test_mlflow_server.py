@@ -106,7 +106,8 @@ def required_chromium() -> str:
 def test_parent_run_page_renders_in_browser(sweep, server, tmp_path):
     browser = required_chromium()
     _, exp, parent, _ = sweep
-    page = f"{server}/#/experiments/{exp.experiment_id}/runs/{parent.info.run_id}/artifacts/fit/fit.png"
+    run_page = f"{server}/#/experiments/{exp.experiment_id}/runs/{parent.info.run_id}"
+    page = f"{run_page}/artifacts/fit/fit.png?workflowType=machine_learning"
     flags = browser_flags(tmp_path / "profile")
     shot = ARTIFACTS / "mlflow_parent_run.png"
     shot.parent.mkdir(exist_ok=True)
@@ -114,6 +115,7 @@ def test_parent_run_page_renders_in_browser(sweep, server, tmp_path):
     assert dom.returncode == 0, dom.stderr[-2000:]
     html = dom.stdout
     assert parent.info.run_name in html or parent.info.run_id in html, "the run page names the parent run"
+    assert "Evaluation runs" not in html, "the model-training view of the run, not the GenAI one"
     for name in ("fit.png", "group_histograms.png", "optimal_g.csv", "morphology_amplitudes.png"):
         assert name in html, f"the artifact browser lists {name}"
     res = subprocess.run([browser, *flags, f"--screenshot={shot}", page], capture_output=True, text=True, timeout=180)
