@@ -17,18 +17,61 @@ def test_resolve_tracking_uri(tmp_path):
 
 
 def test_flatten_lists_and_nesting():
+    from pspsweep.config import Mode, Strategy
+
     flat = tracking.flatten(
-        {"run": {"g": 1.0, "units": [0, 2], "x": None}, "neuron": {"biophysics": {}, "mechanism_dirs": []}}
+        {
+            "run": {"g": 1.0, "units": [0, 2], "x": None, "mode": Mode.cells},
+            "neuron": {
+                "biophysics": {},
+                "mechanism_dirs": [],
+                "scaling": [{"labels": ["Soma"], "kind": Strategy.restore}],
+            },
+        }
     )
     assert flat == {
         "run.g": "1.0",
-        "run.units.0": "0",
-        "run.units.1": "2",
+        "run.units": "[0, 2]",
         "run.x": "None",
+        "run.mode": "cells",
         "neuron.biophysics": "{}",
         "neuron.mechanism_dirs": "[]",
+        "neuron.scaling": '[{"labels": ["Soma"], "kind": "restore"}]',
     }
     assert len(tracking.flatten({"a": "x" * 7000})["a"]) == tracking.MAX_PARAM_VALUE
+
+
+def test_experiment_is_tagged_as_model_training_with_a_runs_view(tmp_path):
+    """The tags MLflow's UI reads: the experiment kind (values of its ExperimentKind enum)
+    and a shared view state (JSON with the runs table's selected columns)."""
+    import json
+
+    from mlflow.tracking import MlflowClient
+
+    uri = tracking.resolve_tracking_uri(None, tmp_path)
+    client = MlflowClient(uri)
+    old = client.create_experiment("older")  # made before pspsweep tagged its experiments
+    assert tracking.ensure_experiment(uri, "older") == old
+    for name in ("older", "new"):
+        tracking.ensure_experiment(uri, name)
+        tags = client.get_experiment_by_name(name).tags
+        assert tags["mlflow.experimentKind"] == "custom_model_development"
+        view = json.loads(tags[f"mlflow.sharedViewState.{tracking.VIEW_KEY}"])
+        assert "metrics.`amp_mean`" in view["selectedColumns"]
+    client.set_experiment_tag(old, "mlflow.experimentKind", "genai_development")
+    tracking.ensure_experiment(uri, "older")
+    assert client.get_experiment(old).tags["mlflow.experimentKind"] == "genai_development", "the user's choice stays"
+
+
+def test_ui_hint_links_the_runs_table():
+    link = "/#/experiments/7/runs?workflowType=machine_learning&viewStateShareKey=pspsweep"
+    assert tracking.ui_hint("http://alice:pw@host:5000/", "7") == f"open the runs at: http://alice:***@host:5000{link}"
+    local = tracking.ui_hint("sqlite:////a b/mlflow.db", "7")
+    assert (
+        local
+        == f"open the UI with: mlflow ui --backend-store-uri 'sqlite:////a b/mlflow.db'\n  then the runs at: http://127.0.0.1:5000{link}"
+    )
+    assert tracking.ui_hint("http://host:5000") == "open the UI at: http://host:5000"
 
 
 def test_child_runs_link_to_parent(tmp_path):

@@ -245,6 +245,7 @@ def _run_prepared(
     from pspsweep.hydra_callbacks import tracking_uri
     from pspsweep.launch import check_work_folders
     from pspsweep.pipeline import prepare, sweep_key
+    from pspsweep.run_record import sweep_description
 
     engine = cfg.run.engine.value
     prebuild = (lambda cell: workers.prebuild(cell, engine)) if workers is not None else None
@@ -268,6 +269,7 @@ def _run_prepared(
     except BaseException:
         _end_quietly(opening, "FAILED")
         raise
+    result.tracker.set_tags({tracking.NOTE_TAG: sweep_description(_description_title(cfg, prep), result.metrics)})
     result.tracker.end("FINISHED")
     return SweepResult(
         prep.label,
@@ -300,11 +302,12 @@ def _open_run(
 
     from pspsweep.pipeline import REUSED_ARTIFACTS, provenance_tags
     from pspsweep.report import warm_up
+    from pspsweep.run_record import job_config
 
     name = _run_name(cfg, prep)
     plain = OmegaConf.to_container(OmegaConf.structured(cfg), resolve=True, enum_to_str=True)
     assert isinstance(plain, dict)
-    params = tracking.flatten({str(k): v for k, v in plain.items()})
+    params = tracking.flatten(job_config({str(k): v for k, v in plain.items()}, prep, uri))
 
     def create() -> tracking.MlflowTracker:
         return tracking.MlflowTracker(uri, cfg.tracking.experiment, name, parent_run_id=parent_run_id)
@@ -336,6 +339,10 @@ def _open_run(
         may_reuse=not cfg.run.force and exists,
         cancel=cancel,
     )
+
+
+def _description_title(cfg: PspSweepConfig, prep: PreparedSweep) -> str:
+    return f"{prep.label} ({cfg.run.mode.value}), {prep.conductance_label()}"
 
 
 def _run_name(cfg: PspSweepConfig, prep: PreparedSweep) -> str:

@@ -116,15 +116,16 @@ def _run_job(cfg: DictConfig, out_dir: Path) -> dict[str, float]:
         print(
             f"pspsweep: reused the finished run {result.reused_from} of the same sweep (run.force=true simulates again)"
         )
-    tracked = ""
+    where = ""
     if result.run_id and result.tracking_uri:
-        tracked = f"\n  MLflow run {result.run_id} in {result.tracking_uri}"
+        where = f"\n  MLflow run {result.run_id} in {result.tracking_uri}"
         if not multirun:  # a multirun shows how to open the UI once, at its end
-            tracked += f"\n  {tracking.ui_hint(result.tracking_uri)}"
+            experiment = tracking.experiment_id(result.tracking_uri, typed.tracking.experiment)
+            where += f"\n  {tracking.ui_hint(result.tracking_uri, experiment)}"
     print(
         f"pspsweep: {result.label}: {int(stats['n_units'])} units, "
         f"{int(stats.get('n_responding', 0))} responding, mean amplitude {stats.get('amp_mean', float('nan')):.4g} mV\n"
-        f"  results: {out_dir.resolve()}" + tracked
+        f"  results: {out_dir.resolve()}{where}"
     )
     return stats
 

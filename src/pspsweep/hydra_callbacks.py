@@ -22,6 +22,7 @@ from pspsweep.config import PspSweepConfig
 from pspsweep.entry import collect_garbage_again
 from pspsweep.errors import PspSweepError
 from pspsweep.launch import launch_dir
+from pspsweep.run_record import applicable_config, fit_description
 from pspsweep.stores import redact, redact_file, take_credentials
 
 if TYPE_CHECKING:
@@ -118,13 +119,14 @@ class ParentRunCallback(Callback):
         params = {"sweep.overrides": " ".join(overrides), "sweep.dir": str(sweep_dir.resolve())}
         plain = OmegaConf.to_container(_without_hydra(config), resolve=False)
         assert isinstance(plain, dict)
-        params.update(tracking.flatten({str(k): v for k, v in plain.items()}))
+        params.update(tracking.flatten(applicable_config({str(k): v for k, v in plain.items()})))
+        note = fit_description({}, measured=bool(config.fit.measured))
         run_id = tracking.start_parent_run(
             uri,
             config.tracking.experiment,
             f"sweep {sweep_dir.name}",
             params,
-            tags={"pspsweep.role": "parent", "sweep.dir": str(sweep_dir.resolve())},
+            tags={"pspsweep.role": "parent", "sweep.dir": str(sweep_dir.resolve()), tracking.NOTE_TAG: note},
         )
         tracking.write_parent_run_id(sweep_dir, run_id)
         # the sweep's base config, so that pspsweep-fit can refit later from the store
@@ -149,11 +151,10 @@ class ParentRunCallback(Callback):
             if result.optimal is not None:
                 shown = result.optimal[["group", "optimal_g", "g_mean", "g_median", "g_max"]]
                 print("pspsweep: optimal conductances (nS)\n" + shown.to_string(index=False))
-        tracking.end_run(ACTIVE_PARENT["uri"], ACTIVE_PARENT["run_id"], "FINISHED")
-        print(
-            f"pspsweep: multirun finished; MLflow parent run {ACTIVE_PARENT['run_id']}\n"
-            f"  {tracking.ui_hint(ACTIVE_PARENT['uri'])}"
-        )
+        uri, run_id = ACTIVE_PARENT["uri"], ACTIVE_PARENT["run_id"]
+        tracking.end_run(uri, run_id, "FINISHED")
+        hint = tracking.ui_hint(uri, tracking.experiment_id(uri, config.tracking.experiment))
+        print(f"pspsweep: multirun finished; MLflow parent run {run_id}\n  {hint}")
         ACTIVE_PARENT.clear()
 
 

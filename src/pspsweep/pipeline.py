@@ -373,7 +373,9 @@ def run_sweep(
         "chunks": float(report.n_chunks),
         "chunks_reused": float(report.chunks_reused),
     }
-    metrics.update(statistics_metrics(table, stats, group_stats, prep.options))
+    # the science first, in the order a run's page lists them (the statistics' n_units wins)
+    science = statistics_metrics(table, stats, group_stats, prep.options)
+    metrics = {**science, **{k: v for k, v in metrics.items() if k not in science}}
     tracker.log_metrics(metrics)
     for f in files:
         tracker.log_artifact(f)

@@ -12,10 +12,12 @@ run per job carrying the tag ``mlflow.parentRunId``.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import shlex
 from collections.abc import Iterable, Mapping
+from enum import Enum
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -31,11 +33,52 @@ MAX_PARAM_VALUE = 6000
 PARENT_RUN_FILE = "mlflow_parent_run_id"
 
 
-def ui_hint(uri: str) -> str:
-    """How to look at a store: the server's address, or the command that serves a local store."""
+#: the run's description, shown first on its page in the MLflow UI (markdown)
+NOTE_TAG = "mlflow.note.content"
+#: experiment tags: the kind of a classic (not GenAI) experiment, and a saved view of its
+#: runs table with the science metrics as columns (``viewStateShareKey`` in a link)
+EXPERIMENT_KIND = ("mlflow.experimentKind", "custom_model_development")
+VIEW_KEY = "pspsweep"
+VIEW_COLUMNS = (
+    *(f"metrics.`{name}`" for name in ("amp_mean", "amp_median", "amp_std", "t_mean", "n_responding", "n_units")),
+    "params.`run.g`",
+    "tags.`celltype`",
+)
+#: where ``mlflow ui`` serves by default
+LOCAL_UI = "http://127.0.0.1:5000"
+
+
+def experiment_tags() -> dict[str, str]:
+    """The tags that make the MLflow UI show a pspsweep experiment as runs with their metrics."""
+    view = {"selectedColumns": list(VIEW_COLUMNS), "orderByKey": "attributes.start_time", "orderByAsc": False}
+    return {EXPERIMENT_KIND[0]: EXPERIMENT_KIND[1], f"mlflow.sharedViewState.{VIEW_KEY}": json.dumps(view)}
+
+
+def runs_page(ui: str, experiment_id: str) -> str:
+    """The link to an experiment's runs table, metrics as columns.
+
+    MLflow 3.17 shows an experiment as GenAI (an overview of traces) unless the browser
+    stored the "Model training" choice; ``workflowType`` in the link overrides that choice,
+    and the experiment's tag ``mlflow.experimentKind`` does not (mlflow/mlflow#24498).
+    """
+    query = f"workflowType=machine_learning&viewStateShareKey={VIEW_KEY}"
+    return f"{ui.rstrip('/')}/#/experiments/{experiment_id}/runs?{query}"
+
+
+def ui_hint(uri: str, experiment_id: str | None = None) -> str:
+    """How to look at a store: the server's runs page, or the command that serves a local store."""
     if uri.startswith(("http://", "https://")):
-        return f"open the UI at: {redact(uri)}"
-    return f"open the UI with: mlflow ui --backend-store-uri {shlex.quote(uri)}"
+        if experiment_id is None:
+            return f"open the UI at: {redact(uri)}"
+        return f"open the runs at: {runs_page(redact(uri), experiment_id)}"
+    serve = f"open the UI with: mlflow ui --backend-store-uri {shlex.quote(uri)}"
+    return serve if experiment_id is None else f"{serve}\n  then the runs at: {runs_page(LOCAL_UI, experiment_id)}"
+
+
+def experiment_id(uri: str, name: str) -> str | None:
+    """The id of experiment ``name`` in the store, or None."""
+    exp = _client(uri, create=False).get_experiment_by_name(name)
+    return None if exp is None else exp.experiment_id
 
 
 def _artifact_root(uri: str) -> str | None:
@@ -73,7 +116,8 @@ def ensure_sqlite_store(uri: str) -> None:
 
 
 def flatten(tree: Mapping[str, Any], prefix: str = "") -> dict[str, str]:
-    """Flatten nested mappings and lists into MLflow params (``a.b``, ``a.0``)."""
+    """Flatten nested mappings into MLflow params (``a.b``); a list is one param (JSON,
+    ``[0, 1, 2]``) and an enum member its value (``cells``)."""
     out: dict[str, str] = {}
     for key, value in tree.items():
         name = f"{prefix}{key}"
@@ -83,15 +127,21 @@ def flatten(tree: Mapping[str, Any], prefix: str = "") -> dict[str, str]:
             else:
                 out[name] = "{}"
         elif isinstance(value, (list, tuple)):
-            if value and all(not isinstance(v, (Mapping, list, tuple)) for v in value):
-                out.update({f"{name}.{i}": str(v) for i, v in enumerate(value)})
-            elif value:
-                out.update(flatten({str(i): v for i, v in enumerate(value)}, name + "."))
-            else:
-                out[name] = "[]"
+            out[name] = json.dumps(_plain(value))
         else:
-            out[name] = "None" if value is None else str(value)
+            out[name] = str(_plain(value))
     return {k: v[:MAX_PARAM_VALUE] for k, v in out.items()}
+
+
+def _plain(value: Any) -> Any:
+    """Enum members as their values, inside lists and mappings too."""
+    if isinstance(value, Enum):
+        return value.value
+    if isinstance(value, Mapping):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    return value
 
 
 class Tracker(Protocol):
@@ -142,6 +192,8 @@ def _client(uri: str, create: bool = True):
 
     # MLflow's INFO lines (database creation, migrations) are noise in a sweep's output
     logging.getLogger("mlflow").setLevel(logging.WARNING)
+    # MLflow's own "View run at" links open its GenAI view; pspsweep prints the runs table's
+    os.environ.setdefault("MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT", "true")
     _decode_sqlite_parent_dirs()
     if create:
         ensure_sqlite_store(uri)
@@ -162,19 +214,28 @@ def _decode_sqlite_parent_dirs() -> None:
 
 
 def ensure_experiment(uri: str, name: str) -> str:
-    """Create the store's schema and the experiment if needed; returns the experiment id."""
+    """Create the store's schema and the experiment if needed; returns the experiment id.
+    The experiment carries :func:`experiment_tags` (an older one gets them here)."""
     client = _client(uri)
     exp = client.get_experiment_by_name(name)
     if exp is not None:
+        _tag_experiment(client, exp)
         return exp.experiment_id
     try:
-        return client.create_experiment(name, artifact_location=_artifact_root(uri))
+        return client.create_experiment(name, artifact_location=_artifact_root(uri), tags=experiment_tags())
     except Exception:
         # another process created it between our lookup and create
         exp = client.get_experiment_by_name(name)
         if exp is None:
             raise
         return exp.experiment_id
+
+
+def _tag_experiment(client: Any, exp: Any) -> None:
+    """Give an experiment the tags it lacks; a kind set by the user stays."""
+    for key, value in experiment_tags().items():
+        if key not in exp.tags or (key != EXPERIMENT_KIND[0] and exp.tags[key] != value):
+            client.set_experiment_tag(exp.experiment_id, key, value)
 
 
 class MlflowTracker:

@@ -12,6 +12,9 @@ from conftest import pspsweep_env, running_mlflow_server
 
 pytestmark = pytest.mark.slow
 
+#: screenshots kept for a look after the run (ignored by git)
+ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts"
+
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
@@ -76,13 +79,9 @@ def chromium() -> str | None:
     return None
 
 
-def test_parent_run_page_renders_in_browser(sweep, server, tmp_path):
-    browser = chromium()
-    if browser is None:
-        pytest.skip("no chromium on this machine (Debian package 'chromium'; .ci/run installs it)")
-    _, exp, parent, _ = sweep
-    page = f"{server}/#/experiments/{exp.experiment_id}/runs/{parent.info.run_id}/artifacts/fit/fit.png"
-    flags = [
+def browser_flags(profile: Path) -> list[str]:
+    """Headless Chromium with a fresh profile (no stored MLflow UI choices), 20 s of virtual time."""
+    return [
         "--headless",
         "--no-sandbox",
         "--disable-gpu",
@@ -91,17 +90,70 @@ def test_parent_run_page_renders_in_browser(sweep, server, tmp_path):
         "--disable-background-networking",
         "--disable-component-update",
         "--disable-sync",
-        f"--user-data-dir={tmp_path / 'profile'}",
+        f"--user-data-dir={profile}",
         "--virtual-time-budget=20000",
         "--window-size=1400,1000",
     ]
-    shot = Path(__file__).resolve().parents[1] / "artifacts" / "mlflow_parent_run.png"
+
+
+def required_chromium() -> str:
+    browser = chromium()
+    if browser is None:
+        pytest.skip("no chromium on this machine (Debian package 'chromium'; .ci/run installs it)")
+    return browser
+
+
+def test_parent_run_page_renders_in_browser(sweep, server, tmp_path):
+    browser = required_chromium()
+    _, exp, parent, _ = sweep
+    run_page = f"{server}/#/experiments/{exp.experiment_id}/runs/{parent.info.run_id}"
+    page = f"{run_page}/artifacts/fit/fit.png?workflowType=machine_learning"
+    flags = browser_flags(tmp_path / "profile")
+    shot = ARTIFACTS / "mlflow_parent_run.png"
     shot.parent.mkdir(exist_ok=True)
     dom = subprocess.run([browser, *flags, "--dump-dom", page], capture_output=True, text=True, timeout=180)
     assert dom.returncode == 0, dom.stderr[-2000:]
     html = dom.stdout
     assert parent.info.run_name in html or parent.info.run_id in html, "the run page names the parent run"
+    assert "Evaluation runs" not in html, "the model-training view of the run, not the GenAI one"
     for name in ("fit.png", "group_histograms.png", "optimal_g.csv", "morphology_amplitudes.png"):
         assert name in html, f"the artifact browser lists {name}"
     res = subprocess.run([browser, *flags, f"--screenshot={shot}", page], capture_output=True, text=True, timeout=180)
     assert res.returncode == 0 and shot.stat().st_size > 10_000, res.stderr[-2000:]
+
+
+@pytest.fixture(scope="module")
+def single_run(server, tmp_path_factory):
+    """A three-unit demo run tracked on the server: the run and the link the command printed."""
+    from mlflow.tracking import MlflowClient
+
+    cwd = tmp_path_factory.mktemp("single")
+    exe = Path(sys.executable).parent / "pspsweep"
+    args = [str(exe), "run.units=[0,1,2]", "executor.workers=1", "executor.progress=false", f"tracking.uri={server}"]
+    res = subprocess.run(args, cwd=cwd, capture_output=True, text=True, env=pspsweep_env(), timeout=600)
+    assert res.returncode == 0, res.stderr[-3000:]
+    link = next(line.split("open the runs at: ")[1] for line in res.stdout.splitlines() if "open the runs at: " in line)
+    run_id = next(line.split()[2] for line in res.stdout.splitlines() if line.strip().startswith("MLflow run "))
+    return MlflowClient(server).get_run(run_id), link
+
+
+def test_printed_link_opens_the_runs_table_with_the_psp_metrics(single_run, server, tmp_path):
+    """The link opens, in a browser that never chose a view (MLflow 3.17 then defaults to
+    its GenAI overview of traces), the experiment's runs table with amp_mean as a column."""
+    browser = required_chromium()
+    run, link = single_run
+    assert link.startswith(f"{server}/#/experiments/{run.info.experiment_id}/runs?")
+    flags = browser_flags(tmp_path / "profile")
+    dom = subprocess.run([browser, *flags, "--dump-dom", link], capture_output=True, text=True, timeout=180)
+    assert dom.returncode == 0, dom.stderr[-2000:]
+    html = dom.stdout
+    assert "Model training" in html and run.info.run_name in html, "the runs table of the model-training view"
+    assert ">amp_mean<" in html and repr(run.data.metrics["amp_mean"]) in html, "amp_mean is a column, with its value"
+    for genai in ("Token Usage", "Detect Issues", "Evaluation runs"):
+        assert genai not in html, f"not the GenAI overview ({genai})"
+    shot = tmp_path / "mlflow_runs_table.png"
+    res = subprocess.run([browser, *flags, f"--screenshot={shot}", link], capture_output=True, text=True, timeout=180)
+    assert res.returncode == 0 and shot.stat().st_size > 10_000, res.stderr[-2000:]
+    ARTIFACTS.mkdir(exist_ok=True)
+    shutil.copy(shot, ARTIFACTS / shot.name)
+    print(f"screenshot: {ARTIFACTS / shot.name}")

@@ -84,7 +84,7 @@ def test_commands_started_in_the_same_second_keep_their_own_results(tmp_path):
     assert len(folders) == 20
     assert all(a == by_g[1][0] for a in by_g[1]) and all(a == by_g[2][0] for a in by_g[2])
     assert by_g[1][0] != by_g[2][0]
-    finished = [r for r in all_runs(tmp_path) if r.data.params.get("run.units.1") == "1"]
+    finished = [r for r in all_runs(tmp_path) if r.data.params.get("run.units") == "[0, 1]"]
     assert len(finished) == 20 and all(r.info.status == "FINISHED" for r in finished)
 
 

@@ -25,8 +25,9 @@ from pspsweep.config import FitConfig, PspSweepConfig
 from pspsweep.errors import PspSweepError
 from pspsweep.features import AnalysisOptions
 from pspsweep.fit.lines import bootstrap_optimal_g, linear_fits, optimal_g
+from pspsweep.run_record import fit_description
 from pspsweep.statistics import require_columns, summary_statistics
-from pspsweep.tracking import Tracker
+from pspsweep.tracking import NOTE_TAG, Tracker
 from pspsweep.validation import check_metric_name
 
 #: statistics whose lines the optimal g uses
@@ -190,5 +191,5 @@ def record_fit(tracker: Tracker, output: FitOutput) -> None:
     """Hand a fit's files (under ``fit/``), tags and metrics to the tracker of the parent run."""
     for f in output.files:
         tracker.log_artifact(f, "fit")
-    tracker.set_tags(output.tags)
+    tracker.set_tags({**output.tags, NOTE_TAG: fit_description(output.metrics)})
     tracker.log_metrics(output.metrics)
