@@ -262,9 +262,9 @@ def _invert(
     out: dict[str, Any] = {c: np.nan for c in OPTIMAL_COLUMNS[:4]}
     notes = []
     if fit is None:
-        notes.append("no simulated statistics for this group")
+        notes.append("no simulated units for this group")
     if measured is None:
-        notes.append("no measured values for this group")
+        notes.append("no measured EPSPs for this group")
     if fit is not None and measured is not None:
         for stat, column, name in _INVERTED:
             slope, offset = fit[f"{stat}_slope"], fit[f"{stat}_offset"]
@@ -272,15 +272,27 @@ def _invert(
                 out[name] = (measured[column] - offset) / slope
         used = [(wi, name) for wi, (_, _, name) in zip(weights, _INVERTED) if wi > 0]
         out["optimal_g"] = sum(wi * out[name] for wi, name in used) / sum(wi for wi, _ in used)
-        bad = [name for _, name in used if not math.isfinite(out[name])]
-        if bad:
-            notes.append(f"undefined {', '.join(bad)} (zero or missing slope, or NaN measured)")
+        used_names = {name for _, name in used}
+        for stat, column, name in _INVERTED:
+            if name in used_names and not math.isfinite(out[name]):
+                notes.append(f"undefined {name}: {_why_undefined(fit, measured, stat, column)}")
         negative = [name for _, name in used if out[name] <= 0]
         if negative:  # a conductance is positive: the lines miss the measured EPSPs
             notes.append(f"non-positive {', '.join(negative)} (the lines meet the measured EPSPs at g <= 0)")
     out["fit_ok"] = not notes
     out["note"] = "; ".join(notes)
     return out
+
+
+def _why_undefined(fit: Mapping[str, float], measured: Mapping[str, float], stat: str, column: str) -> str:
+    """Why the line of ``stat`` gives no g at the measured ``column``."""
+    if not math.isfinite(measured[column]):
+        return f"no measured {column}"
+    if fit["n_points"] < 2:
+        return "fewer than 2 conductances"
+    if not math.isfinite(fit[f"{stat}_slope"]):
+        return f"fewer than 2 conductances with responding units ({stat})"
+    return f"{stat} does not change with g (zero slope)"
 
 
 def _replicate(
