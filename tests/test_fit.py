@@ -397,3 +397,20 @@ def test_fit_stage_writes_files_and_hands_them_to_a_tracker_without_mlflow(tmp_p
     assert tracker.tags["fit.weights"] == "[2.0, 2.0, 1.0]" and tracker.tags["fit.convention"] == "pspsweep"
     table = pd.read_csv(tmp_path / "optimal_g.csv")
     assert table["optimal_g"].iloc[0] == pytest.approx(1.0, rel=1e-12)
+
+
+def test_isf_fit_reads_absolute_peak_times_also_from_older_sweeps():
+    """Under isf the unit tables carry t_peak_abs_ms; a sweep recorded before that name
+    (absolute times in t_peak_ms) refits to the same optimal g and the same statistics."""
+    from pspsweep.config import FitConfig
+    from pspsweep.fit.stage import fit_conductances
+
+    isf = AnalysisOptions(convention="isf")
+    meas = measured(VPM_C2=(SCALES.mean(), np.median(SCALES), SCALES.max()))  # made at g = 1
+    old = children("VPM_C2")
+    new = [t.rename(columns={"t_peak_ms": "t_peak_abs_ms"}) for t in old]
+    results = [fit_conductances(tables, meas, FitConfig(bootstrap=20), isf) for tables in (new, old)]
+    assert results[0].optimal["optimal_g"].iloc[0] == pytest.approx(1.0, rel=1e-12)
+    assert "t_mean_abs" in results[0].group_statistics.columns
+    pd.testing.assert_frame_equal(results[0].optimal, results[1].optimal)
+    pd.testing.assert_frame_equal(results[0].group_statistics, results[1].group_statistics)

@@ -64,7 +64,8 @@ def fit_conductances(
     """Statistics per group and g, linear fits and (with ``measured``) the optimal g.
 
     Args:
-        tables: unit tables (``psps.csv``) with ``celltype, unit, g, amplitude_mV, t_peak_ms``.
+        tables: unit tables (``psps.csv``) with ``celltype, unit, g, amplitude_mV`` and
+            the peak time (``options.peak_time_column``).
         measured: measured EPSP table indexed by group, or None for statistics and lines only.
         fit: groups, weights, bootstrap and the R^2 limit.
         options: the analysis convention and threshold the units were measured with.
@@ -79,7 +80,10 @@ def fit_conductances(
     if not tables:
         raise PspSweepError("no unit tables to fit: did every job of the multirun fail?")
     units = pd.concat(tables, ignore_index=True)
-    require_columns(units, ["celltype", "unit", "g", "amplitude_mV", "t_peak_ms"], "unit table (psps.csv)")
+    if options.convention == "isf" and "t_peak_abs_ms" not in units and "t_peak_ms" in units:
+        # the psps.csv of a sweep recorded before the column was named by its reference
+        units = units.rename(columns={"t_peak_ms": "t_peak_abs_ms"})
+    require_columns(units, ["celltype", "unit", "g", "amplitude_mV", options.peak_time_column], "unit table (psps.csv)")
     # empty fit.groups (the default) means ISF's merging, as None does
     groups = groups_for(list(units["celltype"]), fit.groups or None, excitatory_prefixes)
     for group in groups:  # each becomes part of metric names (optimal_g.<group>)
