@@ -9,6 +9,7 @@ reads it; it is never passed through ``MLFLOW_RUN_ID`` (a job would resume the p
 from __future__ import annotations
 
 import copy
+import datetime
 import itertools
 import logging
 from pathlib import Path
@@ -189,7 +190,8 @@ def fit_parent_run(cfg: PspSweepConfig, uri: str, parent_run_id: str, out_dir: P
     measured = measured_table(cfg.fit)
     tables = tracking.child_tables(uri, parent_run_id, PSPS_CSV, out_dir / "children")
     output = fit_stage(cfg, tables, measured, out_dir)
-    tracker = tracking.nested_run(uri, parent_run_id, "fit", {tracking.KIND_TAG: tracking.FIT_KIND})
+    name = f"fit {datetime.datetime.now():%Y-%m-%d %H:%M:%S}"  # refits apart in the UI's list
+    tracker = tracking.nested_run(uri, parent_run_id, name, {tracking.KIND_TAG: tracking.FIT_KIND})
     assert tracker.run_id is not None
     try:
         record_fit(tracker, output)
