@@ -52,13 +52,16 @@ def fit_command(
 
 
 def job_metrics(store: Path) -> list[dict[str, float]]:
-    """Metrics of every finished child run (one per conductance) of the store's sweep."""
+    """Metrics of every finished job run (one per conductance) of the store's sweep; the
+    fit's own run, nested under the parent too, is left out."""
     from mlflow.tracking import MlflowClient
 
     client = MlflowClient(f"sqlite:///{store}")
     rows = []
     for exp in client.search_experiments():
         for run in client.search_runs([exp.experiment_id], "tags.mlflow.parentRunId != ''"):
+            if run.data.tags.get("pspsweep.kind") == "fit":
+                continue
             rows.append({**run.data.metrics, "g": float(run.data.params.get("run.g", "nan"))})
     return sorted(rows, key=lambda m: m.get("g", 0.0))
 

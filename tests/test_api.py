@@ -37,6 +37,33 @@ def test_run_from_overrides_without_tracking(launch_dir):
     assert not (launch_dir / "mlflow.db").exists()
 
 
+def test_one_time_reference_per_convention_in_every_file_and_metric(launch_dir):
+    """Against the job's own psps.csv: under each convention the peak-time statistics
+    of statistics.csv and the metrics are those of psps.csv's peak times, on the same
+    reference, named by it (isf: absolute times, t_peak_abs_ms, t_mean_abs; pspsweep:
+    latencies, t_peak_ms, t_mean). The isf latencies are the absolute times minus tStim."""
+    results = {
+        convention: pspsweep.run(
+            [*DEMO, f"analysis.convention={convention}"], tracking=False, out_dir=launch_dir / convention
+        )
+        for convention in ("pspsweep", "isf")
+    }
+    for convention, (peak, mean, median) in {
+        "pspsweep": ("t_peak_ms", "t_mean", "t_median"),
+        "isf": ("t_peak_abs_ms", "t_mean_abs", "t_median_abs"),
+    }.items():
+        result = results[convention]
+        times = result.table.loc[result.table["amplitude_mV"] >= 0.1, peak]  # every unit responds here
+        assert len(times) == 3
+        stats = result.statistics.iloc[0]
+        assert stats[mean] == pytest.approx(times.mean()) == result.metrics[mean]
+        assert stats[median] == pytest.approx(times.median()) == result.metrics[median]
+        other = {"t_peak_ms", "t_mean", "t_peak_abs_ms", "t_mean_abs"} - {peak, mean}
+        assert not other & {*result.table.columns, *result.statistics.columns, *result.metrics}
+    latency = results["isf"].table["t_peak_abs_ms"] - 110.0  # run.tStim
+    assert (latency > 0).all() and (latency < 40).all()
+
+
 def test_mapping_typed_config_and_overrides_are_the_same_sweep(launch_dir):
     """A mapping merged onto the defaults, a typed config and overrides give the same
     amplitudes; a default output folder is made in the launch directory."""
@@ -100,7 +127,8 @@ def test_a_cancelled_executor_stops_without_raising():
 @pytest.mark.slow
 def test_a_finished_sweep_is_reused_through_the_cancel_event(launch_dir):
     """With tracking and worker processes the run opens in the background; a finished
-    run of the same sweep cancels the simulation and its results become this run's."""
+    run of the same sweep cancels the simulation and is the result: no second run, its
+    files copied into the new folder."""
     overrides = [
         "run.units=[0,1]",
         "executor.workers=2",
@@ -110,9 +138,10 @@ def test_a_finished_sweep_is_reused_through_the_cancel_event(launch_dir):
     first = pspsweep.run(overrides, out_dir=launch_dir / "first")
     again = pspsweep.run(overrides, out_dir=launch_dir / "again")
     assert first.run_id and first.reused_from is None
-    assert again.reused_from == first.run_id and again.run_id not in (None, first.run_id)
+    assert again.reused_from == again.run_id == first.run_id
     pd.testing.assert_frame_equal(again.table, first.table)
     from mlflow.tracking import MlflowClient
 
     client = MlflowClient(again.tracking_uri)
-    assert {client.get_run(r).info.status for r in (first.run_id, again.run_id)} == {"FINISHED"}
+    runs = client.search_runs([client.get_run(first.run_id).info.experiment_id])
+    assert [r.info.run_id for r in runs] == [first.run_id] and runs[0].info.status == "FINISHED"

@@ -106,11 +106,11 @@ def test_optimal_g_flags_missing_groups_and_flat_fits():
     assert list(out.index) == ["A", "B", "C"]
     assert out.loc["A", "fit_ok"] and not out.loc["B", "fit_ok"] and not out.loc["C", "fit_ok"]
     assert np.isnan(out.loc["B", "g_max"]) and np.isnan(out.loc["B", "optimal_g"])
-    assert "g_max" in out.loc["B", "note"]
+    assert out.loc["B", "note"] == "undefined g_max: fewer than 2 conductances with responding units (amp_max)"
     assert np.isnan(out.loc["C", ["optimal_g", "amp_mean_slope"]].astype(float)).all()
-    assert out.loc["C", "note"] == "no simulated statistics for this group"
+    assert out.loc["C", "note"] == "no simulated units for this group"
     missing = optimal_g(linear_fits(stats), measured(A=(0.5, 0.35, 1.0))).set_index("group")
-    assert missing.loc["B", "note"] == "no measured values for this group"
+    assert missing.loc["B", "note"] == "no measured EPSPs for this group"
     assert np.isnan(missing.loc["B", "optimal_g"]) and missing.loc["B", "n_points"] == 4
 
 
@@ -273,7 +273,7 @@ def test_fit_conductances_recovers_g_of_linear_amplitudes_exactly():
         assert vpm[column] == pytest.approx(g_true, rel=1e-12), column
     assert vpm["fit_ok"] and vpm["note"] == ""
     assert np.isnan(opt.loc["L5tt", ["optimal_g", "g_mean", "g_median", "g_max"]].astype(float)).all()
-    assert not opt.loc["L5tt", "fit_ok"] and opt.loc["L5tt", "note"] == "no measured values for this group"
+    assert not opt.loc["L5tt", "fit_ok"] and opt.loc["L5tt", "note"] == "no measured EPSPs for this group"
     assert list(result.group_statistics["group"].unique()) == ["L5tt", "VPM_C2"]
     assert len(result.units) == 2 * len(SWEEP_G) * len(SCALES)
 
@@ -306,6 +306,44 @@ def test_poor_line_is_flagged_below_min_r2_only():
         assert row["optimal_g"].iloc[0] == pytest.approx(2.5)  # (2.5 - 0.5) / 0.8 either way
 
 
+def test_optimal_g_outside_the_sampled_conductances_is_flagged_extrapolated():
+    """Against the sampled range 0.5-2 nS of SWEEP_G: measured values made at g = 2.33 nS
+    (the users' case) and at 0.3 nS invert exactly there, outside it: fit_ok False, the
+    column ``extrapolated`` and a note saying so; g = 1.7 nS inside stays sound, and so
+    does g = 2 nS on the edge."""
+    from pspsweep.config import FitConfig
+    from pspsweep.fit.stage import fit_conductances
+
+    def fitted(g_true: float) -> pd.Series:
+        meas = measured(VPM_C2=(SCALES.mean() * g_true, np.median(SCALES) * g_true, SCALES.max() * g_true))
+        return fit_conductances(children("VPM_C2"), meas, FitConfig(bootstrap=0), AnalysisOptions()).optimal.iloc[0]
+
+    for g_true in (2.33, 0.3):
+        row = fitted(g_true)
+        assert row["optimal_g"] == pytest.approx(g_true, rel=1e-12)
+        assert not row["fit_ok"] and bool(row["extrapolated"])
+        assert row["note"] == f"extrapolated: optimal g {g_true:.3g} nS outside the sampled 0.5-2 nS"
+    for g_true in (1.7, 2.0):
+        row = fitted(g_true)
+        assert row["fit_ok"] and not bool(row["extrapolated"]) and row["note"] == "", g_true
+
+
+def test_the_console_says_why_a_group_has_no_value():
+    """Each group without a sound optimal g gets a line naming the reason: no measured
+    EPSPs, or fewer than two conductances with responding units."""
+    from pspsweep.config import FitConfig
+    from pspsweep.fit.stage import fit_conductances, fit_summary
+
+    silent = [t.assign(amplitude_mV=0.0) if t["g"].iloc[0] < 2 else t for t in children("L5tt_C2")]
+    meas = measured(VPM_C2=(0.5, 0.4, 1.0), L5tt=(0.5, 0.4, 1.0))
+    tables = children("VPM_C2") + silent + children("L4ss_C2")
+    opt = fit_conductances(tables, meas, FitConfig(bootstrap=0), AnalysisOptions()).optimal
+    lines = fit_summary(opt).splitlines()
+    assert "  L4: no measured EPSPs for this group" in lines
+    assert any(line.startswith("  L5tt: undefined g_mean: fewer than 2 conductances with responding") for line in lines)
+    assert not any(line.startswith("  VPM_C2:") for line in lines)
+
+
 class RecordingTracker:
     """A Tracker that keeps what it is given."""
 
@@ -328,8 +366,8 @@ class RecordingTracker:
 
 def test_fit_stage_writes_files_and_hands_them_to_a_tracker_without_mlflow(tmp_path, monkeypatch):
     """Issue 15: the fit stage gets tables and a tracker and never opens MLflow itself
-    (an import of mlflow would fail here); the parent run gets the files under fit/,
-    the optimal g as metrics and the fit's settings as tags."""
+    (an import of mlflow would fail here); the fit's own run gets the files, the optimal
+    g and fit_ok as metrics and the fit's settings as tags."""
     from pspsweep.config import PspSweepConfig
     from pspsweep.fit.stage import fit_stage, record_fit
 
@@ -353,8 +391,26 @@ def test_fit_stage_writes_files_and_hands_them_to_a_tracker_without_mlflow(tmp_p
         "morphology_amplitudes.png",
     }
     assert {f.name for f in output.files} == names and all(f.parent == tmp_path for f in output.files)
-    assert sorted(tracker.artifacts) == sorted((name, "fit") for name in names)
+    assert sorted(tracker.artifacts) == sorted((name, None) for name in names)
     assert tracker.metrics["optimal_g.VPM_C2"] == pytest.approx(1.0, rel=1e-12)
+    assert tracker.metrics["fit_ok.VPM_C2"] == 1.0
     assert tracker.tags["fit.weights"] == "[2.0, 2.0, 1.0]" and tracker.tags["fit.convention"] == "pspsweep"
     table = pd.read_csv(tmp_path / "optimal_g.csv")
     assert table["optimal_g"].iloc[0] == pytest.approx(1.0, rel=1e-12)
+
+
+def test_isf_fit_reads_absolute_peak_times_also_from_older_sweeps():
+    """Under isf the unit tables carry t_peak_abs_ms; a sweep recorded before that name
+    (absolute times in t_peak_ms) refits to the same optimal g and the same statistics."""
+    from pspsweep.config import FitConfig
+    from pspsweep.fit.stage import fit_conductances
+
+    isf = AnalysisOptions(convention="isf")
+    meas = measured(VPM_C2=(SCALES.mean(), np.median(SCALES), SCALES.max()))  # made at g = 1
+    old = children("VPM_C2")
+    new = [t.rename(columns={"t_peak_ms": "t_peak_abs_ms"}) for t in old]
+    results = [fit_conductances(tables, meas, FitConfig(bootstrap=20), isf) for tables in (new, old)]
+    assert results[0].optimal["optimal_g"].iloc[0] == pytest.approx(1.0, rel=1e-12)
+    assert "t_mean_abs" in results[0].group_statistics.columns
+    pd.testing.assert_frame_equal(results[0].optimal, results[1].optimal)
+    pd.testing.assert_frame_equal(results[0].group_statistics, results[1].group_statistics)

@@ -114,7 +114,7 @@ def test_run_ex_synapses_gives_the_commands_amplitudes(isf86, launch_dir):
     assert table["unit"].tolist() == list(range(176))
     # the traces are the simulated samples themselves (float64), so the amplitudes are exact
     np.testing.assert_array_equal(amplitudes, table["amplitude_mV"])
-    np.testing.assert_array_equal(t_peaks, table["t_peak_ms"])
+    np.testing.assert_array_equal(t_peaks, table["t_peak_abs_ms"])
 
     units = [0, 1, 2, 175]
     parsed = read_param_file(param)

@@ -15,8 +15,9 @@ PSPSWEEP = AnalysisOptions()
 ISF = AnalysisOptions(convention="isf")
 
 
-def unit_table(t_offset: float) -> pd.DataFrame:
-    """Three cell types at one excitatory conductance; t_peak = latency + t_offset."""
+def unit_table(t_offset: float, column: str = "t_peak_ms") -> pd.DataFrame:
+    """Three cell types at one excitatory conductance; the peak time (``column``) =
+    latency + t_offset."""
     rows = [
         # celltype, amplitude_mV, latency_ms
         ("A", 0.5, 2.0),
@@ -31,7 +32,7 @@ def unit_table(t_offset: float) -> pd.DataFrame:
         ("I", -0.6, 6.0),
     ]
     df = pd.DataFrame(rows, columns=["celltype", "amplitude_mV", "latency"])
-    df["t_peak_ms"] = df.pop("latency") + t_offset
+    df[column] = df.pop("latency") + t_offset
     return df.assign(gAMPA=1.0, gNMDA=1.0, gGABA=np.nan)
 
 
@@ -63,15 +64,21 @@ def test_pspsweep_keeps_ipsps_and_empty_groups():
     assert stats["n_units"].dtype == np.int64 and stats["n_responding"].dtype == np.int64
 
 
-def test_isf_drops_negatives_and_empty_groups_and_shifts_time():
-    stats = summary_statistics(unit_table(110.0), ISF)  # absolute peak times
+def test_isf_drops_negatives_and_empty_groups_and_keeps_absolute_times_named():
+    """Under isf the unit table's t_peak_abs_ms (ISF's tMax) and the statistics share one
+    reference, the simulation's start, and both names say so; ISF's own tMean would be
+    t_mean_abs - 100 (its tPSPStart), not a latency from tStim = 110."""
+    stats = summary_statistics(unit_table(110.0, "t_peak_abs_ms"), ISF)
     assert list(stats["celltype"]) == ["A"], "IPSP-only and sub-threshold groups are omitted"
+    assert list(stats.columns[-3:]) == ["t_mean_abs", "t_std", "t_median_abs"]
     a = row(stats, "A")
     kept = np.array([0.5, 0.2, 0.1])
     assert (a["n_units"], a["n_responding"]) == (5, 3)
     assert (a["amp_mean"], a["amp_std"]) == pytest.approx((kept.mean(), kept.std()))
-    t = np.array([2.0, 5.0, 7.0]) + 10.0  # relative to tPSPStart = 100 ms, not to 110
-    assert (a["t_mean"], a["t_std"], a["t_median"]) == pytest.approx((t.mean(), t.std(), 15.0))
+    t = np.array([2.0, 5.0, 7.0]) + 110.0
+    assert (a["t_mean_abs"], a["t_std"], a["t_median_abs"]) == pytest.approx((t.mean(), t.std(), 115.0))
+    with pytest.raises(PspSweepError, match="t_peak_abs_ms"):
+        summary_statistics(unit_table(110.0), ISF)
 
 
 def test_threshold_option_and_grouping_keys():

@@ -51,7 +51,8 @@ class SweepResult:
         run_id: the MLflow run, or None without tracking.
         tracking_uri: the store of that run, or None without tracking.
         reused_from: the finished run whose results these are, when the sweep was not
-            simulated again (``run.force=true`` simulates).
+            simulated again (``run.force=true`` simulates); ``run_id`` is then that run,
+            as no run is created for a reuse.
     """
 
     label: str
@@ -261,7 +262,9 @@ def _run_prepared(
         opening = _open_run(cfg, prep, uri, key, out_dir, parent_run_id, workers, cancel)
     try:
         result = _simulate_or_reuse(cfg, prep, opening, workers, cancel, uri, out_dir)
-        if hydra_dir and hydra_dir.is_dir():
+        if result.reused_from is not None and parent_run_id is not None:
+            tracking.record_reused_job(uri, parent_run_id, result.reused_from, out_dir)
+        elif hydra_dir and hydra_dir.is_dir():
             result.tracker.log_artifacts(hydra_dir, ".hydra")
     except KeyboardInterrupt:
         _end_quietly(opening, "KILLED")
@@ -275,7 +278,7 @@ def _run_prepared(
         prep.label,
         result.metrics,
         out_dir,
-        result.tracker.run_id,
+        result.reused_from or result.tracker.run_id,
         uri if cfg.tracking.enabled else None,
         result.reused_from,
     )
@@ -391,12 +394,13 @@ def _simulate_or_reuse(
 
 
 def _reuse(opening: tracking.BackgroundRun, uri: str, out_dir: Path) -> _Outcome:
-    """The finished run of the same sweep: its files and metrics become this run's."""
-    tracker, previous = opening.wait(), opening.previous
+    """The finished run of the same sweep is the result: its files are copied into
+    ``out_dir`` and no run is created (a copy would only repeat its metrics)."""
+    opening.wait()
+    previous = opening.previous
     assert previous is not None
-    tracker.set_tags({"pspsweep.reused_from": previous})
-    metrics = tracking.copy_run_outputs(uri, previous, tracker, out_dir)
-    return _Outcome(tracker, metrics, reused_from=previous)
+    metrics = tracking.download_run_outputs(uri, previous, out_dir)
+    return _Outcome(tracking.NullTracker(), metrics, reused_from=previous)
 
 
 def _end_quietly(opening: tracking.BackgroundRun | None, status: str) -> None:

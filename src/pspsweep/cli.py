@@ -114,12 +114,15 @@ def _run_job(cfg: DictConfig, out_dir: Path) -> dict[str, float]:
     stats = result.metrics
     if result.reused_from:
         print(
-            f"pspsweep: reused the finished run {result.reused_from} of the same sweep (run.force=true simulates again)"
+            f"pspsweep: reused the finished run {result.reused_from} of the same sweep: no new run, "
+            "its files copied below (run.force=true simulates again)"
         )
     where = ""
     if result.run_id and result.tracking_uri:
         where = f"\n  MLflow run {result.run_id} in {result.tracking_uri}"
-        if not multirun:  # a multirun shows how to open the UI once, at its end
+        if result.reused_from:
+            where += f"\n  {tracking.run_hint(result.tracking_uri, result.run_id)}"
+        elif not multirun:  # a multirun shows how to open the UI once, at its end
             experiment = tracking.experiment_id(result.tracking_uri, typed.tracking.experiment)
             where += f"\n  {tracking.ui_hint(result.tracking_uri, experiment)}"
     print(
@@ -380,9 +383,10 @@ def convert_param_main() -> None:
 def fit_main() -> None:
     """``pspsweep-fit PARENT_RUN_ID [overrides]``: refit a finished multirun from its store.
 
-    Reads the children's ``psps.csv`` and the sweep's config from the MLflow store, applies
-    the overrides (``fit.measured=PATH``, ``fit.groups=...``, ``tracking.uri=...``) and logs
-    the fit to the parent run again. Nothing is simulated.
+    Reads the jobs' ``psps.csv`` and the sweep's config from the MLflow store, applies
+    the overrides (``fit.measured=PATH``, ``fit.groups=...``, ``tracking.uri=...``) and
+    records the fit as a new run nested under the parent (earlier fits stay). Nothing is
+    simulated.
     """
     usage = "usage: pspsweep-fit PARENT_RUN_ID [fit.measured=PATH] [other overrides]"
 
@@ -391,6 +395,7 @@ def fit_main() -> None:
 
         from omegaconf.errors import OmegaConfBaseException
 
+        from pspsweep.fit.stage import fit_summary
         from pspsweep.hydra_callbacks import PARENT_CONFIG, fit_parent_run
         from pspsweep.validation import validate
 
@@ -422,9 +427,12 @@ def fit_main() -> None:
             if not typed.fit.measured:
                 raise PspSweepError("fit.measured=PATH is needed (the measured EPSP table)")
             out = Path(tmp) / "fit"
-            result = fit_parent_run(typed, uri, run_id, out)
+            result, fit_run = fit_parent_run(typed, uri, run_id, out)
         if result.optimal is not None:
-            print(result.optimal[["group", "optimal_g", "g_mean", "g_median", "g_max"]].to_string(index=False))
-        print(f"pspsweep-fit: fit logged on run {run_id} in {uri}")
+            print(fit_summary(result.optimal))
+        print(
+            f"pspsweep-fit: fit recorded as run {fit_run}, nested under the sweep's run {run_id} in {uri}\n"
+            f"  {tracking.run_hint(uri, fit_run)}"
+        )
 
     _exit_quickly(lambda: _entry(refit))

@@ -21,9 +21,10 @@ Two conventions are offered (:class:`AnalysisOptions`):
   ``int(t_stim/0.025)`` (exclusive), i.e. T in [1.75, 109.975] ms for t_stim = 110.
   This is ISF's quirk (``t_stim - 40`` instead of ``(t_stim - 1)/0.025``);
 * extremum = first index of the largest ``|w|`` over grid indices >= ``int(t_stim/0.025)``;
-* the returned peak time is the **absolute** grid time of that index (ISF's ``tMax``).
-  :func:`pspsweep.statistics.summary_statistics` subtracts ISF's ``tPSPStart`` of
-  100 ms under this convention, as ISF does;
+* the returned peak time is the **absolute** grid time of that index (ISF's ``tMax``),
+  and every peak time of this convention stays absolute and says so in its name
+  (``t_peak_abs_ms``, ``t_mean_abs``, ``t_median_abs``). ISF's own summary subtracts
+  its ``tPSPStart`` of 100 ms (not ``t_stim``): its ``tMean`` is ``t_mean_abs - 100``;
 * ``baseline="constant"``: the median of the raw unit trace over the same window (what
   ISF's ``constant_baseline`` computes per trace; ISF HEAD crashes before reaching it,
   isf-reference 9.10).
@@ -93,6 +94,13 @@ class AnalysisOptions:
     baseline: str = "dynamic"
     threshold_mV: float = 0.1
     resample_dt: float = 0.025
+
+    @property
+    def peak_time_column(self) -> str:
+        """The unit table's peak-time column, named by its reference: ``t_peak_ms`` (the
+        latency from ``t_stim``) under ``"pspsweep"``, ``t_peak_abs_ms`` (time since the
+        simulation's start, ISF's ``tMax``) under ``"isf"``."""
+        return "t_peak_abs_ms" if self.convention == "isf" else "t_peak_ms"
 
     def __post_init__(self) -> None:
         if self.convention not in CONVENTIONS:

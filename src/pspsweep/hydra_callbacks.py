@@ -9,6 +9,7 @@ reads it; it is never passed through ``MLFLOW_RUN_ID`` (a job would resume the p
 from __future__ import annotations
 
 import copy
+import datetime
 import itertools
 import logging
 from pathlib import Path
@@ -141,16 +142,18 @@ class ParentRunCallback(Callback):
             return
         typed = typed_config(config)
         if typed.fit.measured:
+            from pspsweep.fit.stage import fit_summary
+
             try:
-                result = fit_parent_run(
+                result, fit_run = fit_parent_run(
                     typed, ACTIVE_PARENT["uri"], ACTIVE_PARENT["run_id"], Path(ACTIVE_PARENT["sweep_dir"]) / "fit"
                 )
             except Exception as exc:
                 fail_active_parent()
                 raise SweepAborted(exc) from exc
             if result.optimal is not None:
-                shown = result.optimal[["group", "optimal_g", "g_mean", "g_median", "g_max"]]
-                print("pspsweep: optimal conductances (nS)\n" + shown.to_string(index=False))
+                print("pspsweep: optimal conductances (nS)\n" + fit_summary(result.optimal))
+            print(f"pspsweep: fit recorded as run {fit_run}, nested under the parent run")
         uri, run_id = ACTIVE_PARENT["uri"], ACTIVE_PARENT["run_id"]
         tracking.end_run(uri, run_id, "FINISHED")
         hint = tracking.ui_hint(uri, tracking.experiment_id(uri, config.tracking.experiment))
@@ -158,11 +161,16 @@ class ParentRunCallback(Callback):
         ACTIVE_PARENT.clear()
 
 
-def fit_parent_run(cfg: PspSweepConfig, uri: str, parent_run_id: str, out_dir: Path) -> FitResult:
-    """Fit the children of a multirun and record the fit on the parent run.
+def fit_parent_run(cfg: PspSweepConfig, uri: str, parent_run_id: str, out_dir: Path) -> tuple[FitResult, str]:
+    """Fit the jobs of a multirun and record the fit as a run of its own, nested under
+    the parent run (tag ``pspsweep.kind=fit``); returns the fit and that run's id.
 
-    The one path of both the multirun's end and ``pspsweep-fit``: the children's
-    ``psps.csv`` come from the store, so a refit needs no simulation.
+    The one path of both the multirun's end and ``pspsweep-fit``: the jobs' ``psps.csv``
+    come from the store (child runs and the finished runs jobs reused), so a refit needs
+    no simulation. Every fit keeps its own run; the fit is computed and its files
+    written before the run is created, and a run whose recording fails ends FAILED, so
+    a FINISHED fit run's metrics are those of its files. The parent's tag
+    ``pspsweep.latest_fit`` names the newest.
 
     Args:
         cfg: the configuration (fit, analysis, network classification and neuron are used).
@@ -176,8 +184,17 @@ def fit_parent_run(cfg: PspSweepConfig, uri: str, parent_run_id: str, out_dir: P
     measured = measured_table(cfg.fit)
     tables = tracking.child_tables(uri, parent_run_id, PSPS_CSV, out_dir / "children")
     output = fit_stage(cfg, tables, measured, out_dir)
-    record_fit(tracking.MlflowTracker.attach(uri, parent_run_id), output)
-    return output.result
+    name = f"fit {datetime.datetime.now():%Y-%m-%d %H:%M:%S}"  # refits apart in the UI's list
+    tracker = tracking.nested_run(uri, parent_run_id, name, {tracking.KIND_TAG: tracking.FIT_KIND})
+    assert tracker.run_id is not None
+    try:
+        record_fit(tracker, output)
+    except BaseException:
+        tracker.end("FAILED")
+        raise
+    tracker.end("FINISHED")
+    tracking.MlflowTracker.attach(uri, parent_run_id).set_tags({tracking.LATEST_FIT_TAG: tracker.run_id})
+    return output.result, tracker.run_id
 
 
 def _without_hydra(config: DictConfig) -> DictConfig:

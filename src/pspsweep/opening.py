@@ -31,9 +31,10 @@ class BackgroundRun:
     integrates, so this overlaps only with units simulated in other processes; the
     command uses it when they run on local worker processes.
 
-    The thread runs, in order, what the command did before simulating: ``create`` (the
-    tracker), ``lookup`` (a finished run of the same sweep to reuse, or None) and
-    ``record`` (params and tags), then ``then`` (optional work for an idle moment).
+    The thread runs, in order, what the command did before simulating: ``lookup`` (a
+    finished run of the same sweep to reuse, or None), and only when there is none
+    ``create`` (the tracker) and ``record`` (params and tags), then ``then`` (optional
+    work for an idle moment). A reused sweep thus creates no run of its own.
     :meth:`for_sweep` and the methods of :meth:`pipeline_tracker` raise in the calling
     thread what the opening raised, or :class:`RunReused`. The executor is not raised
     into: an opening that fails or finds a finished run sets ``cancel``, which the
@@ -77,9 +78,10 @@ class BackgroundRun:
         then: Callable[[], object] | None,
     ) -> None:
         try:
-            self.tracker = create()
             self.previous = lookup()
-            record(self.tracker)
+            if self.previous is None:
+                self.tracker = create()
+                record(self.tracker)
         except BaseException as exc:  # noqa: BLE001 - re-raised in the main thread
             self._error = exc
         finally:
@@ -92,12 +94,12 @@ class BackgroundRun:
             except Exception:
                 log.debug("background work after opening the run failed", exc_info=True)
 
-    def wait(self) -> MlflowTracker:
-        """The opened tracker (waits for it); raises what the opening raised."""
+    def wait(self) -> MlflowTracker | None:
+        """The opened tracker (waits for it), None when a finished run is reused; raises
+        what the opening raised."""
         self._done.wait()
         if self._error is not None:
             raise self._error
-        assert self.tracker is not None
         return self.tracker
 
     def hold(self) -> bool:
@@ -112,6 +114,7 @@ class BackgroundRun:
         tracker = self.wait()
         if self.previous is not None:
             raise RunReused(self.previous)
+        assert tracker is not None
         return tracker
 
     def end(self, status: str) -> None:

@@ -168,7 +168,7 @@ def unit_table(
             **g[u.celltype],
             "g": prep.g,
             "amplitude_mV": a,
-            "t_peak_ms": t,
+            prep.options.peak_time_column: t,
             "simulation": sim,
         }
         for u, a, t, d, sim in zip(prep.units, amplitudes, t_peaks, distances, simulation)
@@ -285,9 +285,10 @@ def sweep_key(cfg: PspSweepConfig, prep: PreparedSweep) -> str:
     prints = [g.work.fingerprint() for g in sweep_works(cfg, prep)]
     units = [(u.celltype, u.index, u.cell_id, u.synapse_ids, u.sections, u.xs) for u in prep.units]
     mechanisms = source_hash([Path(d) for d in prep.cell.mechanism_dirs])
-    return hashing.content_hash(
-        SWEEP_KEY_VERSION, pspsweep.__version__, mechanisms, prints, units, cfg.run.mode.value, cfg.run.reuse_identical
-    )
+    # isf files name their absolute peak times (t_peak_abs_ms) since then; only isf keys change
+    isf_times = ("isf peak times absolute and named",) if prep.options.convention == "isf" else ()
+    mode = (cfg.run.mode.value, cfg.run.reuse_identical, *isf_times)
+    return hashing.content_hash(SWEEP_KEY_VERSION, pspsweep.__version__, mechanisms, prints, units, *mode)
 
 
 def plan_simulations(

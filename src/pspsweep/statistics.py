@@ -9,9 +9,10 @@ The input is a *unit table*: one row per unit and conductance, with at least
   receptor does not apply, e.g. ``gGABA`` of an excitatory unit);
 * ``amplitude_mV`` (float): signed amplitude from :func:`pspsweep.features.psp_features`
   (NaN = no result for this unit; the row is then not counted at all);
-* ``t_peak_ms`` (float): peak time from the same function **under the same
-  convention**: latency from ``t_stim`` under ``"pspsweep"``, absolute simulation time
-  (ISF's ``tMax``) under ``"isf"``;
+* the peak time from the same function **under the same convention**, in the column
+  named by its reference (:attr:`~pspsweep.features.AnalysisOptions.peak_time_column`):
+  ``t_peak_ms``, the latency from ``t_stim``, under ``"pspsweep"``; ``t_peak_abs_ms``,
+  the absolute simulation time (ISF's ``tMax``), under ``"isf"``;
 * optionally ``group`` (str): merged group name, see :func:`pspsweep.celltypes.assign_groups`.
 
 :func:`summary_statistics` returns one row per group key with the key columns followed
@@ -28,9 +29,6 @@ import pandas as pd
 from pspsweep.errors import PspSweepError
 from pspsweep.features import DEFAULT_OPTIONS, AnalysisOptions
 
-ISF_T_PSP_START_MS = 100.0
-"""ISF's ``tPSPStart``: peak times are reported relative to it under ``"isf"`` (ms)."""
-
 CONDUCTANCE_COLUMNS = ("gAMPA", "gNMDA", "gGABA")
 DEFAULT_KEYS = ("celltype", *CONDUCTANCE_COLUMNS)
 STATISTICS_COLUMNS = (
@@ -39,6 +37,17 @@ STATISTICS_COLUMNS = (
     *("t_mean", "t_std", "t_median"),
 )
 """Statistic columns: counts, amplitudes (mV) and peak times (ms) of responding units."""
+#: under "isf" the mean and median peak times are absolute, and named so (the spread has no reference)
+_ISF_TIME_NAMES = {"t_mean": "t_mean_abs", "t_median": "t_median_abs"}
+
+
+def statistics_columns(options: AnalysisOptions) -> tuple[str, ...]:
+    """:data:`STATISTICS_COLUMNS` as named under ``options``' convention: ``t_mean`` and
+    ``t_median`` are latencies from ``t_stim``; under ``"isf"`` they are the absolute
+    ``t_mean_abs`` and ``t_median_abs``, as the unit table's ``t_peak_abs_ms``."""
+    if options.convention != "isf":
+        return STATISTICS_COLUMNS
+    return tuple(_ISF_TIME_NAMES.get(name, name) for name in STATISTICS_COLUMNS)
 
 
 def response_statistics(amplitudes: np.ndarray, t_peaks: np.ndarray, options: AnalysisOptions) -> dict[str, float]:
@@ -53,15 +62,13 @@ def response_statistics(amplitudes: np.ndarray, t_peaks: np.ndarray, options: An
         options: Convention and threshold.
 
     Returns:
-        A dict with the keys of :data:`STATISTICS_COLUMNS`. ``n_units`` counts the
+        A dict with the keys of :func:`statistics_columns`. ``n_units`` counts the
         non-missing units and ``n_responding`` those passing the threshold
         (``|a| >= threshold_mV`` under ``"pspsweep"``, ``a >= threshold_mV`` under
         ``"isf"``). The other values are over the responding units only: mean,
         **population** standard deviation (ddof = 0, as ISF), median, min and max of
         the amplitudes (mV, signed), and mean / population std / median of the peak
-        time (ms): the latency from ``t_stim`` under ``"pspsweep"`` and
-        ``t_peak - 100`` ms (ISF's ``tPSPStart``) under ``"isf"``. All NaN when no
-        unit responds.
+        time (ms) on the reference of ``t_peaks``. All NaN when no unit responds.
     """
     amplitudes = np.asarray(amplitudes, dtype=float)
     t_peaks = np.asarray(t_peaks, dtype=float)
@@ -73,22 +80,13 @@ def response_statistics(amplitudes: np.ndarray, t_peaks: np.ndarray, options: An
             responding = present & (np.abs(amplitudes) >= options.threshold_mV)
     a = amplitudes[responding]
     t = t_peaks[responding]
-    if options.convention == "isf":
-        t = t - ISF_T_PSP_START_MS
+    names = statistics_columns(options)
     out: dict[str, float] = {"n_units": int(present.sum()), "n_responding": int(a.size)}
     if a.size == 0:
-        out.update({name: np.nan for name in STATISTICS_COLUMNS[2:]})
+        out.update({name: np.nan for name in names[2:]})
         return out
-    out.update(
-        amp_mean=float(np.mean(a)),
-        amp_std=float(np.std(a)),
-        amp_median=float(np.median(a)),
-        amp_min=float(np.min(a)),
-        amp_max=float(np.max(a)),
-        t_mean=float(np.mean(t)),
-        t_std=float(np.std(t)),
-        t_median=float(np.median(t)),
-    )
+    values = (np.mean(a), np.std(a), np.median(a), np.min(a), np.max(a), np.mean(t), np.std(t), np.median(t))
+    out.update({name: float(v) for name, v in zip(names[2:], values)})
     return out
 
 
@@ -100,8 +98,8 @@ def summary_statistics(
     """Amplitude and peak-time statistics per group key (isf-reference 7.5).
 
     Args:
-        df: Unit table (see the module docstring); needs ``amplitude_mV``,
-            ``t_peak_ms`` and the columns named in ``by``.
+        df: Unit table (see the module docstring); needs ``amplitude_mV``, the peak
+            time (``options.peak_time_column``) and the columns named in ``by``.
         options: Convention and threshold (see :func:`response_statistics`).
         by: Grouping columns, default ``celltype, gAMPA, gNMDA, gGABA``; use
             ``("group", "gAMPA", "gNMDA", "gGABA")`` after :func:`pspsweep.celltypes.assign_groups`. NaN
@@ -110,7 +108,8 @@ def summary_statistics(
     Returns:
         One row per key combination, sorted by the keys: the ``by`` columns, then
         ``n_units, n_responding, amp_mean, amp_std, amp_median, amp_min, amp_max``
-        (mV) and ``t_mean, t_std, t_median`` (ms). Under ``"isf"`` rows without a
+        (mV) and ``t_mean, t_std, t_median`` (ms; ``t_mean_abs, t_std, t_median_abs``
+        under ``"isf"``). Under ``"isf"`` rows without a
         responding unit are omitted (as ISF); under ``"pspsweep"`` they are kept with
         ``n_responding = 0`` and NaN statistics.
 
@@ -120,15 +119,16 @@ def summary_statistics(
     keys = list(by)
     if not keys:
         raise PspSweepError("summary_statistics needs at least one grouping column")
-    require_columns(df, [*keys, "amplitude_mV", "t_peak_ms"], "unit table")
+    peak = options.peak_time_column
+    require_columns(df, [*keys, "amplitude_mV", peak], "unit table")
     rows = []
     for key, sub in df.groupby(keys, sort=True, dropna=False):
         amplitudes = sub["amplitude_mV"].to_numpy(dtype=float)
-        stats = response_statistics(amplitudes, sub["t_peak_ms"].to_numpy(dtype=float), options)
+        stats = response_statistics(amplitudes, sub[peak].to_numpy(dtype=float), options)
         if options.convention == "isf" and stats["n_responding"] == 0:
             continue
         rows.append({**dict(zip(keys, key)), **stats})
-    table = pd.DataFrame(rows, columns=[*keys, *STATISTICS_COLUMNS])
+    table = pd.DataFrame(rows, columns=[*keys, *statistics_columns(options)])
     return table.astype({"n_units": "int64", "n_responding": "int64"})
 
 

@@ -31,6 +31,13 @@ log = logging.getLogger(__name__)
 #: MLflow's own limits (field-notes section 2)
 MAX_PARAM_VALUE = 6000
 PARENT_RUN_FILE = "mlflow_parent_run_id"
+#: tag telling what a run is; a fit nested under a multirun's parent has ``fit``
+KIND_TAG = "pspsweep.kind"
+FIT_KIND = "fit"
+#: tag of a multirun's parent naming, per reused finished run, the job folder that reused it
+REUSED_TAG_PREFIX = "pspsweep.reused."
+#: tag of a multirun's parent naming its latest finished fit run
+LATEST_FIT_TAG = "pspsweep.latest_fit"
 
 
 #: the run's description, shown first on its page in the MLflow UI (markdown)
@@ -79,6 +86,16 @@ def experiment_id(uri: str, name: str) -> str | None:
     """The id of experiment ``name`` in the store, or None."""
     exp = _client(uri, create=False).get_experiment_by_name(name)
     return None if exp is None else exp.experiment_id
+
+
+def run_hint(uri: str, run_id: str) -> str:
+    """Where to look at one run: its page on a server, or the command that serves a
+    local store and the run's page in that UI (in the model-training view, as runs_page)."""
+    experiment = _client(uri).get_run(run_id).info.experiment_id
+    page = f"#/experiments/{experiment}/runs/{run_id}?workflowType=machine_learning"
+    if uri.startswith(("http://", "https://")):
+        return f"open the run at: {redact(uri).rstrip('/')}/{page}"
+    return f"{ui_hint(uri)}\n  then the run at: {LOCAL_UI.rstrip('/')}/{page}"
 
 
 def _artifact_root(uri: str) -> str | None:
@@ -359,6 +376,32 @@ def read_parent_run_id(sweep_dir: Path) -> str | None:
     return path.read_text().strip() if path.is_file() else None
 
 
+def nested_run(uri: str, parent_run_id: str, run_name: str, tags: Mapping[str, str]) -> MlflowTracker:
+    """A new run in the experiment of ``parent_run_id``, nested under it."""
+    client = _client(uri)
+    experiment = client.get_experiment(client.get_run(parent_run_id).info.experiment_id).name
+    return MlflowTracker(uri, experiment, run_name, parent_run_id=parent_run_id, tags=tags)
+
+
+def record_reused_job(uri: str, parent_run_id: str, reused_run_id: str, out_dir: Path) -> None:
+    """Tell a multirun's parent that a job reused a finished run (instead of a child run)."""
+    MlflowTracker.attach(uri, parent_run_id).set_tags({REUSED_TAG_PREFIX + reused_run_id: str(out_dir.resolve())})
+
+
+def job_runs(uri: str, parent_run_id: str) -> list[str]:
+    """The runs holding a multirun's results: its FINISHED child runs other than fits,
+    then the finished runs its jobs reused (:func:`record_reused_job`)."""
+    client = _client(uri)
+    children = [
+        r.info.run_id
+        for r in child_runs(uri, parent_run_id)
+        if r.info.status == "FINISHED" and r.data.tags.get(KIND_TAG) != FIT_KIND
+    ]
+    tags = client.get_run(parent_run_id).data.tags
+    reused = sorted(key.removeprefix(REUSED_TAG_PREFIX) for key in tags if key.startswith(REUSED_TAG_PREFIX))
+    return list(dict.fromkeys([*children, *reused]))
+
+
 def child_runs(uri: str, parent_run_id: str) -> list[Any]:
     """The child runs of a parent (MLflow Run objects), oldest first."""
     client = _client(uri)
@@ -395,30 +438,17 @@ def end_unfinished_children(uri: str, parent_run_id: str, status: str) -> None:
             client.set_terminated(run.info.run_id, status=status)
 
 
-def copy_run_outputs(uri: str, source_run_id: str, tracker: Tracker, dst: Path) -> dict[str, float]:
-    """Give ``tracker``'s run the artifacts and metrics of another run; files land in ``dst``.
-
-    Returns:
-        The copied metrics.
-    """
+def download_run_outputs(uri: str, run_id: str, dst: Path) -> dict[str, float]:
+    """Download a run's artifacts (but its ``.hydra`` configs) into ``dst``; returns its metrics."""
     from mlflow.artifacts import download_artifacts
 
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     dst.mkdir(parents=True, exist_ok=True)
     client = _client(uri)
-    for item in client.list_artifacts(source_run_id):
-        if item.path == ".hydra":  # the new job has its own composed config
-            continue
-        local = Path(
-            download_artifacts(run_id=source_run_id, artifact_path=item.path, dst_path=str(dst), tracking_uri=uri)
-        )
-        if local.is_dir():
-            tracker.log_artifacts(local, item.path)
-        else:
-            tracker.log_artifact(local)
-    metrics = dict(client.get_run(source_run_id).data.metrics)
-    tracker.log_metrics(metrics)
-    return metrics
+    for item in client.list_artifacts(run_id):
+        if item.path != ".hydra":  # the job has its own composed config
+            download_artifacts(run_id=run_id, artifact_path=item.path, dst_path=str(dst), tracking_uri=uri)
+    return dict(client.get_run(run_id).data.metrics)
 
 
 def require_store(uri: str) -> None:
@@ -436,21 +466,19 @@ def require_store(uri: str) -> None:
 
 
 def child_tables(uri: str, parent_run_id: str, artifact: str, dst: Path) -> list[Any]:
-    """The CSV artifact ``artifact`` of every FINISHED child run, as pandas tables.
+    """The CSV artifact ``artifact`` of every run of a multirun's jobs (:func:`job_runs`),
+    as pandas tables.
 
     Raises:
-        PspSweepError: when the parent has no finished child with that artifact.
+        PspSweepError: when the parent has no finished job run with that artifact.
     """
     import pandas as pd
 
     from pspsweep.errors import PspSweepError
 
     tables = []
-    for run in child_runs(uri, parent_run_id):
-        if run.info.status != "FINISHED":
-            continue
-        local = download_artifact(uri, run.info.run_id, artifact, dst / run.info.run_id)
-        tables.append(pd.read_csv(local))
+    for run_id in job_runs(uri, parent_run_id):
+        tables.append(pd.read_csv(download_artifact(uri, run_id, artifact, dst / run_id)))
     if not tables:
         raise PspSweepError(f"run {parent_run_id} has no finished child run with {artifact} in {uri}")
     return tables

@@ -78,6 +78,26 @@ def test_single_run_records_everything(tmp_path):
     assert not (tmp_path / "mlruns").exists()
 
 
+def test_the_same_command_twice_leaves_one_run(tmp_path):
+    """A finished identical run is reused without a copy: the store keeps one run, the
+    second command names it with its link and still gets its files in its own folder."""
+    db = tmp_path / "t.db"
+    args = ("run.units=[0,1]", "executor.workers=1", f"tracking.uri=sqlite:///{db}")
+    first = pspsweep(tmp_path, *args)
+    again = pspsweep(tmp_path, *args)
+    assert first.returncode == 0 and again.returncode == 0, first.stderr + again.stderr
+    c, found = runs(db)
+    assert len(found) == 1 and found[0].info.status == "FINISHED"
+    run_id = found[0].info.run_id
+    assert f"reused the finished run {run_id}" in again.stdout and "no new run" in again.stdout
+    assert f"MLflow run {run_id}" in again.stdout and f"/runs/{run_id}" in again.stdout
+    folders = [
+        Path(line.split("results: ")[1]) for line in (first.stdout + again.stdout).splitlines() if "results: " in line
+    ]
+    assert len(folders) == 2 and folders[0] != folders[1]
+    assert (folders[1] / "psps.csv").read_bytes() == (folders[0] / "psps.csv").read_bytes()
+
+
 def test_multirun_parent_and_children_with_joblib(tmp_path):
     db = tmp_path / "t.db"
     res = pspsweep(tmp_path, "-m", "run.g=0.5,1.0", "hydra/launcher=joblib", f"tracking.uri=sqlite:///{db}")
@@ -150,23 +170,24 @@ def test_multirun_fit_on_parent_and_refit(tmp_path):
     assert "optimal conductances" in res.stdout
     c, found = runs(db)
     parent = next(r for r in found if "mlflow.parentRunId" not in r.data.tags)
-    fit_files = {a.path for a in c.list_artifacts(parent.info.run_id, "fit")}
+    (fit,) = fit_runs(found, parent)
+    fit_files = {a.path for a in c.list_artifacts(fit.info.run_id)}
     assert {
-        "fit/optimal_g.csv",
-        "fit/group_statistics.csv",
-        "fit/fit.png",
-        "fit/group_histograms.png",
-        "fit/amplitude_vs_distance.png",
-        "fit/morphology_amplitudes.png",
-        "fit/units.parquet",
+        "optimal_g.csv",
+        "group_statistics.csv",
+        "fit.png",
+        "group_histograms.png",
+        "amplitude_vs_distance.png",
+        "morphology_amplitudes.png",
+        "units.parquet",
     } <= fit_files
-    table = artifact_table(c, parent, "fit/optimal_g.csv", tmp_path / "first")
+    table = artifact_table(c, fit, "optimal_g.csv", tmp_path / "first")
     row = table.set_index("group").loc["L4"]
     for col in ("optimal_g", "g_mean", "g_median", "g_max", "amp_mean_slope", "amp_mean_offset", "ci_low", "ci_high"):
         assert col in table.columns, col
     assert row.ci_low <= row.optimal_g <= row.ci_high
-    assert parent.data.metrics["optimal_g.L4"] == pytest.approx(row.optimal_g)
-    # refit from the store alone: same table
+    assert fit.data.metrics["optimal_g.L4"] == pytest.approx(row.optimal_g)
+    # refit from the store alone: a second fit run with the same table, the first kept
     exe = Path(sys.executable).parent / "pspsweep-fit"
     again = subprocess.run(
         [str(exe), parent.info.run_id, f"fit.measured={measured}", "fit.bootstrap=200", f"tracking.uri=sqlite:///{db}"],
@@ -177,8 +198,33 @@ def test_multirun_fit_on_parent_and_refit(tmp_path):
         timeout=300,
     )
     assert again.returncode == 0, again.stderr
-    refit = artifact_table(c, parent, "fit/optimal_g.csv", tmp_path / "second")
+    _, found = runs(db)
+    first, second = fit_runs(found, parent)
+    assert first.info.run_id == fit.info.run_id
+    refit = artifact_table(c, second, "optimal_g.csv", tmp_path / "second")
     pd.testing.assert_frame_equal(table, refit)
+    # the same multirun again reuses every job; its fit reads the reused runs
+    rerun = pspsweep(tmp_path, "-m", "run.g=0.5,1,2", f"fit.measured={measured}", "fit.bootstrap=200",
+                     "executor.workers=1", f"tracking.uri=sqlite:///{db}")  # fmt: skip
+    assert rerun.returncode == 0 and rerun.stdout.count("reused the finished run") == 3, rerun.stderr
+    _, found = runs(db)
+    parents = [r for r in found if "mlflow.parentRunId" not in r.data.tags]
+    new_parent = next(r for r in parents if r.info.run_id != parent.info.run_id)
+    children = [r for r in found if r.data.tags.get("mlflow.parentRunId") == new_parent.info.run_id]
+    assert [r.data.tags.get("pspsweep.kind") for r in children] == ["fit"], "no copy runs of the jobs"
+    assert len([k for k in new_parent.data.tags if k.startswith("pspsweep.reused.")]) == 3
+    reused_fit = artifact_table(c, children[0], "optimal_g.csv", tmp_path / "third")
+    pd.testing.assert_frame_equal(table, reused_fit)
+
+
+def fit_runs(found, parent) -> list:
+    """The fit runs nested under ``parent``, oldest first."""
+    nested = [
+        r
+        for r in found
+        if r.data.tags.get("mlflow.parentRunId") == parent.info.run_id and r.data.tags.get("pspsweep.kind") == "fit"
+    ]
+    return sorted(nested, key=lambda r: r.info.start_time)
 
 
 def test_refit_of_unknown_run_is_one_line(tmp_path):

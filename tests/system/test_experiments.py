@@ -55,4 +55,5 @@ def test_preset_runs_end_to_end(preset, tmp_path, isf86):
     children = [r for r in runs if "mlflow.parentRunId" in r.data.tags]
     assert len(parents) == 1 and children and all(r.info.status == "FINISHED" for r in runs)
     if parents[0].data.params.get("fit.measured", "None") != "None":
-        assert any(k.startswith("optimal_g.") for k in client.get_run(parents[0].info.run_id).data.metrics)
+        fit_run = parents[0].data.tags["pspsweep.latest_fit"]  # the fit's own run, nested under the parent
+        assert any(k.startswith("optimal_g.") for k in client.get_run(fit_run).data.metrics)

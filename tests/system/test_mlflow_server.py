@@ -60,16 +60,18 @@ def sweep(server, tmp_path_factory):
 
 def test_parent_children_metrics_artifacts_through_server(sweep):
     client, _, parent, runs = sweep
-    children = [r for r in runs if r.data.tags.get("mlflow.parentRunId") == parent.info.run_id]
-    assert len(children) == 2 and all(r.info.status == "FINISHED" for r in children)
+    nested = [r for r in runs if r.data.tags.get("mlflow.parentRunId") == parent.info.run_id]
+    children = [r for r in nested if r.data.tags.get("pspsweep.kind") != "fit"]
+    (fit_run,) = [r for r in nested if r.data.tags.get("pspsweep.kind") == "fit"]
+    assert len(children) == 2 and all(r.info.status == "FINISHED" for r in nested)
     assert parent.info.status == "FINISHED"
-    assert "optimal_g.L4" in parent.data.metrics
+    assert "optimal_g.L4" in fit_run.data.metrics
     for child in children:
         assert child.data.metrics["n_units"] == 12
         names = {a.path for a in client.list_artifacts(child.info.run_id)}
         assert {"psps.csv", "traces.npz", "amplitude_histogram.png"} <= names
-    fit = {a.path for a in client.list_artifacts(parent.info.run_id, "fit")}
-    assert {"fit/optimal_g.csv", "fit/fit.png", "fit/group_histograms.png"} <= fit
+    fit = {a.path for a in client.list_artifacts(fit_run.info.run_id)}
+    assert {"optimal_g.csv", "fit.png", "group_histograms.png"} <= fit
 
 
 def chromium() -> str | None:
@@ -103,18 +105,18 @@ def required_chromium() -> str:
     return browser
 
 
-def test_parent_run_page_renders_in_browser(sweep, server, tmp_path):
+def test_fit_run_page_renders_in_browser(sweep, server, tmp_path):
     browser = required_chromium()
     _, exp, parent, _ = sweep
-    run_page = f"{server}/#/experiments/{exp.experiment_id}/runs/{parent.info.run_id}"
-    page = f"{run_page}/artifacts/fit/fit.png?workflowType=machine_learning"
+    fit_run = parent.data.tags["pspsweep.latest_fit"]
+    page = f"{server}/#/experiments/{exp.experiment_id}/runs/{fit_run}/artifacts/fit.png?workflowType=machine_learning"
     flags = browser_flags(tmp_path / "profile")
-    shot = ARTIFACTS / "mlflow_parent_run.png"
+    shot = ARTIFACTS / "mlflow_fit_run.png"
     shot.parent.mkdir(exist_ok=True)
     dom = subprocess.run([browser, *flags, "--dump-dom", page], capture_output=True, text=True, timeout=180)
     assert dom.returncode == 0, dom.stderr[-2000:]
     html = dom.stdout
-    assert parent.info.run_name in html or parent.info.run_id in html, "the run page names the parent run"
+    assert fit_run in html or "fit " in html, "the run page names the fit run"
     assert "Evaluation runs" not in html, "the model-training view of the run, not the GenAI one"
     for name in ("fit.png", "group_histograms.png", "optimal_g.csv", "morphology_amplitudes.png"):
         assert name in html, f"the artifact browser lists {name}"

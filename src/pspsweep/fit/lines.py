@@ -160,7 +160,8 @@ def bootstrap_optimal_g(
     a group's interval does not depend on the other groups. Measured values are exact.
 
     Args:
-        unit_table: ``group_column, unit_column, g_column, amplitude_mV, t_peak_ms``.
+        unit_table: ``group_column, unit_column, g_column, amplitude_mV`` and the peak
+            time (``options.peak_time_column``).
         measured: Measured table (see the module docstring).
         n_boot: Number of bootstrap replicates (>= 1).
         seed: Seed of the random generators.
@@ -180,7 +181,8 @@ def bootstrap_optimal_g(
     """
     _check_bootstrap(n_boot, ci)
     w = checked_weights(weights)
-    require_columns(unit_table, [group_column, unit_column, g_column, "amplitude_mV", "t_peak_ms"], "unit table")
+    peak = options.peak_time_column
+    require_columns(unit_table, [group_column, unit_column, g_column, "amplitude_mV", peak], "unit table")
     meas = _measured_table(measured, group_column)
     stats = summary_statistics(unit_table, options, by=(group_column, g_column))
     point = optimal_g(linear_fits(stats, g_column, group_column), meas, w, group_column)
@@ -191,7 +193,7 @@ def bootstrap_optimal_g(
     rows = []
     for group, g_opt in zip(point[group_column], point["optimal_g"]):
         m = meas.loc[group].to_dict() if group in meas.index else None
-        valid, n_units = _replicates(by_group.get(group), key, g_column, group, m, draws)
+        valid, n_units = _replicates(by_group.get(group), key, (g_column, peak), group, m, draws)
         low, high = np.quantile(valid, q) if valid.size else (np.nan, np.nan)
         rows.append((group, g_opt, float(low), float(high), ci, int(n_boot), valid.size, n_units))
     return pd.DataFrame(rows, columns=[group_column, *BOOTSTRAP_COLUMNS])
@@ -216,16 +218,17 @@ def _check_bootstrap(n_boot: int, ci: float) -> None:
 def _replicates(
     units: pd.DataFrame | None,
     key: list[str],
-    g_column: str,
+    columns: tuple[str, str],
     group: object,
     measured: Mapping[str, float] | None,
     draws: _Draws,
 ) -> tuple[np.ndarray, int]:
     """The finite optimal g of the replicates of one group (none without units or
-    measured values), and the group's number of units."""
+    measured values), and the group's number of units; ``columns``: conductance and
+    peak time."""
     if units is None:
         return np.empty(0), 0
-    amp, t_peak, g = _paired(units, key, g_column, group)
+    amp, t_peak, g = _paired(units, key, columns, group)
     if measured is None:
         return np.empty(0), amp.shape[0]
     # a generator per group: a group's interval does not depend on the other groups
@@ -262,9 +265,9 @@ def _invert(
     out: dict[str, Any] = {c: np.nan for c in OPTIMAL_COLUMNS[:4]}
     notes = []
     if fit is None:
-        notes.append("no simulated statistics for this group")
+        notes.append("no simulated units for this group")
     if measured is None:
-        notes.append("no measured values for this group")
+        notes.append("no measured EPSPs for this group")
     if fit is not None and measured is not None:
         for stat, column, name in _INVERTED:
             slope, offset = fit[f"{stat}_slope"], fit[f"{stat}_offset"]
@@ -272,15 +275,27 @@ def _invert(
                 out[name] = (measured[column] - offset) / slope
         used = [(wi, name) for wi, (_, _, name) in zip(weights, _INVERTED) if wi > 0]
         out["optimal_g"] = sum(wi * out[name] for wi, name in used) / sum(wi for wi, _ in used)
-        bad = [name for _, name in used if not math.isfinite(out[name])]
-        if bad:
-            notes.append(f"undefined {', '.join(bad)} (zero or missing slope, or NaN measured)")
+        used_names = {name for _, name in used}
+        for stat, column, name in _INVERTED:
+            if name in used_names and not math.isfinite(out[name]):
+                notes.append(f"undefined {name}: {_why_undefined(fit, measured, stat, column)}")
         negative = [name for _, name in used if out[name] <= 0]
         if negative:  # a conductance is positive: the lines miss the measured EPSPs
             notes.append(f"non-positive {', '.join(negative)} (the lines meet the measured EPSPs at g <= 0)")
     out["fit_ok"] = not notes
     out["note"] = "; ".join(notes)
     return out
+
+
+def _why_undefined(fit: Mapping[str, float], measured: Mapping[str, float], stat: str, column: str) -> str:
+    """Why the line of ``stat`` gives no g at the measured ``column``."""
+    if not math.isfinite(measured[column]):
+        return f"no measured {column}"
+    if fit["n_points"] < 2:
+        return "fewer than 2 conductances"
+    if not math.isfinite(fit[f"{stat}_slope"]):
+        return f"fewer than 2 conductances with responding units ({stat})"
+    return f"{stat} does not change with g (zero slope)"
 
 
 def _replicate(
@@ -300,13 +315,15 @@ def _replicate(
 
 
 def _paired(
-    sub: pd.DataFrame, key: list[str], g_column: str, group: object
+    sub: pd.DataFrame, key: list[str], columns: tuple[str, str], group: object
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Units x g matrices of amplitude and peak time (NaN where a unit lacks a g)."""
+    """Units x g matrices of amplitude and peak time (NaN where a unit lacks a g);
+    ``columns``: the conductance and peak-time columns."""
+    g_column, peak = columns
     if sub.duplicated([*key, g_column]).any():
         raise PspSweepError(f"group {group!r}: a unit ({', '.join(key)}) has several rows at one {g_column}")
     amp = sub.pivot(index=key, columns=g_column, values="amplitude_mV").sort_index(axis=1)
-    t_peak = sub.pivot(index=key, columns=g_column, values="t_peak_ms")
+    t_peak = sub.pivot(index=key, columns=g_column, values=peak)
     t_peak = t_peak.reindex(index=amp.index, columns=amp.columns)
     g = amp.columns.to_numpy(dtype=float)
     return amp.to_numpy(dtype=float), t_peak.to_numpy(dtype=float), g

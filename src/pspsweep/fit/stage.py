@@ -47,7 +47,7 @@ class FitResult:
 
 class FitOutput(NamedTuple):
     """What :func:`fit_stage` produced: the tables, the files it wrote, and the metrics
-    and tags for the multirun's parent run."""
+    and tags of the fit's run."""
 
     result: FitResult
     files: list[Path]
@@ -65,7 +65,8 @@ def fit_conductances(
     """Statistics per group and g, linear fits and (with ``measured``) the optimal g.
 
     Args:
-        tables: unit tables (``psps.csv``) with ``celltype, unit, g, amplitude_mV, t_peak_ms``.
+        tables: unit tables (``psps.csv``) with ``celltype, unit, g, amplitude_mV`` and
+            the peak time (``options.peak_time_column``).
         measured: measured EPSP table indexed by group, or None for statistics and lines only.
         fit: groups, weights, bootstrap and the R^2 limit.
         options: the analysis convention and threshold the units were measured with.
@@ -80,7 +81,10 @@ def fit_conductances(
     if not tables:
         raise PspSweepError("no unit tables to fit: did every job of the multirun fail?")
     units = pd.concat(tables, ignore_index=True)
-    require_columns(units, ["celltype", "unit", "g", "amplitude_mV", "t_peak_ms"], "unit table (psps.csv)")
+    if options.convention == "isf" and "t_peak_abs_ms" not in units and "t_peak_ms" in units:
+        # the psps.csv of a sweep recorded before the column was named by its reference
+        units = units.rename(columns={"t_peak_ms": "t_peak_abs_ms"})
+    require_columns(units, ["celltype", "unit", "g", "amplitude_mV", options.peak_time_column], "unit table (psps.csv)")
     # empty fit.groups (the default) means ISF's merging, as None does
     groups = groups_for(list(units["celltype"]), fit.groups or None, excitatory_prefixes)
     for group in groups:  # each becomes part of metric names (optimal_g.<group>)
@@ -101,8 +105,10 @@ def fit_conductances(
 def _optimal_with_interval(
     fits: pd.DataFrame, grouped: pd.DataFrame, measured: pd.DataFrame, fit: FitConfig, options: AnalysisOptions
 ) -> pd.DataFrame:
-    """The optimal g per group, poor lines flagged, with the bootstrap interval if asked for."""
+    """The optimal g per group, poor lines and extrapolations flagged, with the bootstrap
+    interval if asked for."""
     optimal = _flag_poor_lines(optimal_g(fits, measured, weights=tuple(fit.weights)), fit.min_r2)
+    optimal = _flag_extrapolated(optimal, grouped)
     if fit.bootstrap <= 0:
         return optimal
     boot = bootstrap_optimal_g(
@@ -120,15 +126,44 @@ def _flag_poor_lines(optimal: pd.DataFrame, min_r2: float) -> pd.DataFrame:
     poor = (r2 < min_r2).any(axis=1)
     for i in np.flatnonzero(poor.to_numpy()):
         worst = r2.iloc[i].idxmin().removesuffix("_r2")
-        note = f"poor linear fit of {worst} (R^2 {r2.iloc[i].min():.3f} < {min_r2})"
-        prev = out.at[out.index[i], "note"]
-        out.at[out.index[i], "note"] = f"{prev}; {note}" if isinstance(prev, str) and prev else note
+        _add_note(out, int(i), f"poor linear fit of {worst}: R^2 {r2.iloc[i].min():.3f} below fit.min_r2={min_r2}")
     out["fit_ok"] = out["fit_ok"].astype(bool) & ~poor
     return out
 
 
+def _flag_extrapolated(optimal: pd.DataFrame, grouped: pd.DataFrame) -> pd.DataFrame:
+    """Mark groups whose optimal g lies outside the conductances simulated for them: a
+    straight line is only known between its points (column ``extrapolated``, a note,
+    ``fit_ok`` False)."""
+    out = optimal.copy()
+    sampled = grouped.groupby("group")["g"].agg(["min", "max"]).reindex(out["group"])
+    low, high = sampled["min"].to_numpy(dtype=float), sampled["max"].to_numpy(dtype=float)
+    g = out["optimal_g"].to_numpy(dtype=float)
+    tol = 1e-9 * np.maximum(np.abs(high), 1.0)
+    with np.errstate(invalid="ignore"):
+        outside = np.isfinite(g) & np.isfinite(low) & ((g < low - tol) | (g > high + tol))
+    for i in np.flatnonzero(outside):
+        _add_note(out, int(i), f"extrapolated: optimal g {g[i]:.3g} nS outside the sampled {low[i]:g}-{high[i]:g} nS")
+    out.insert(out.columns.get_loc("note") + 1, "extrapolated", outside)
+    out["fit_ok"] = out["fit_ok"].astype(bool) & ~outside
+    return out
+
+
+def _add_note(table: pd.DataFrame, i: int, note: str) -> None:
+    prev = table.at[table.index[i], "note"]
+    table.at[table.index[i], "note"] = f"{prev}; {note}" if isinstance(prev, str) and prev else note
+
+
+def fit_summary(optimal: pd.DataFrame) -> str:
+    """The optimal conductances as a table for the console, then one line per group
+    without a sound value saying why (its note)."""
+    shown = optimal[["group", "optimal_g", "g_mean", "g_median", "g_max", "fit_ok"]].to_string(index=False)
+    reasons = [f"  {row.group}: {row.note}" for row in optimal.itertuples() if not row.fit_ok]
+    return "\n".join([shown, *reasons])
+
+
 def optimal_g_metrics(optimal: pd.DataFrame | None) -> dict[str, float]:
-    """Metrics ``optimal_g.<group>`` (and per-statistic g, CI bounds) for the parent run."""
+    """Metrics ``optimal_g.<group>`` (and per-statistic g, CI bounds) of a fit run."""
     if optimal is None:
         return {}
     metrics: dict[str, float] = {}
@@ -137,6 +172,7 @@ def optimal_g_metrics(optimal: pd.DataFrame | None) -> dict[str, float]:
         for column in ("optimal_g", "g_mean", "g_median", "g_max", "ci_low", "ci_high"):
             if column in row and pd.notna(row[column]):
                 metrics[f"{column}.{group}"] = float(row[column])
+        metrics[f"fit_ok.{group}"] = float(bool(row["fit_ok"]))
     return metrics
 
 
@@ -188,8 +224,8 @@ def fit_stage(
 
 
 def record_fit(tracker: Tracker, output: FitOutput) -> None:
-    """Hand a fit's files (under ``fit/``), tags and metrics to the tracker of the parent run."""
+    """Hand a fit's files, tags and metrics to the tracker of the fit's own run."""
     for f in output.files:
-        tracker.log_artifact(f, "fit")
+        tracker.log_artifact(f)
     tracker.set_tags({**output.tags, NOTE_TAG: fit_description(output.metrics)})
     tracker.log_metrics(output.metrics)

@@ -173,15 +173,7 @@ def fit_plot(
         ax.set_ylabel("PSP amplitude (mV)", fontsize=9)
         ax.tick_params(labelsize=8)
         ax.legend(fontsize=7, loc="best", framealpha=0.7)
-    handles = [
-        plt.Line2D([], [], color="0.3", marker="o", ls="", label="simulated statistic"),
-        plt.Line2D([], [], color="0.3", lw=1.1, label="linear fit"),
-        plt.Line2D([], [], color="0.3", ls="--", lw=0.9, label="measured value"),
-        plt.Line2D([], [], color="0.3", marker="x", ls="", mew=1.5, label="fit meets measured"),
-        plt.Line2D([], [], color="k", lw=1.3, label="optimal g"),
-    ]
-    if optimal is not None and {"ci_low", "ci_high"} <= set(optimal.columns):
-        handles.append(plt.Rectangle((0, 0), 1, 1, color="0.5", alpha=0.2, label="bootstrap CI"))
+    handles = _legend_handles(plt, optimal)
     fig.suptitle("Amplitude statistics against conductance", fontsize=11)
     fig.tight_layout(rect=(0, 0, 1 - 1.9 / fig.get_figwidth(), 0.97))
     fig.legend(
@@ -194,6 +186,23 @@ def fit_plot(
     fig.savefig(path)
     plt.close(fig)
     return path
+
+
+def _legend_handles(plt: Any, optimal: pd.DataFrame | None) -> list[Any]:
+    handles = [
+        plt.Line2D([], [], color="0.3", marker="o", ls="", label="simulated statistic"),
+        plt.Line2D([], [], color="0.3", lw=1.1, label="linear fit"),
+        plt.Line2D([], [], color="0.3", ls="--", lw=0.9, label="measured value"),
+        plt.Line2D([], [], color="0.3", marker="x", ls="", mew=1.5, label="fit meets measured"),
+        plt.Line2D([], [], color="k", lw=1.3, label="optimal g"),
+    ]
+    if optimal is not None and {"ci_low", "ci_high"} <= set(optimal.columns):
+        handles.append(plt.Rectangle((0, 0), 1, 1, color="0.5", alpha=0.2, label="bootstrap CI"))
+    if optimal is not None and optimal.get("extrapolated", pd.Series(dtype=bool)).astype(bool).any():
+        handles.append(
+            plt.Line2D([], [], color="k", lw=1.3, ls=":", marker="o", mfc="white", label="optimal g extrapolated")
+        )
+    return handles
 
 
 def _draw_fit_panel(ax: Any, g: np.ndarray, sub: pd.DataFrame, fit: dict, opt: dict) -> None:
@@ -220,7 +229,23 @@ def _draw_fit_panel(ax: Any, g: np.ndarray, sub: pd.DataFrame, fit: dict, opt: d
             g_hit = float(opt.get(g_col, np.nan))
             if np.isfinite(g_hit):
                 ax.plot([g_hit], [target], "x", color=colour, ms=7, mew=1.5)
-    if np.isfinite(g_opt):
+    if np.isfinite(g_opt) and bool(opt.get("extrapolated", False)):
+        # outside the simulated g the lines are guesses: a dotted line and a hollow mark
+        ax.axvline(g_opt, color="k", lw=1.3, ls=":")
+        ax.plot([g_opt], [0.93], "o", mfc="white", mec="k", mew=1.3, ms=8, transform=ax.get_xaxis_transform())
+        ax.annotate(
+            "extrapolated",
+            (g_opt, 0.93),
+            xycoords=ax.get_xaxis_transform(),
+            xytext=(7, 0),
+            textcoords="offset points",
+            ha="left",
+            va="center",
+            fontsize=7,
+            zorder=6,  # above the legend
+            bbox={"boxstyle": "round,pad=0.15", "fc": "white", "ec": "none", "alpha": 0.85},
+        )
+    elif np.isfinite(g_opt):
         ax.axvline(g_opt, color="k", lw=1.3)
     low, high = float(opt.get("ci_low", np.nan)), float(opt.get("ci_high", np.nan))
     if np.isfinite(low) and np.isfinite(high):
@@ -235,6 +260,8 @@ def fit_warnings(fit: Mapping[str, Any], opt: Mapping[str, Any], min_r2: float) 
         note = str(opt.get("note") or "").split(";")[0].strip()
         note = note if len(note) <= 45 else note[:44] + "…"
         warn.append(note or "fit not ok")
+        if bool(opt.get("extrapolated", False)) and not note.startswith("extrapolated"):
+            warn.append("extrapolated")
     r2 = {label: float(fit.get(f"{stat}_r2", np.nan)) for stat, _, _, label, _, _ in _FIT_SERIES}
     problems = [label for label, value in r2.items() if np.isfinite(value) and value < min_r2]
     undefined = [label for label, value in r2.items() if not np.isfinite(value)]
@@ -249,6 +276,8 @@ def _fit_title(group: object, opt: Mapping[str, Any], warn: list[str]) -> str:
     g_opt = float(opt.get("optimal_g", np.nan))
     low, high = float(opt.get("ci_low", np.nan)), float(opt.get("ci_high", np.nan))
     title = f"{group}: optimal g = " + (f"{g_opt:.3g} nS" if np.isfinite(g_opt) else "n/a")
+    if np.isfinite(g_opt) and bool(opt.get("extrapolated", False)):
+        title += " (extrapolated)"
     if np.isfinite(low) and np.isfinite(high):
         title += f" [{low:.3g}, {high:.3g}]"
     if warn:
