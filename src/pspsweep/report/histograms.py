@@ -133,7 +133,7 @@ def group_histograms(
     legend_in = 2.6
     width = max(3.6 * len(g_all) + legend_in, MIN_WIDTH_PX / DPI)
     fig, axes = plt.subplots(
-        len(groups), len(g_all), figsize=(width, 0.6 + 2.7 * len(groups)), dpi=DPI, squeeze=False, sharey="row"
+        len(groups), len(g_all), figsize=(width, 0.7 + 3.2 * len(groups)), dpi=DPI, squeeze=False, sharey="row"
     )
     thresholds = threshold_values(threshold_mV, convention)
     for row, group in zip(axes, groups):

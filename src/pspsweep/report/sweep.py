@@ -79,21 +79,25 @@ def trace_overview(
             ax.tick_params(labelsize=10)
     axes[0][0].set_ylabel("soma V (mV)", fontsize=11)
     axes[1][0].set_ylabel("unit − baseline (mV)", fontsize=11)
+    _legend(fig, t_stim, held, one_row=len(panels) > 1)
+    fig.suptitle(title, fontsize=12)
+    fig.savefig(path)
+    plt.close(fig)
+    return path
+
+
+def _legend(fig: Any, t_stim: float, held: bool, one_row: bool) -> None:
+    """Baseline, the stimulus line and, when a trace ends before tEnd, the held stretch."""
+    plt = pyplot()
     handles = [
         plt.Line2D([], [], color="k", lw=1.5, label="baseline (no synapse)"),
         plt.Line2D([], [], color="#cc3311", ls="--", lw=1.1, label=f"presynaptic spike, tStim = {t_stim:g} ms"),
     ]
     if held:
-        handles.append(
-            plt.Line2D(
-                [], [], color="0.3", ls=":", lw=1.2, label="dotted: last CVODE sample held to tEnd (as analysed)"
-            )
-        )
-    fig.legend(handles=handles, fontsize=10, loc="outside lower center", ncols=len(handles), frameon=False)
-    fig.suptitle(title, fontsize=12)
-    fig.savefig(path)
-    plt.close(fig)
-    return path
+        label = "dotted: last CVODE sample held to tEnd (as analysed)"
+        handles.append(plt.Line2D([], [], color="0.3", ls=":", lw=1.2, label=label))
+    ncols = len(handles) if one_row else 1
+    fig.legend(handles=handles, fontsize=10, loc="outside lower center", ncols=ncols, frameon=False)
 
 
 def _draw_traces(
