@@ -328,6 +328,7 @@ def test_measured_table_with_a_non_positive_value(tmp_path):
         (["run.gGABA=-1", "run.celltype=INH_C2"], ["run.gGABA"]),
         (["run.mode=both"], ["run.mode", "both", "cells", "synapses"]),
         (["run.strategy=fast"], ["run.strategy", "fast", "restore", "reference"]),
+        (["output.morphology_view=top"], ["output.morphology_view", "top", "principal", "xz"]),
         (["run.tStim=abc"], ["run.tStim", "abc"]),
         (["executor.workers=two"], ["executor.workers", "two"]),
         (["run.units=abc"], ["run.units", "abc"]),

@@ -14,6 +14,7 @@ import dataclasses
 import errno
 import io
 import logging
+import math
 import os
 import secrets
 import shutil
@@ -126,11 +127,29 @@ def _run_job(cfg: DictConfig, out_dir: Path) -> dict[str, float]:
             experiment = tracking.experiment_id(result.tracking_uri, typed.tracking.experiment)
             where += f"\n  {tracking.ui_hint(result.tracking_uri, experiment)}"
     print(
-        f"pspsweep: {result.label}: {int(stats['n_units'])} units, "
-        f"{int(stats.get('n_responding', 0))} responding, mean amplitude {stats.get('amp_mean', float('nan')):.4g} mV\n"
+        f"pspsweep: {result.label}: {amplitude_summary(stats)}\n"
         f"  results: {out_dir.resolve()}{where}"
     )
     return stats
+
+
+def amplitude_summary(metrics: dict[str, float]) -> str:
+    """Units, responding units and mean amplitude; EPSPs and IPSPs apart (their mean
+    together means nothing). Runs recorded before the per-kind metrics get the pooled mean."""
+    kinds = [k for k in ("excitatory", "inhibitory") if f"n_units.{k}" in metrics]
+    if not kinds:
+        return (
+            f"{int(metrics['n_units'])} units, {int(metrics.get('n_responding', 0))} responding, "
+            f"mean amplitude {metrics.get('amp_mean', float('nan')):.4g} mV"
+        )
+    parts = []
+    for kind in kinds:
+        psp, mean = "EPSP" if kind == "excitatory" else "IPSP", metrics[f"amp_mean.{kind}"]
+        parts.append(
+            f"{int(metrics[f'n_units.{kind}'])} {kind} units, {int(metrics[f'n_responding.{kind}'])} responding, "
+            + (f"mean {psp} {mean:.4g} mV" if math.isfinite(mean) else f"no mean {psp}")
+        )
+    return "; ".join(parts)
 
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="config")

@@ -94,6 +94,17 @@ class Classification(StrEnum):
     isf_legacy = "isf_legacy"
 
 
+class MorphologyView(StrEnum):
+    """How the morphology map shows the cell: ``principal`` (the plane of its two longest
+    principal axes, the longest vertical: a side view whatever the file's axes), or the
+    plain ``xy``, ``xz``, ``yz`` projections (first axis horizontal)."""
+
+    principal = "principal"
+    xy = "xy"
+    xz = "xz"
+    yz = "yz"
+
+
 class ExecutorKind(StrEnum):
     """Where units run: local processes, or a Dask cluster."""
 
@@ -332,6 +343,13 @@ class ExecutorConfig:
 
 
 @dataclass
+class OutputConfig:
+    """How the plots show the results (never what is computed)."""
+
+    morphology_view: MorphologyView = MorphologyView.principal
+
+
+@dataclass
 class PspSweepConfig:
     """The composed configuration of one job."""
 
@@ -342,6 +360,7 @@ class PspSweepConfig:
     fit: FitConfig = field(default_factory=FitConfig)
     tracking: TrackingConfig = field(default_factory=TrackingConfig)
     executor: ExecutorConfig = field(default_factory=ExecutorConfig)
+    output: OutputConfig = field(default_factory=OutputConfig)
 
 
 def schema_node() -> Any:

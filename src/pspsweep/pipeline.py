@@ -38,8 +38,8 @@ from pspsweep.features import AnalysisOptions
 from pspsweep.geometry import segment_counts, unit_mean_distances
 from pspsweep.launch import work_folders
 from pspsweep.progress import progress_bar
-from pspsweep.report import MAX_TRACES, amplitude_histogram, trace_overview
-from pspsweep.statistics import summary_statistics
+from pspsweep.report import MAX_TRACES, TracePanel, amplitude_histogram, split_by_kind, trace_overview
+from pspsweep.statistics import statistics_metrics, summary_statistics
 from pspsweep.tracking import Tracker
 from pspsweep.units import Unit, distinct_units, make_units, resolve_celltypes
 from pspsweep.validation import check_metric_name, check_sim_settings, check_windows, check_work, validate
@@ -83,6 +83,11 @@ class PreparedSweep:
         if len(self.celltypes) <= 3:
             return ", ".join(self.celltypes)
         return f"{len(self.celltypes)} cell types ({self.celltypes[0]} ... {self.celltypes[-1]})"
+
+    @property
+    def excitatory(self) -> dict[str, bool]:
+        """Cell type -> excitatory (True) or inhibitory, as its receptor (celltypes' classification)."""
+        return {c: self.embedding.receptors[c].excitatory for c in self.celltypes}
 
     def conductance_label(self) -> str:
         """``gAMPA=1 nS, gNMDA=1 nS`` unless cell types disagree on a conductance."""
@@ -360,7 +365,7 @@ def run_sweep(
     group_stats = group_statistics(cfg, table, prep.options)
     files = _write_results(cfg, prep, sweep, out_dir, table, stats, group_stats)
     report = sweep.report
-    metrics = {
+    metrics = {  # performance; the science goes first, as a run's page lists them
         "n_units": float(len(prep.units)),
         "n_synapses": float(sum(u.n_synapses for u in prep.units)),
         "n_simulated": float(len(set(sweep.source.tolist()))),
@@ -374,8 +379,7 @@ def run_sweep(
         "chunks": float(report.n_chunks),
         "chunks_reused": float(report.chunks_reused),
     }
-    # the science first, in the order a run's page lists them (the statistics' n_units wins)
-    science = statistics_metrics(table, stats, group_stats, prep.options)
+    science = statistics_metrics(table, stats, group_stats, prep.options, prep.excitatory)
     metrics = {**science, **{k: v for k, v in metrics.items() if k not in science}}
     tracker.log_metrics(metrics)
     for f in files:
@@ -446,9 +450,8 @@ def _write_results(
     stage = out_dir / ".incomplete"
     stage.mkdir(parents=True, exist_ok=True)
     title = f"{prep.label}, {prep.conductance_label()}"
-    t_b, v_b = execution.find_baseline(store, chunks)
-    shown = table.reindex(table["amplitude_mV"].abs().sort_values(ascending=False).index).head(MAX_TRACES)
-    examples = execution.read_unit_traces(store, chunks, set(int(u) for u in shown["simulation"]))
+    baseline = execution.find_baseline(store, chunks)
+    panels = _trace_panels(prep, table, store, chunks)
     with ThreadPoolExecutor(1, thread_name_prefix="pspsweep-traces") as background:
         # deflating traces.npz releases the GIL, so it overlaps drawing the plots
         traces_npz = background.submit(
@@ -459,10 +462,12 @@ def _write_results(
             _write_csv(stats, stage / STATS_CSV),
             _write_csv(group_stats, stage / GROUP_STATS_CSV),
         ]
-        traces = [examples[int(u)] for u in shown["simulation"]]
+        threshold, convention = prep.options.threshold_mV, prep.options.convention
         plots = [
-            amplitude_histogram(table, stage / HISTOGRAM_PNG, prep.options.threshold_mV, title),
-            trace_overview(t_b, v_b, traces, len(table), stage / TRACES_PNG, cfg.run.tStim, cfg.run.tEnd, title),
+            amplitude_histogram(
+                table, stage / HISTOGRAM_PNG, threshold, title, convention=convention, excitatory=prep.excitatory
+            ),
+            trace_overview(baseline, panels, stage / TRACES_PNG, cfg.run.tStim, cfg.run.tEnd, title),
         ]
         staged = [*tables, traces_npz.result(), *plots]
     files = [out_dir / f.name for f in staged]
@@ -472,26 +477,19 @@ def _write_results(
     return files
 
 
-#: statistics that also become per-cell-type and per-group metrics
-KEY_STATISTICS = ("n_responding", "amp_mean", "amp_median", "amp_max")
-
-
-def statistics_metrics(
-    table: pd.DataFrame, stats: pd.DataFrame, group_stats: pd.DataFrame, options: AnalysisOptions
-) -> dict[str, float]:
-    """Summary metrics of a sweep: every statistic over all its units (``amp_mean``, ...);
-    with several cell types also ``amp_mean.<celltype>`` and ``amp_mean.group.<group>``
-    (and n_responding, amp_median, amp_max)."""
-    overall = summary_statistics(table.assign(sweep="all"), options, by=("sweep",))
-    if len(overall):
-        metrics = {k: float(v) for k, v in overall.iloc[0].items() if k != "sweep"}
-    else:
-        metrics = {"n_responding": 0.0}
-    if table["celltype"].nunique() > 1:
-        for frame, key, prefix in ((stats, "celltype", ""), (group_stats, "group", "group.")):
-            for _, row in frame.iterrows():
-                metrics.update({f"{name}.{prefix}{row[key]}": float(row[name]) for name in KEY_STATISTICS})
-    return metrics
+def _trace_panels(
+    prep: PreparedSweep, table: pd.DataFrame, store: execution.ChunkStore, chunks: Sequence[execution.ChunkTask]
+) -> list[TracePanel]:
+    """The traces to draw: per kind of unit, the ``MAX_TRACES`` largest amplitudes."""
+    kinds = [
+        (name, sub.reindex(sub["amplitude_mV"].abs().sort_values(ascending=False).index).head(MAX_TRACES), len(sub))
+        for name, sub in split_by_kind(table, prep.excitatory)
+    ]
+    examples = execution.read_unit_traces(store, chunks, {int(u) for _, shown, _ in kinds for u in shown["simulation"]})
+    return [
+        TracePanel(name, [examples[int(u)] for u in shown["simulation"]], shown["amplitude_mV"].to_numpy(float), n)
+        for name, shown, n in kinds
+    ]
 
 
 def _write_csv(df: pd.DataFrame, path: Path) -> Path:

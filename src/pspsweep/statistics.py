@@ -146,3 +146,38 @@ def require_columns(df: pd.DataFrame, columns: Iterable[str], what: str) -> None
     missing = [c for c in columns if c not in df.columns]
     if missing:
         raise PspSweepError(f"{what} lacks column(s) {missing}; it has {list(df.columns)}")
+
+
+#: statistics that also become per-cell-type and per-group metrics
+KEY_STATISTICS = ("n_responding", "amp_mean", "amp_median", "amp_max")
+
+
+def statistics_metrics(
+    table: pd.DataFrame,
+    stats: pd.DataFrame,
+    group_stats: pd.DataFrame,
+    options: AnalysisOptions,
+    excitatory: dict[str, bool] | None = None,
+) -> dict[str, float]:
+    """Summary metrics of a sweep: every statistic over all its units (``amp_mean``, ...);
+    with several cell types also ``amp_mean.<celltype>`` and ``amp_mean.group.<group>``
+    (and n_responding, amp_median, amp_max); with ``excitatory`` (cell type -> kind)
+    ``n_units``, ``n_responding``, ``amp_mean``, ... ``.excitatory`` and ``.inhibitory``
+    of each kind present, so EPSPs and IPSPs are never averaged together."""
+    overall = summary_statistics(table.assign(sweep="all"), options, by=("sweep",))
+    if len(overall):
+        metrics = {k: float(v) for k, v in overall.iloc[0].items() if k != "sweep"}
+    else:
+        metrics = {"n_responding": 0.0}
+    if table["celltype"].nunique() > 1:
+        for frame, key, prefix in ((stats, "celltype", ""), (group_stats, "group", "group.")):
+            for _, row in frame.iterrows():
+                metrics.update({f"{name}.{prefix}{row[key]}": float(row[name]) for name in KEY_STATISTICS})
+    for kind, suffix in ((True, "excitatory"), (False, "inhibitory")):
+        rows = table[table["celltype"].map(excitatory or {}) == kind]
+        if len(rows):
+            values = response_statistics(
+                rows["amplitude_mV"].to_numpy(float), rows["t_peak_ms"].to_numpy(float), options
+            )
+            metrics.update({f"{name}.{suffix}": float(values[name]) for name in ("n_units", *KEY_STATISTICS)})
+    return metrics

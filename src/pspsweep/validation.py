@@ -22,6 +22,7 @@ from pspsweep.config import (
     Engine,
     ExecutorConfig,
     FitConfig,
+    MorphologyView,
     NetworkConfig,
     NeuronConfig,
     PspSweepConfig,
@@ -128,6 +129,9 @@ def validate(cfg: PspSweepConfig) -> None:
         cfg.analysis.convention.value, cfg.analysis.baseline.value, cfg.analysis.threshold_mV, cfg.analysis.resample_dt
     )
     _validate_executor(cfg.executor)
+    if cfg.output.morphology_view not in set(MorphologyView):
+        views = ", ".join(v.value for v in MorphologyView)
+        raise PspSweepError(f"output.morphology_view={cfg.output.morphology_view!r} must be one of {views}")
     if not cfg.tracking.experiment.strip():
         raise PspSweepError(
             f"tracking.experiment={cfg.tracking.experiment!r} must name an experiment (default: pspsweep)"

@@ -14,7 +14,7 @@ from omegaconf import OmegaConf
 from pspsweep.builders import cell_spec_from_config, embedding_from_config
 from pspsweep.errors import PspSweepError
 from pspsweep.features import AnalysisOptions
-from pspsweep.pipeline import statistics_metrics
+from pspsweep.statistics import statistics_metrics
 from pspsweep.units import resolve_celltypes
 
 
@@ -66,6 +66,33 @@ def test_statistics_metrics_per_celltype_and_group():
     assert m["amp_median.group.A"] == pytest.approx(0.3) and m["n_responding.group.B"] == 1
     single = statistics_metrics(table.iloc[:2], stats.iloc[:1], groups.iloc[:1], options)
     assert not any("." in k for k in single), "one cell type: the flat metrics only"
+
+
+def test_epsps_and_ipsps_are_summarised_apart():
+    """Against numpy over each kind's rows: the per-kind metrics never pool EPSPs and
+    IPSPs, and the console line states both means (issue: one mean of both)."""
+    from pspsweep.cli import amplitude_summary
+
+    table = pd.DataFrame(
+        {
+            "celltype": ["E_C2", "E_C2", "I_C2", "I_C2", "I_C2"],
+            "amplitude_mV": [0.5, 1.5, -0.3, -0.5, 0.05],
+            "t_peak_ms": [5.0, 6.0, 7.0, 8.0, 9.0],
+        }
+    )
+    options = AnalysisOptions()
+    m = statistics_metrics(table, table.iloc[:0], table.iloc[:0], options, {"E_C2": True, "I_C2": False})
+    assert m["amp_mean.excitatory"] == pytest.approx(1.0) and m["n_units.excitatory"] == 2
+    assert m["amp_mean.inhibitory"] == pytest.approx(-0.4) and m["n_responding.inhibitory"] == 2
+    line = amplitude_summary(m)
+    assert line == (
+        "2 excitatory units, 2 responding, mean EPSP 1 mV; 3 inhibitory units, 2 responding, mean IPSP -0.4 mV"
+    )
+    isf = statistics_metrics(
+        table, table.iloc[:0], table.iloc[:0], AnalysisOptions("isf"), {"E_C2": True, "I_C2": False}
+    )
+    assert "no mean IPSP" in amplitude_summary(isf)  # ISF counts only a >= threshold
+    assert amplitude_summary({"n_units": 3, "n_responding": 2, "amp_mean": 0.25}).endswith("mean amplitude 0.25 mV")
 
 
 def run(tmp_path: Path, name: str, *overrides: str) -> Path:

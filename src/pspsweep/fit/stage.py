@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 
 from pspsweep.celltypes import CLASSIFICATIONS, assign_groups, groups_for
-from pspsweep.config import FitConfig, PspSweepConfig
+from pspsweep.config import FitConfig, MorphologyView, PspSweepConfig
 from pspsweep.errors import PspSweepError
 from pspsweep.features import AnalysisOptions
 from pspsweep.fit.lines import bootstrap_optimal_g, linear_fits, optimal_g
@@ -211,7 +211,14 @@ def fit_stage(
     result = fit_conductances(tables, measured, cfg.fit, options, excitatory)
     files = write_fit_tables(result, out_dir)
     files += fit_figures(
-        result, measured, cell_spec_from_config(cfg.neuron), out_dir, options.threshold_mV, cfg.fit.min_r2
+        result,
+        measured,
+        cell_spec_from_config(cfg.neuron),
+        out_dir,
+        options.threshold_mV,
+        cfg.fit.min_r2,
+        convention=options.convention,
+        view=MorphologyView(cfg.output.morphology_view).value,
     )
     # tags, not params: a refit may use another measured table than the first fit
     tags = {

@@ -1,5 +1,6 @@
-"""The plots of a fit: amplitude histograms per group, the fitted lines, amplitude
-against distance and the amplitudes on the morphology."""
+"""The plots of a fit: the fitted lines and amplitude against distance, and
+:func:`fit_figures`, which also draws the group histograms (:mod:`.histograms`) and the
+morphology map (:mod:`.morphology`)."""
 
 from __future__ import annotations
 
@@ -10,20 +11,15 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from pspsweep import geometry
 from pspsweep.cellmodel import CellSpec
 from pspsweep.config import FitConfig
-from pspsweep.report.plotting import finite_values, format_g, panel_grid, pyplot
+from pspsweep.report.histograms import group_histograms
+from pspsweep.report.morphology import morphology_map
+from pspsweep.report.plotting import DPI, finite_values, format_g, panel_grid, pyplot
 
 if TYPE_CHECKING:
     from pspsweep.fit.stage import FitResult
 
-#: measured statistics drawn as reference lines: (column, label, line style)
-_MEASURED_LINES = (
-    ("EPSP_mean_measured", "measured mean", "-"),
-    ("EPSP_med_measured", "measured median", "--"),
-    ("EPSP_max_measured", "measured max", ":"),
-)
 #: fitted statistics of :func:`fit_plot`: (statistic, measured column, g column, label, colour, marker)
 _FIT_SERIES = (
     ("amp_mean", "EPSP_mean_measured", "g_mean", "mean", "#4477aa", "o"),
@@ -31,107 +27,6 @@ _FIT_SERIES = (
     ("amp_max", "EPSP_max_measured", "g_max", "max", "#cc6677", "^"),
 )
 _WARN = "\u26a0"
-
-
-def _measured_by_group(measured: pd.DataFrame | None, group_column: str = "group") -> pd.DataFrame:
-    """Measured table indexed by group name (empty if None); missing columns become NaN."""
-    if measured is None:
-        return pd.DataFrame(columns=[c for c, _, _ in _MEASURED_LINES])
-    if group_column in measured.columns:
-        measured = measured.set_index(group_column)
-    elif "celltype" in measured.columns:
-        measured = measured.set_index("celltype")
-    return measured.reindex(columns=[c for c, _, _ in _MEASURED_LINES]).astype(float)
-
-
-def group_histograms(
-    units: pd.DataFrame,
-    measured: pd.DataFrame | None,
-    path: Path,
-    threshold_mV: float,
-    *,
-    group_column: str = "group",
-    g_column: str = "g",
-) -> Path:
-    """Amplitude histograms per group, one step curve per conductance, measured values marked.
-
-    Args:
-        units: unit table with ``amplitude_mV`` and, if present, ``group_column`` (one
-            panel per group; a single panel otherwise) and ``g_column`` (one curve per g).
-        measured: measured EPSP table indexed by group (or with a group/celltype column),
-            or None; its mean, median and max are drawn as vertical lines.
-        path: the PNG to write.
-        threshold_mV: response threshold, drawn at ±threshold.
-    """
-    plt = pyplot()
-    groups = list(dict.fromkeys(units[group_column])) if group_column in units.columns else [None]
-    has_g = g_column in units.columns
-    g_all = np.unique(finite_values(units[g_column])) if has_g else np.array([np.nan])
-    cmap = plt.get_cmap("viridis")
-    colours = [cmap(0.85 * k / max(len(g_all) - 1, 1)) for k in range(len(g_all))]
-    meas = _measured_by_group(measured, group_column)
-    fig, axes = panel_grid(len(groups), extra_width=1.8)
-    for ax, group in zip(axes, groups):
-        sub = units if group is None else units[units[group_column] == group]
-        curves = [finite_values(sub["amplitude_mV"][sub[g_column] == g]) if has_g else None for g in g_all]
-        m = meas.loc[group] if group in meas.index else None
-        n_units = len(sub) // max(sub[g_column].nunique(), 1) if has_g else len(sub)
-        name = "all units" if group is None else str(group)
-        _histogram_panel(ax, finite_values(sub["amplitude_mV"]), curves, colours, m, threshold_mV)
-        ax.set_title(f"{name} ({n_units} units)", fontsize=10)
-    handles = [
-        plt.Line2D([], [], color=c, lw=1.6, label=f"g = {format_g(g)} nS") for g, c in zip(g_all, colours) if has_g
-    ]
-    handles += [
-        plt.Line2D([], [], color="#cc3311", ls=ls, lw=1.5, label=label)
-        for _, label, ls in _MEASURED_LINES
-        if not meas.empty
-    ]
-    handles.append(plt.Line2D([], [], color="0.55", ls="-.", lw=0.9, label=f"threshold ±{threshold_mV:g} mV"))
-    fig.suptitle("PSP amplitude distributions per group", fontsize=11)
-    fig.tight_layout(rect=(0, 0, 1 - 1.8 / fig.get_figwidth(), 0.97))
-    fig.legend(
-        handles=handles,
-        loc="upper left",
-        fontsize=8,
-        frameon=False,
-        bbox_to_anchor=(1 - 1.75 / fig.get_figwidth(), 0.93),
-    )
-    fig.savefig(path)
-    plt.close(fig)
-    return path
-
-
-def _histogram_panel(
-    ax: Any,
-    amps: np.ndarray,
-    curves: list[np.ndarray | None],
-    colours: list[Any],
-    measured: pd.Series | None,
-    threshold_mV: float,
-) -> None:
-    """One group's step histograms (one per g; ``None`` means all of ``amps``), measured lines, threshold."""
-    from matplotlib.ticker import MaxNLocator
-
-    ref = finite_values([] if measured is None else measured.to_numpy())
-    lo = min([*amps, *ref, -threshold_mV, 0.0]) if amps.size or ref.size else -1.0
-    hi = max([*amps, *ref, threshold_mV, 0.0]) if amps.size or ref.size else 1.0
-    pad = 0.02 * (hi - lo) or 0.5
-    edges = np.linspace(lo - pad, hi + pad, 31)
-    for curve, colour in zip(curves, colours):
-        a = amps if curve is None else curve
-        if a.size:
-            ax.hist(a, bins=edges, histtype="step", lw=1.4, color=colour)
-    if measured is not None:
-        for column, _, ls in _MEASURED_LINES:
-            if np.isfinite(measured[column]):
-                ax.axvline(measured[column], color="#cc3311", ls=ls, lw=1.5)
-    for sign in (-1, 1):
-        ax.axvline(sign * threshold_mV, color="0.55", ls="-.", lw=0.9)
-    ax.set_xlabel("PSP amplitude (mV)", fontsize=9)
-    ax.set_ylabel("units", fontsize=9)
-    ax.yaxis.set_major_locator(MaxNLocator(integer=True))
-    ax.tick_params(labelsize=8)
 
 
 def fit_plot(
@@ -162,26 +57,26 @@ def fit_plot(
     groups = list(dict.fromkeys([*stats[group_column], *fits[group_column]]))
     fit_rows = {r[group_column]: r for r in fits.to_dict("records")}
     opt_rows = {} if optimal is None else {r[group_column]: r for r in optimal.to_dict("records")}
-    fig, axes = panel_grid(len(groups), extra_width=1.9)
+    fig, axes = panel_grid(len(groups), extra_width=2.6)
     for ax, group in zip(axes, groups):
         sub = stats[stats[group_column] == group].sort_values(g_column)
         fit, opt = fit_rows.get(group, {}), opt_rows.get(group, {})
         _draw_fit_panel(ax, sub[g_column].to_numpy(dtype=float), sub, fit, opt)
         warn = fit_warnings(fit, opt, min_r2)
-        ax.set_title(_fit_title(group, opt, warn), fontsize=9, color="#bb0000" if warn else "black")
-        ax.set_xlabel("g (nS)", fontsize=9)
-        ax.set_ylabel("PSP amplitude (mV)", fontsize=9)
-        ax.tick_params(labelsize=8)
-        ax.legend(fontsize=7, loc="best", framealpha=0.7)
+        ax.set_title(_fit_title(group, opt, warn), fontsize=11, color="#bb0000" if warn else "black")
+        ax.set_xlabel("g (nS)", fontsize=11)
+        ax.set_ylabel("PSP amplitude (mV)", fontsize=11)
+        ax.tick_params(labelsize=10)
+        ax.legend(fontsize=10, loc="best", framealpha=0.7)
     handles = _legend_handles(plt, optimal)
-    fig.suptitle("Amplitude statistics against conductance", fontsize=11)
-    fig.tight_layout(rect=(0, 0, 1 - 1.9 / fig.get_figwidth(), 0.97))
+    fig.suptitle("Amplitude statistics against conductance", fontsize=13)
+    fig.tight_layout(rect=(0, 0, 1 - 2.6 / fig.get_figwidth(), 0.97))
     fig.legend(
         handles=handles,
         loc="upper left",
-        fontsize=8,
+        fontsize=10,
         frameon=False,
-        bbox_to_anchor=(1 - 1.85 / fig.get_figwidth(), 0.93),
+        bbox_to_anchor=(1 - 2.55 / fig.get_figwidth(), 0.93),
     )
     fig.savefig(path)
     plt.close(fig)
@@ -294,7 +189,7 @@ def amplitude_vs_distance(units: pd.DataFrame, path: Path, *, g_column: str = "g
         path: the PNG to write.
     """
     plt = pyplot()
-    fig, ax = plt.subplots(figsize=(6.5, 4.5), dpi=110)
+    fig, ax = plt.subplots(figsize=(7.5, 5.0), dpi=DPI)
     d = units["distance_um"].to_numpy(dtype=float)
     a = units["amplitude_mV"].to_numpy(dtype=float)
     ok = np.isfinite(d) & np.isfinite(a)
@@ -311,159 +206,30 @@ def amplitude_vs_distance(units: pd.DataFrame, path: Path, *, g_column: str = "g
         if g_values.size == 1:
             title += f", g = {format_g(g_values[0])} nS"
     ax.axhline(0.0, color="0.6", lw=0.8)
-    ax.set_xlabel("mean path distance of the unit's synapses to the soma (µm)")
-    ax.set_ylabel("PSP amplitude (mV)")
-    ax.set_title(title, fontsize=10)
+    ax.set_xlabel("mean path distance of the unit's synapses to the soma (µm)", fontsize=11)
+    ax.set_ylabel("PSP amplitude (mV)", fontsize=11)
+    ax.tick_params(labelsize=10)
+    ax.set_title(title, fontsize=11)
     fig.tight_layout()
     fig.savefig(path)
     plt.close(fig)
     return path
-
-
-def morphology_map(
-    spec: CellSpec, units: pd.DataFrame, path: Path, projection: tuple[str, str] = ("x", "y"), *, g_column: str = "g"
-) -> Path:
-    """2-D projection of the morphology with every synapse coloured by its unit's amplitude.
-
-    Sections are grey lines whose width follows the diameter. Each synapse of each unit
-    (``sections``/``xs`` fields of the unit table) is a dot at its 3-D position, coloured
-    by the unit's ``amplitude_mV`` on a diverging colour map centred at 0 mV (IPSPs blue,
-    EPSPs red); units without an amplitude are drawn as grey rings. When the table holds
-    several conductances, only the largest g of each group (or cell type) is drawn.
-
-    Args:
-        spec: the cell (only its sections are used).
-        units: unit table with ``sections``, ``xs`` and ``amplitude_mV``.
-        path: the PNG to write.
-        projection: the two axes to show, from ``"x"``, ``"y"``, ``"z"``.
-    """
-    from matplotlib.collections import LineCollection
-
-    plt = pyplot()
-    ia, ib = _projection_axes(projection)
-    shown = _largest_g(units, g_column)
-    segments, widths = _projected_sections(spec, ia, ib)
-    xyz, amp = _synapse_points(spec, shown)
-    all_pts = np.concatenate([np.asarray(s.points, dtype=float)[:, :3] for s in spec.sections] + [xyz])
-    fig, ax = plt.subplots(figsize=_map_size(all_pts[:, [ia, ib]]), dpi=100)
-    ax.add_collection(
-        LineCollection(
-            segments, linewidths=np.clip(0.5 * np.asarray(widths), 0.7, 8.0), colors="0.6", capstyle="round", zorder=1
-        )
-    )
-    _draw_synapses(fig, ax, xyz[:, [ia, ib]], amp)
-    ax.autoscale_view()
-    ax.set_aspect("equal", adjustable="datalim")
-    ax.set_xlabel(f"{projection[0]} (µm)")
-    ax.set_ylabel(f"{projection[1]} (µm)")
-    ax.set_title(f"{spec.name}: {len(amp)} synapses of {len(shown)} units{_g_note(shown, g_column)}", fontsize=10)
-    fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
-    return path
-
-
-def _projection_axes(projection: tuple[str, str]) -> tuple[int, int]:
-    axis_index = {"x": 0, "y": 1, "z": 2}
-    if len(projection) != 2 or any(p not in axis_index for p in projection) or projection[0] == projection[1]:
-        raise ValueError(f"projection must be two different axes of x, y, z, got {projection!r}")
-    return axis_index[projection[0]], axis_index[projection[1]]
-
-
-def _map_size(points_2d: np.ndarray) -> tuple[float, float]:
-    """Figure inches that follow the projected extent (aspect kept within 1:2 and 2:1)."""
-    extent = np.ptp(points_2d, axis=0) if len(points_2d) else np.ones(2)
-    ratio = float(np.clip((extent[1] + 1e-9) / (extent[0] + 1e-9), 0.5, 2.0))
-    return (7.5, 1.2 + 6.0 * ratio) if ratio >= 1 else (1.5 + 6.0 / ratio, 7.0)
-
-
-def _draw_synapses(fig: Any, ax: Any, xy: np.ndarray, amp: np.ndarray) -> None:
-    """Synapses on a diverging map centred at 0 mV, largest on top; those without an amplitude as rings."""
-    missing = ~np.isfinite(amp)
-    if missing.any():
-        ax.scatter(
-            xy[missing, 0],
-            xy[missing, 1],
-            s=14,
-            facecolors="none",
-            edgecolors="0.4",
-            lw=0.6,
-            zorder=2,
-            label="no amplitude",
-        )
-        ax.legend(loc="lower right", fontsize=8)
-    vmax = float(np.max(np.abs(amp[~missing]))) if (~missing).any() else 1.0
-    vmax = vmax if vmax > 0 else 1.0
-    order = np.argsort(np.abs(np.where(missing, 0.0, amp)), kind="stable")
-    order = order[~missing[order]]
-    sc = ax.scatter(
-        xy[order, 0],
-        xy[order, 1],
-        c=amp[order],
-        cmap="RdBu_r",
-        vmin=-vmax,
-        vmax=vmax,
-        s=12,
-        lw=0.2,
-        edgecolors="k",
-        zorder=3,
-    )
-    fig.colorbar(sc, ax=ax, shrink=0.6, label="unit PSP amplitude (mV)")
-
-
-def _projected_sections(spec: CellSpec, ia: int, ib: int) -> tuple[list[np.ndarray], list[float]]:
-    """The sections as 2-D line segments (axes ``ia``, ``ib``) and their mean diameters."""
-    segments: list[np.ndarray] = []
-    widths: list[float] = []
-    for s in spec.sections:
-        pts = np.asarray(s.points, dtype=float)
-        if len(pts) >= 2:
-            segments.extend(np.stack([pts[:-1][:, [ia, ib]], pts[1:][:, [ia, ib]]], axis=1))
-            widths.extend(0.5 * (pts[:-1, 3] + pts[1:, 3]))
-    return segments, widths
-
-
-def _synapse_points(spec: CellSpec, units: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
-    """3-D position of every synapse of every unit, and its unit's amplitude."""
-    xyz, amp = [], []
-    for sections, xs, a in zip(units["sections"], units["xs"], units["amplitude_mV"]):
-        secs, x = geometry.parse_locations(sections, xs)
-        for si, xi in zip(secs, x):
-            xyz.append(geometry.point_at(spec, int(si), float(xi)))
-            amp.append(float(a))
-    return np.array(xyz).reshape(-1, 3), np.array(amp, dtype=float)
-
-
-def _g_note(shown: pd.DataFrame, g_column: str) -> str:
-    if g_column not in shown.columns or not finite_values(shown[g_column]).size:
-        return ""
-    gs = np.unique(finite_values(shown[g_column]))
-    return f", g = {format_g(gs[0])} nS" if gs.size == 1 else ", largest g per group"
-
-
-def _largest_g(units: pd.DataFrame, g_column: str) -> pd.DataFrame:
-    """The rows at the largest conductance of each group (or cell type, or the whole table).
-
-    The conductance is ``g_column`` if present, else the row-wise maximum of ``gAMPA``,
-    ``gNMDA``, ``gGABA``; without either, all rows are returned.
-    """
-    if g_column in units.columns:
-        g = units[g_column].astype(float)
-    else:
-        present = [c for c in ("gAMPA", "gNMDA", "gGABA") if c in units.columns]
-        if not present:
-            return units
-        g = units[present].astype(float).max(axis=1, skipna=True)
-    key = next((c for c in ("group", "celltype") if c in units.columns), None)
-    top = g.groupby(units[key]).transform("max") if key else pd.Series(g.max(), index=units.index)
-    return units[(g == top) | (g.isna() & top.isna())]
 
 
 def fit_figures(
-    result: FitResult, measured: pd.DataFrame | None, cell: CellSpec, out_dir: Path, threshold_mV: float, min_r2: float
+    result: FitResult,
+    measured: pd.DataFrame | None,
+    cell: CellSpec,
+    out_dir: Path,
+    threshold_mV: float,
+    min_r2: float,
+    *,
+    convention: str = "pspsweep",
+    view: str = "principal",
 ) -> list[Path]:
-    """The fit's four plots in ``out_dir``: group histograms, fit.png (flagging lines below
-    ``min_r2``), amplitude against distance and the morphology map."""
+    """The fit's four plots in ``out_dir``: group histograms (with the ``convention``'s
+    threshold), fit.png (flagging lines below ``min_r2``), amplitude against distance and
+    the morphology map seen from ``view`` (``output.morphology_view``)."""
 
     # with a measured table the plots show the groups it has values for (the others,
     # e.g. VPM of other columns, stay in the tables with a note): a page per fit, not 30
@@ -474,7 +240,9 @@ def fit_figures(
 
     units = result.units.drop_duplicates(["celltype", "unit", "g"])
     return [
-        group_histograms(shown(result.units), measured, out_dir / "group_histograms.png", threshold_mV),
+        group_histograms(
+            shown(result.units), measured, out_dir / "group_histograms.png", threshold_mV, convention=convention
+        ),
         fit_plot(
             shown(result.group_statistics),
             shown(result.fits),
@@ -483,5 +251,5 @@ def fit_figures(
             min_r2=min_r2,
         ),
         amplitude_vs_distance(units, out_dir / "amplitude_vs_distance.png"),
-        morphology_map(cell, units, out_dir / "morphology_amplitudes.png"),
+        morphology_map(cell, units, out_dir / "morphology_amplitudes.png", view),
     ]

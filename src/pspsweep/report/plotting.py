@@ -47,21 +47,55 @@ def warm_up() -> None:
     FigureCanvasAgg(fig).draw()
 
 
+#: saved resolution of every figure (dots per inch); with fonts of at least
+#: :data:`MIN_FONT_PT` text stays legible when a figure is shown at its pixel size
+DPI = 120
+MIN_FONT_PT = 10
+#: figures a reader views whole (fit, group histograms) are at least this wide (px)
+MIN_WIDTH_PX = 1200
+
+
 def panel_grid(
-    n: int, max_cols: int = 3, panel: tuple[float, float] = (4.2, 3.2), extra_width: float = 0.0
+    n: int,
+    max_cols: int = 3,
+    panel: tuple[float, float] = (5.0, 3.9),
+    extra_width: float = 0.0,
+    min_width_px: int = MIN_WIDTH_PX,
 ) -> tuple[Figure, list]:
-    """A figure of n small panels, at most ``max_cols`` per row; unused axes are hidden."""
+    """A figure of n panels, at most ``max_cols`` per row, at least ``min_width_px`` wide
+    at :data:`DPI` (panels widen to fill it); unused axes are hidden."""
     plt = pyplot()
     n = max(n, 1)
     ncols = min(n, max_cols)
     nrows = -(-n // ncols)
+    panel_width = max(panel[0], (min_width_px / DPI - extra_width) / ncols)
     fig, axes = plt.subplots(
-        nrows, ncols, figsize=(panel[0] * ncols + extra_width, panel[1] * nrows), dpi=100, squeeze=False
+        nrows, ncols, figsize=(panel_width * ncols + extra_width, panel[1] * nrows), dpi=DPI, squeeze=False
     )
     flat = list(axes.ravel())
     for ax in flat[n:]:
         ax.set_visible(False)
     return fig, flat[:n]
+
+
+def integer_counts(ax: Any) -> None:
+    """Whole numbers only on the y axis (a histogram's counts of units)."""
+    from matplotlib.ticker import MaxNLocator
+
+    ax.yaxis.set_major_locator(MaxNLocator(integer=True, min_n_ticks=1))
+
+
+def threshold_values(threshold_mV: float, convention: str) -> tuple[float, ...]:
+    """Where a unit starts to count as responding: ±threshold under ``pspsweep``
+    (``|a| >= threshold``), +threshold only under ``isf`` (``a >= threshold``; IPSPs never count)."""
+    return (threshold_mV,) if convention == "isf" else (-threshold_mV, threshold_mV)
+
+
+def threshold_label(threshold_mV: float, convention: str) -> str:
+    """The legend text of :func:`threshold_values`' lines."""
+    if convention == "isf":
+        return f"threshold a ≥ {threshold_mV:g} mV (ISF)"
+    return f"threshold |a| ≥ {threshold_mV:g} mV"
 
 
 def finite_values(values: object) -> np.ndarray:
