@@ -380,15 +380,20 @@ def _simulate_or_reuse(
         except tracking.RunReused:
             pass  # every chunk was on disk already: the results were written before the opening ended
     opening.wait()  # cancelled: raises the opening's error, else there is a run to reuse
-    return _reuse(opening, uri, out_dir)
+    return _reuse(cfg, opening, uri, out_dir)
 
 
-def _reuse(opening: tracking.BackgroundRun, uri: str, out_dir: Path) -> _Outcome:
-    """The finished run of the same sweep: its files and metrics become this run's."""
+def _reuse(cfg: PspSweepConfig, opening: tracking.BackgroundRun, uri: str, out_dir: Path) -> _Outcome:
+    """The finished run of the same sweep: its files and metrics become this run's (with
+    traces.nwb written from them when asked for and the finished run has none)."""
+    from pspsweep.nwb import NWB_FILE, export_run
+
     tracker, previous = opening.wait(), opening.previous
     assert previous is not None
     tracker.set_tags({"pspsweep.reused_from": previous})
     metrics = tracking.copy_run_outputs(uri, previous, tracker, out_dir)
+    if cfg.output.nwb and not (out_dir / NWB_FILE).is_file():
+        tracker.log_artifact(export_run(previous, uri, out_dir / NWB_FILE))
     return _Outcome(tracker, metrics, reused_from=previous)
 
 

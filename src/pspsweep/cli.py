@@ -343,3 +343,26 @@ def fit_main() -> None:
         print(f"pspsweep-fit: fit logged on run {run_id} in {uri}")
 
     _exit_quickly(lambda: _entry(refit))
+
+
+def export_nwb_main() -> None:
+    """``pspsweep-export-nwb RUN_ID_OR_FOLDER [OUTPUT.nwb] [tracking.uri=URI]``: a finished
+    sweep's traces as NWB (:func:`pspsweep.nwb.export`), from its output folder or its run."""
+    usage = "usage: pspsweep-export-nwb RUN_ID_OR_FOLDER [OUTPUT.nwb] [tracking.uri=URI]"
+
+    def export() -> None:
+        from pspsweep.nwb import export as export_nwb
+
+        args = sys.argv[1:]
+        if any(a in ("-h", "--help") for a in args):
+            print(usage + "\nWrite a sweep's baseline and unit traces as NWB intracellular data.")
+            return
+        overrides = dict(a.split("=", 1) for a in args if "=" in a)
+        positional = [a for a in args if "=" not in a]
+        if set(overrides) - {"tracking.uri"} or len(positional) not in (1, 2):
+            raise PspSweepError(usage)
+        out = Path(positional[1]).expanduser() if len(positional) == 2 else None
+        path = export_nwb(positional[0], out, overrides.get("tracking.uri"))
+        print(f"pspsweep-export-nwb: wrote {path.resolve()}", file=sys.stderr)
+
+    _exit_quickly(lambda: _entry(export))

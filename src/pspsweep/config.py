@@ -309,6 +309,14 @@ class TrackingConfig:
 
 
 @dataclass
+class OutputConfig:
+    """Result files beyond the default set: ``nwb`` also writes ``traces.nwb`` (the traces
+    as NWB intracellular data, :mod:`pspsweep.nwb`) beside ``traces.npz``."""
+
+    nwb: bool = False
+
+
+@dataclass
 class ExecutorConfig:
     """How units are run.
 
@@ -341,6 +349,7 @@ class PspSweepConfig:
     analysis: AnalysisConfig = field(default_factory=AnalysisConfig)
     fit: FitConfig = field(default_factory=FitConfig)
     tracking: TrackingConfig = field(default_factory=TrackingConfig)
+    output: OutputConfig = field(default_factory=OutputConfig)
     executor: ExecutorConfig = field(default_factory=ExecutorConfig)
 
 
