@@ -84,7 +84,7 @@ def error_findings(path) -> list[str]:
 
 def test_regular_step_tells_fixed_from_variable_step():
     grid = np.cumsum(np.full(6000, 0.025)) - 0.025  # NEURON's t += dt: rounding, not irregularity
-    assert regular_step(grid) == pytest.approx(0.025)
+    assert regular_step(grid) == 0.025
     assert regular_step(np.array([0.0, 0.1, 0.1, 0.3])) is None
     assert regular_step(np.array([0.0, 0.1, 0.25])) is None and regular_step(np.array([1.0])) is None
 
@@ -102,7 +102,7 @@ def test_synthetic_sweep_reads_back_with_pynwb(tmp_path):
             np.testing.assert_allclose(v_back, v, rtol=1e-6)
             np.testing.assert_allclose(t_back, t, rtol=1e-12, atol=1e-12)
         fixed, variable = series["A_unit0"][2], series["A_unit1"][2]
-        assert fixed.timestamps is None and fixed.rate == pytest.approx(40000.0) and fixed.starting_time == 0.0
+        assert fixed.timestamps is None and fixed.rate == 40000.0 and fixed.starting_time == 0.0
         assert variable.rate is None and len(variable.timestamps) == len(traces.ts[1])
         # one row per unit and one for the baseline; units 0 and 2 of A share a series
         assert len(rows) == 5
@@ -180,6 +180,7 @@ def test_export_refuses_what_is_no_sweep(tmp_path, make, message):
         export(str(make(tmp_path)))
 
 
+@pytest.mark.slow  # creating the MLflow store takes seconds
 def test_export_of_an_unknown_run_names_it(tmp_path):
     from pspsweep.tracking import MlflowTracker
 

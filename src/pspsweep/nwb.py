@@ -143,7 +143,8 @@ def regular_step(t: np.ndarray) -> float | None:
     """The step (ms) of ``t`` when its samples lie on a regular grid, else None."""
     if len(t) < 2:
         return None
-    step = float(t[-1] - t[0]) / (len(t) - 1)
+    # to 12 digits: NEURON's t accumulates dt, so a 0.025 ms step comes out as 0.02500000000000009
+    step = float(f"{float(t[-1] - t[0]) / (len(t) - 1):.12g}")
     if not step > 0:
         return None
     grid = t[0] + step * np.arange(len(t))
