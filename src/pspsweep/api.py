@@ -390,16 +390,21 @@ def _simulate_or_reuse(
         except tracking.RunReused:
             pass  # every chunk was on disk already: the results were written before the opening ended
     opening.wait()  # cancelled: raises the opening's error, else there is a run to reuse
-    return _reuse(opening, uri, out_dir)
+    return _reuse(cfg, opening, uri, out_dir)
 
 
-def _reuse(opening: tracking.BackgroundRun, uri: str, out_dir: Path) -> _Outcome:
+def _reuse(cfg: PspSweepConfig, opening: tracking.BackgroundRun, uri: str, out_dir: Path) -> _Outcome:
     """The finished run of the same sweep is the result: its files are copied into
-    ``out_dir`` and no run is created (a copy would only repeat its metrics)."""
+    ``out_dir`` and no run is created (a copy would only repeat its metrics). Asked for
+    ``traces.nwb`` that the finished run lacks, the file is written and added to that run."""
+    from pspsweep.nwb import NWB_FILE, export_run
+
     opening.wait()
     previous = opening.previous
     assert previous is not None
     metrics = tracking.download_run_outputs(uri, previous, out_dir)
+    if cfg.output.nwb and not (out_dir / NWB_FILE).is_file():
+        tracking.MlflowTracker.attach(uri, previous).log_artifact(export_run(previous, uri, out_dir / NWB_FILE))
     return _Outcome(tracking.NullTracker(), metrics, reused_from=previous)
 
 

@@ -126,10 +126,7 @@ def _run_job(cfg: DictConfig, out_dir: Path) -> dict[str, float]:
         elif not multirun:  # a multirun shows how to open the UI once, at its end
             experiment = tracking.experiment_id(result.tracking_uri, typed.tracking.experiment)
             where += f"\n  {tracking.ui_hint(result.tracking_uri, experiment)}"
-    print(
-        f"pspsweep: {result.label}: {amplitude_summary(stats)}\n"
-        f"  results: {out_dir.resolve()}{where}"
-    )
+    print(f"pspsweep: {result.label}: {amplitude_summary(stats)}\n  results: {out_dir.resolve()}{where}")
     return stats
 
 
@@ -455,3 +452,26 @@ def fit_main() -> None:
         )
 
     _exit_quickly(lambda: _entry(refit))
+
+
+def export_nwb_main() -> None:
+    """``pspsweep-export-nwb RUN_ID_OR_FOLDER [OUTPUT.nwb] [tracking.uri=URI]``: a finished
+    sweep's traces as NWB (:func:`pspsweep.nwb.export`), from its output folder or its run."""
+    usage = "usage: pspsweep-export-nwb RUN_ID_OR_FOLDER [OUTPUT.nwb] [tracking.uri=URI]"
+
+    def export() -> None:
+        from pspsweep.nwb import export as export_nwb
+
+        args = sys.argv[1:]
+        if any(a in ("-h", "--help") for a in args):
+            print(usage + "\nWrite a sweep's baseline and unit traces as NWB intracellular data.")
+            return
+        overrides = dict(a.split("=", 1) for a in args if "=" in a)
+        positional = [a for a in args if "=" not in a]
+        if set(overrides) - {"tracking.uri"} or len(positional) not in (1, 2):
+            raise PspSweepError(usage)
+        out = Path(positional[1]).expanduser() if len(positional) == 2 else None
+        path = export_nwb(positional[0], out, overrides.get("tracking.uri"))
+        print(f"pspsweep-export-nwb: wrote {path.resolve()}", file=sys.stderr)
+
+    _exit_quickly(lambda: _entry(export))

@@ -344,9 +344,11 @@ class ExecutorConfig:
 
 @dataclass
 class OutputConfig:
-    """How the plots show the results (never what is computed)."""
+    """How the plots show the results, and result files beyond the default set: ``nwb``
+    also writes ``traces.nwb`` (the traces as NWB intracellular data, :mod:`pspsweep.nwb`)."""
 
     morphology_view: MorphologyView = MorphologyView.principal
+    nwb: bool = False
 
 
 @dataclass

@@ -58,6 +58,13 @@ def convert_param_main() -> None:
     command()
 
 
+def export_nwb_main() -> None:
+    """``pspsweep-export-nwb``: see :func:`pspsweep.cli.export_nwb_main`."""
+    from pspsweep.cli import export_nwb_main as command
+
+    command()
+
+
 def collect_garbage_again() -> None:
     """Turn Python's cyclic garbage collector on again after :func:`main`'s start-up.
 

@@ -37,6 +37,7 @@ from pspsweep.embedding import Embedding
 from pspsweep.features import AnalysisOptions
 from pspsweep.geometry import segment_counts, unit_mean_distances
 from pspsweep.launch import work_folders
+from pspsweep.nwb import NWB_FILE, write_sweep_nwb
 from pspsweep.progress import progress_bar
 from pspsweep.report import MAX_TRACES, TracePanel, amplitude_histogram, split_by_kind, trace_overview
 from pspsweep.statistics import statistics_metrics, summary_statistics
@@ -441,7 +442,7 @@ def _write_results(
     stats: pd.DataFrame,
     group_stats: pd.DataFrame,
 ) -> list[Path]:
-    """Write the tables, traces.npz and the plots into ``out_dir``, all or none.
+    """Write the tables, traces.npz, the plots (and traces.nwb) into ``out_dir``, all or none.
 
     They are written into a staging folder and moved into out_dir when all are
     complete: a command killed meanwhile leaves no truncated or partial result set.
@@ -470,6 +471,8 @@ def _write_results(
             trace_overview(baseline, panels, stage / TRACES_PNG, cfg.run.tStim, cfg.run.tEnd, title),
         ]
         staged = [*tables, traces_npz.result(), *plots]
+    if cfg.output.nwb:
+        staged.append(write_sweep_nwb(cfg, stage / TRACES_NPZ, table, sweep_key(cfg, prep), stage / NWB_FILE))
     files = [out_dir / f.name for f in staged]
     for src, dst in zip(staged, files):
         os.replace(src, dst)

@@ -484,6 +484,21 @@ def child_tables(uri: str, parent_run_id: str, artifact: str, dst: Path) -> list
     return tables
 
 
+def run_metadata(uri: str, run_id: str) -> tuple[dict[str, str], dict[str, str], int]:
+    """A run's params, tags and start time (ms since the epoch).
+
+    Raises:
+        PspSweepError: no such run in the store.
+    """
+    from pspsweep.errors import PspSweepError
+
+    try:
+        run = _client(uri, create=False).get_run(run_id)
+    except Exception as exc:  # noqa: BLE001 - MLflow raises its own errors for an unknown or malformed id
+        raise PspSweepError(f"no run {run_id} in {redact(uri)} ({str(exc).splitlines()[0]})") from None
+    return dict(run.data.params), dict(run.data.tags), int(run.info.start_time)
+
+
 def download_artifact(uri: str, run_id: str, path: str, dst: Path) -> Path:
     """Download one artifact of a run into ``dst``; returns the local path."""
     from mlflow.artifacts import download_artifacts

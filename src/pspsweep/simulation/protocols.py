@@ -16,13 +16,19 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
 
 class Protocol(ABC):
     """One unit run from the settled model: set-up and recording, events, samples."""
+
+    #: the protocol's name in result files (traces.nwb)
+    name: ClassVar[str] = "protocol"
+    #: what :meth:`samples` records: ``"voltage"`` (mV, current clamp) or ``"current"``
+    #: (nA, voltage clamp); traces.nwb stores it as the matching series
+    recorded: ClassVar[str] = "voltage"
 
     def __init__(self, t_stim: float, t_end: float) -> None:
         self.t_stim = t_stim
@@ -56,6 +62,8 @@ class SingleSpike(Protocol):
     because the recording of a global belongs by default to the first section created
     in the process, and deleting an older cell would silently stop it.
     """
+
+    name = "single_spike"
 
     def record(self, h: Any, cell: Any) -> None:
         self._t = h.Vector()
