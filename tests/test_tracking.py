@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from pspsweep import tracking
+from pspsweep import stores, tracking
 
 
 def test_resolve_tracking_uri(tmp_path):
@@ -56,7 +56,7 @@ def test_experiment_is_tagged_as_model_training_with_a_runs_view(tmp_path):
         tracking.ensure_experiment(uri, name)
         tags = client.get_experiment_by_name(name).tags
         assert tags["mlflow.experimentKind"] == "custom_model_development"
-        view = json.loads(tags[f"mlflow.sharedViewState.{tracking.VIEW_KEY}"])
+        view = json.loads(tags[f"mlflow.sharedViewState.{stores.VIEW_KEY}"])
         assert "metrics.`amp_mean`" in view["selectedColumns"]
     client.set_experiment_tag(old, "mlflow.experimentKind", "genai_development")
     tracking.ensure_experiment(uri, "older")

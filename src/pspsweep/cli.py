@@ -462,10 +462,9 @@ def export_nwb_main() -> None:
     def export() -> None:
         from pspsweep.nwb import export as export_nwb
 
-        args = sys.argv[1:]
-        if any(a in ("-h", "--help") for a in args):
-            print(usage + "\nWrite a sweep's baseline and unit traces as NWB intracellular data.")
+        if _help_asked(usage + "\nWrite a sweep's baseline and unit traces as NWB intracellular data."):
             return
+        args = sys.argv[1:]
         overrides = dict(a.split("=", 1) for a in args if "=" in a)
         positional = [a for a in args if "=" not in a]
         if set(overrides) - {"tracking.uri"} or len(positional) not in (1, 2):

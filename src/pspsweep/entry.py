@@ -60,6 +60,7 @@ def convert_param_main() -> None:
 
 def export_nwb_main() -> None:
     """``pspsweep-export-nwb``: see :func:`pspsweep.cli.export_nwb_main`."""
+    exit_if_version_asked("pspsweep-export-nwb")
     from pspsweep.cli import export_nwb_main as command
 
     command()

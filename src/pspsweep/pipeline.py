@@ -458,11 +458,9 @@ def _write_results(
         traces_npz = background.submit(
             execution.assemble_traces, store, chunks, stage / TRACES_NPZ, sweep.works[0].voltage_dtype
         )
-        tables = [
-            _write_csv(table, stage / PSPS_CSV),
-            _write_csv(stats, stage / STATS_CSV),
-            _write_csv(group_stats, stage / GROUP_STATS_CSV),
-        ]
+        tables = [stage / name for name in (PSPS_CSV, STATS_CSV, GROUP_STATS_CSV)]
+        for df, path in zip((table, stats, group_stats), tables):
+            df.to_csv(path, index=False)
         threshold, convention = prep.options.threshold_mV, prep.options.convention
         plots = [
             amplitude_histogram(
@@ -493,11 +491,6 @@ def _trace_panels(
         TracePanel(name, [examples[int(u)] for u in shown["simulation"]], shown["amplitude_mV"].to_numpy(float), n)
         for name, shown, n in kinds
     ]
-
-
-def _write_csv(df: pd.DataFrame, path: Path) -> Path:
-    df.to_csv(path, index=False)
-    return path
 
 
 __all__ = ["PreparedSweep", "SweepResult", "prepare", "run_sweep"]

@@ -177,7 +177,7 @@ def statistics_metrics(
         rows = table[table["celltype"].map(excitatory or {}) == kind]
         if len(rows):
             values = response_statistics(
-                rows["amplitude_mV"].to_numpy(float), rows["t_peak_ms"].to_numpy(float), options
+                rows["amplitude_mV"].to_numpy(float), rows[options.peak_time_column].to_numpy(float), options
             )
             metrics.update({f"{name}.{suffix}": float(values[name]) for name in ("n_units", *KEY_STATISTICS)})
     return metrics

@@ -15,16 +15,25 @@ from __future__ import annotations
 import json
 import logging
 import os
-import shlex
 from collections.abc import Iterable, Mapping
 from enum import Enum
 from pathlib import Path
 from typing import Any, Protocol
 
 from pspsweep.opening import BackgroundRun, RunReused
-from pspsweep.stores import check_store, redact, resolve_tracking_uri, sqlite_path, sqlite_uri
+from pspsweep.stores import (
+    EXPERIMENT_KIND,
+    LOCAL_UI,
+    check_store,
+    experiment_tags,
+    redact,
+    resolve_tracking_uri,
+    sqlite_path,
+    sqlite_uri,
+    ui_hint,
+)
 
-__all__ = ["BackgroundRun", "RunReused", "check_store", "redact", "resolve_tracking_uri"]
+__all__ = ["BackgroundRun", "RunReused", "check_store", "redact", "resolve_tracking_uri", "ui_hint"]
 
 log = logging.getLogger(__name__)
 
@@ -42,44 +51,6 @@ LATEST_FIT_TAG = "pspsweep.latest_fit"
 
 #: the run's description, shown first on its page in the MLflow UI (markdown)
 NOTE_TAG = "mlflow.note.content"
-#: experiment tags: the kind of a classic (not GenAI) experiment, and a saved view of its
-#: runs table with the science metrics as columns (``viewStateShareKey`` in a link)
-EXPERIMENT_KIND = ("mlflow.experimentKind", "custom_model_development")
-VIEW_KEY = "pspsweep"
-VIEW_COLUMNS = (
-    *(f"metrics.`{name}`" for name in ("amp_mean", "amp_median", "amp_std", "t_mean", "n_responding", "n_units")),
-    "params.`run.g`",
-    "tags.`celltype`",
-)
-#: where ``mlflow ui`` serves by default
-LOCAL_UI = "http://127.0.0.1:5000"
-
-
-def experiment_tags() -> dict[str, str]:
-    """The tags that make the MLflow UI show a pspsweep experiment as runs with their metrics."""
-    view = {"selectedColumns": list(VIEW_COLUMNS), "orderByKey": "attributes.start_time", "orderByAsc": False}
-    return {EXPERIMENT_KIND[0]: EXPERIMENT_KIND[1], f"mlflow.sharedViewState.{VIEW_KEY}": json.dumps(view)}
-
-
-def runs_page(ui: str, experiment_id: str) -> str:
-    """The link to an experiment's runs table, metrics as columns.
-
-    MLflow 3.17 shows an experiment as GenAI (an overview of traces) unless the browser
-    stored the "Model training" choice; ``workflowType`` in the link overrides that choice,
-    and the experiment's tag ``mlflow.experimentKind`` does not (mlflow/mlflow#24498).
-    """
-    query = f"workflowType=machine_learning&viewStateShareKey={VIEW_KEY}"
-    return f"{ui.rstrip('/')}/#/experiments/{experiment_id}/runs?{query}"
-
-
-def ui_hint(uri: str, experiment_id: str | None = None) -> str:
-    """How to look at a store: the server's runs page, or the command that serves a local store."""
-    if uri.startswith(("http://", "https://")):
-        if experiment_id is None:
-            return f"open the UI at: {redact(uri)}"
-        return f"open the runs at: {runs_page(redact(uri), experiment_id)}"
-    serve = f"open the UI with: mlflow ui --backend-store-uri {shlex.quote(uri)}"
-    return serve if experiment_id is None else f"{serve}\n  then the runs at: {runs_page(LOCAL_UI, experiment_id)}"
 
 
 def experiment_id(uri: str, name: str) -> str | None:

@@ -88,8 +88,9 @@ def test_epsps_and_ipsps_are_summarised_apart():
     assert line == (
         "2 excitatory units, 2 responding, mean EPSP 1 mV; 3 inhibitory units, 2 responding, mean IPSP -0.4 mV"
     )
+    isf_table = table.rename(columns={"t_peak_ms": "t_peak_abs_ms"})  # the isf convention's time column
     isf = statistics_metrics(
-        table, table.iloc[:0], table.iloc[:0], AnalysisOptions("isf"), {"E_C2": True, "I_C2": False}
+        isf_table, isf_table.iloc[:0], isf_table.iloc[:0], AnalysisOptions("isf"), {"E_C2": True, "I_C2": False}
     )
     assert "no mean IPSP" in amplitude_summary(isf)  # ISF counts only a >= threshold
     assert amplitude_summary({"n_units": 3, "n_responding": 2, "amp_mean": 0.25}).endswith("mean amplitude 0.25 mV")
