@@ -221,10 +221,11 @@ def test_prepare_refuses_before_any_run(launch_dir, compose, overrides, culprit)
 
 def test_work_limit_can_be_raised(launch_dir, compose):
     """The message's remedy works: run.max_steps above the figure lets the sweep through."""
-    with pytest.raises(PspSweepError, match="4.8e") as info:
-        prepared(compose, "run.tEnd=1e7")
+    # (110 + 12 units x 40 ms) / 0.025 ms = 23,600 steps
+    with pytest.raises(PspSweepError, match="2.36e") as info:
+        prepared(compose, "run.max_steps=1e4")
     suggested = re.search(r"set (run\.max_steps=\S+) if you mean it", str(info.value)).group(1)
-    assert len(prepared(compose, "run.tEnd=1e7", suggested).units) == 12
+    assert len(prepared(compose, "run.max_steps=1e4", suggested).units) == 12
 
 
 def test_builtin_and_mod_mechanisms_are_known(launch_dir, compose):

@@ -129,7 +129,6 @@ def prepare(cfg: PspSweepConfig, on_cell: Callable[[CellSpec], object] | None = 
     """
     validate(cfg)
     options = analysis_options(cfg)
-    check_windows(cfg, options)
     cell = cell_spec_from_config(cfg.neuron)
     check_sim_settings(cfg, cell)
     if on_cell is not None:
@@ -144,6 +143,7 @@ def prepare(cfg: PspSweepConfig, on_cell: Callable[[CellSpec], object] | None = 
         # (the embedding readers have checked every synapse's section, naming file and line)
         units += make_units(embedding, celltype, cfg.run.mode.value, cfg.run.units)
     check_work(cfg.run, cell.sim.dt, len(units))
+    check_windows(cfg, options)  # after check_work: the analysis grid of an absurd tEnd fills memory
     # the conductance the fit runs against: run.g, else the explicit AMPA or GABA one
     first = weights[celltypes[0]]
     g = cfg.run.g if cfg.run.g is not None else first.get("gAMPA", first.get("gGABA", math.nan))
