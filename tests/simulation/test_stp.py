@@ -8,7 +8,8 @@ to 0 with tau_facil; at an event u jumps by U (1 - u), the event releases u R,
 and R drops by that amount. The mechanisms compute the same model with the
 closed recursion, so the two are independent formulations. Single events are
 compared with the existing glutamate_syn/gaba_syn, whose kinetics the TM
-mechanisms must reproduce exactly.
+mechanisms must reproduce exactly. A slow test runs a train under NEURON and
+CoreNEURON in a fresh process and compares the voltage traces.
 
 NEURON loads a mechanism library only once per process, so the shipped folders
 are loaded once (``load_mechanisms`` makes repeated loads a no-op).
@@ -209,3 +210,63 @@ def test_single_event_equals_existing_mechanism(cell, existing, ranges, U):
         assert getattr(old, ranges[0]) > 0  # the event did arrive
     finally:
         tm_nc.setpost(None)
+
+
+# ----------------------------------------------------------------- CoreNEURON
+
+
+def coreneuron_and_neuron_traces() -> dict:
+    """In a fresh process: soma voltage under a NetStim train onto both TM synapses,
+    run by NEURON and by CoreNEURON (the -coreneuron build serves both engines)."""
+    from neuron import coreneuron
+
+    load_mechanisms(mechanism_source_dirs(), coreneuron=True)
+    soma = h.Section(name="soma")
+    soma.L = soma.diam = 20.0
+    soma.insert("pas")
+    soma.e_pas = -70.0
+    keep = []
+    for mechanism, pset in (("tm_glutamate_syn", "facilitating"), ("tm_gaba_syn", "depressing")):
+        syn = getattr(h, mechanism)(soma(0.5))
+        syn.U, syn.tau_rec, syn.tau_facil = PARAMETER_SETS[pset]
+        stim = h.NetStim()
+        stim.start, stim.interval, stim.number, stim.noise = 5.0, 13.0, 8, 0
+        nc = h.NetCon(stim, syn)
+        for i, w in enumerate(WEIGHTS[mechanism]):
+            nc.weight[i] = 40 * w
+        keep.append((syn, stim, nc))
+    v = h.Vector().record(soma(0.5)._ref_v)
+    h.CVode().cache_efficient(1)
+    h.dt = DT
+    pc = h.ParallelContext()
+    pc.set_maxstep(10)
+    traces = []
+    for enable in (False, True):
+        coreneuron.enable = enable
+        h.finitialize(-70.0)
+        pc.psolve(150.0)
+        traces.append(np.array(v))
+    coreneuron.enable = False
+    neuron_v, core_v = traces
+    return {
+        "samples": [len(neuron_v), len(core_v)],
+        "max_dv": float(np.max(np.abs(neuron_v - core_v))),
+        "range": float(np.ptp(neuron_v)),
+    }
+
+
+@pytest.mark.slow
+def test_coreneuron_equals_neuron_on_a_train():
+    from helpers import isolated
+
+    from pspsweep.errors import PspSweepError
+    from pspsweep.simulation.mechanisms import compile_mechanisms
+
+    try:
+        compile_mechanisms(coreneuron=True)
+    except PspSweepError as exc:
+        pytest.skip(f"nrnivmodl -coreneuron cannot build the mechanisms here: {exc}")
+    result = isolated.call(__file__, "coreneuron_and_neuron_traces")
+    assert result["samples"][0] == result["samples"][1] == 6001
+    assert result["range"] > 0.1, "the train must move the voltage"
+    assert result["max_dv"] <= 1e-9, result
