@@ -176,6 +176,19 @@ def test_bootstrap_point_estimate_ci_and_determinism():
     assert alone.set_index("group").loc["A", "ci_low"] == out.loc["A", "ci_low"]
 
 
+def test_bootstrap_replicates_without_responding_units_count_as_invalid():
+    """Three units, only one responding: replicates that draw none of it have no line
+    (the isf86 preset with run.units=[0,1,2] stopped here with a KeyError)."""
+    rows = [
+        {"group": "A", "unit": u, "g": g, "amplitude_mV": (0.5 * g if u == 0 else 0.01), "t_peak_ms": 5.0}
+        for u in range(3)
+        for g in (1.0, 2.0)
+    ]
+    out = bootstrap_optimal_g(pd.DataFrame(rows), MEASURED, n_boot=200, seed=0).set_index("group")
+    # P(a replicate misses unit 0) = (2/3)^3: about 59 of 200 replicates have no value
+    assert 0 < out.loc["A", "n_boot_valid"] < 200
+
+
 def test_bootstrap_keeps_units_paired_across_g(monkeypatch):
     # amplitude = scale * g exactly and every unit responds (threshold 0): with paired
     # resampling every replicate's statistics are proportional to g (offset 0, r2 1)

@@ -103,7 +103,8 @@ def test_multirun_parent_and_children_with_joblib(tmp_path):
     res = pspsweep(tmp_path, "-m", "run.g=0.5,1.0", "hydra/launcher=joblib", f"tracking.uri=sqlite:///{db}")
     assert res.returncode == 0, res.stderr
     assert res.stdout.count("mlflow ui --backend-store-uri") == 1, "the UI hint comes once, at the end"
-    assert res.stdout.rstrip().splitlines()[-1].strip().startswith("open the UI with: mlflow ui"), res.stdout
+    last = [line.strip() for line in res.stdout.rstrip().splitlines()[-2:]]
+    assert last[0].startswith("open the UI with: mlflow ui") and "workflowType=machine_learning" in last[1], res.stdout
     c, found = runs(db)
     parents = [r for r in found if "mlflow.parentRunId" not in r.data.tags]
     children = [r for r in found if "mlflow.parentRunId" in r.data.tags]

@@ -31,6 +31,7 @@ def sweep(cwd: Path, uri: str) -> subprocess.CompletedProcess:
         "hydra/launcher=joblib",
         "hydra.launcher.n_jobs=8",
         "executor.workers=1",
+        "run.force=true",  # every repeat simulates (an identical sweep would reuse the first one's runs)
         f"tracking.uri={uri}",
     ]
     return subprocess.run(args, cwd=cwd, capture_output=True, text=True, timeout=1200, env=pspsweep_env(), check=False)

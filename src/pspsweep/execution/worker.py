@@ -144,11 +144,16 @@ def simulate_chunk(work: SweepWork, chunk: ChunkTask, with_baseline: bool = Fals
     )
 
 
+#: set in worker processes: a mechanism build there is not announced again
+QUIET_BUILD_ENV = "PSPSWEEP_QUIET_BUILD"
+
+
 def start_worker(import_simulation: bool) -> None:
     """Initializer of every worker: it exits when the launching process is gone (killed
     by SIGKILL, a pool's workers would otherwise wait for chunks forever); pre-started
     workers also import what every chunk needs meanwhile."""
     parent = os.getppid()
+    os.environ[QUIET_BUILD_ENV] = "1"  # the launching process says once that it compiles
 
     def exit_with_parent() -> None:
         while os.getppid() == parent:

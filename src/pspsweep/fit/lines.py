@@ -311,7 +311,7 @@ def _replicate(
     idx = rng.integers(0, amp.shape[0], amp.shape[0])
     per_g = [response_statistics(amp[idx, j], t_peak[idx, j], options) for j in range(g.size)]
     values = {s: np.array([st[s] for st in per_g]) for s in FIT_STATISTICS}
-    return float(_invert(_fit_group(g, values), measured, weights)["optimal_g"])
+    return float(_invert({"n_points": int(g.size), **_fit_group(g, values)}, measured, weights)["optimal_g"])
 
 
 def _paired(

@@ -306,11 +306,12 @@ def _compile_files(files: list[Path], cache_dir: str | os.PathLike[str] | None, 
                 # seconds to a minute of silence otherwise (CoreNEURON's build is the longest)
                 what = f"{len(files)} mechanism{'s' if len(files) != 1 else ''}"
                 how = " ".join([nrnivmodl.name, *cmd[1:]])
-                print(
-                    f"pspsweep: compiling {what} with {how} (once per mechanism set, cached in {cache}) ...",
-                    file=sys.stderr,
-                    flush=True,
-                )
+                if not os.environ.get("PSPSWEEP_QUIET_BUILD"):  # set in workers (execution/worker.py)
+                    print(
+                        f"pspsweep: compiling {what} with {how} (once per mechanism set, cached in {cache}) ...",
+                        file=sys.stderr,
+                        flush=True,
+                    )
                 result = _run_nrnivmodl(cmd, tmp, env)
                 if result.returncode != 0 or not _is_complete(tmp, coreneuron):
                     raise PspSweepError(
