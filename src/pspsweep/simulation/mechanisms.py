@@ -200,6 +200,12 @@ def default_cache_dir() -> Path:
     return Path.home() / ".cache" / "pspsweep" / "mechanisms"
 
 
+def _announce(line: str) -> None:
+    """A status line on stderr, from the launching process only (workers set PSPSWEEP_QUIET_BUILD)."""
+    if not os.environ.get("PSPSWEEP_QUIET_BUILD"):
+        print(line, file=sys.stderr, flush=True)
+
+
 def _arch() -> str:
     """Return the name of the folder nrnivmodl writes its output to."""
     return platform.machine()
@@ -306,12 +312,7 @@ def _compile_files(files: list[Path], cache_dir: str | os.PathLike[str] | None, 
                 # seconds to a minute of silence otherwise (CoreNEURON's build is the longest)
                 what = f"{len(files)} mechanism{'s' if len(files) != 1 else ''}"
                 how = " ".join([nrnivmodl.name, *cmd[1:]])
-                if not os.environ.get("PSPSWEEP_QUIET_BUILD"):  # set in workers (execution/worker.py)
-                    print(
-                        f"pspsweep: compiling {what} with {how} (once per mechanism set, cached in {cache}) ...",
-                        file=sys.stderr,
-                        flush=True,
-                    )
+                _announce(f"pspsweep: compiling {what} with {how} (once per mechanism set, cached in {cache}) ...")
                 result = _run_nrnivmodl(cmd, tmp, env)
                 if result.returncode != 0 or not _is_complete(tmp, coreneuron):
                     raise PspSweepError(
