@@ -11,6 +11,17 @@ CELL_FILES = ("86_C2_center.param", "86_C2_center.hoc")
 EMBEDDING_FILES = ("example_embedding_86_C2_center.syn", "example_embedding_86_C2_center.con")
 
 
+def isf86_overrides(isf86: Path) -> list[str]:
+    """The overrides that run the shared cell and its example embedding."""
+    return [
+        "neuron=isf",
+        "network=isf",
+        f"neuron.param_file={isf86 / '86_C2_center.param'}",
+        f"network.syn_file={isf86 / EMBEDDING_FILES[0]}",
+        f"network.con_file={isf86 / EMBEDDING_FILES[1]}",
+    ]
+
+
 def copy_isf86(isf86: Path, folder: Path, extra: tuple[str, ...] = ()) -> Path:
     """Copy the cell (and ``extra`` files of the shared folder) into ``folder``; the copied
     .param names the copied .hoc, so no "found next to the parameter file" warning is

@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from conftest import REPO, pspsweep_env
+from helpers.isf86 import isf86_overrides
 
 from pspsweep.traces import load_traces
 
@@ -42,11 +43,7 @@ def run_isf(tmp_path: Path, isf86: Path, name: str, *overrides: str) -> Path:
     exe = Path(sys.executable).parent / "pspsweep"
     args = [
         str(exe),
-        "neuron=isf",
-        "network=isf",
-        f"neuron.param_file={isf86 / '86_C2_center.param'}",
-        f"network.syn_file={isf86 / 'example_embedding_86_C2_center.syn'}",
-        f"network.con_file={isf86 / 'example_embedding_86_C2_center.con'}",
+        *isf86_overrides(isf86),
         "run.celltype=VPM_C2",
         "run.g=1.0",
         "run.tStim=110",

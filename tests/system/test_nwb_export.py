@@ -17,6 +17,7 @@ import pandas as pd
 import pytest
 from conftest import pspsweep_env
 from helpers.command import run_command
+from helpers.isf86 import isf86_overrides
 
 from pspsweep.features import AnalysisOptions, psp_features
 from pspsweep.nwb import NWB_FILE
@@ -31,11 +32,7 @@ def vpm_c2(isf86: Path, tmp_path: Path, name: str, *extra: str) -> Path:
     out = tmp_path / name
     res = run_command(
         tmp_path,
-        "neuron=isf",
-        "network=isf",
-        f"neuron.param_file={isf86 / '86_C2_center.param'}",
-        f"network.syn_file={isf86 / 'example_embedding_86_C2_center.syn'}",
-        f"network.con_file={isf86 / 'example_embedding_86_C2_center.con'}",
+        *isf86_overrides(isf86),
         "run.celltype=VPM_C2",
         "run.units=[0,1,2]",
         "run.record_dtype=float64",
