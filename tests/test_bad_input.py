@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 from helpers.command import all_runs, result_files, run_command, store_overrides, through_api
-from helpers.isf86 import EMBEDDING_FILES, copy_isf86
+from helpers.isf86 import EMBEDDING_FILES, copy_isf86, isf86_overrides
 
 #: the cell types of the demo network, which the message for an unknown one must list
 DEMO_CELLTYPES = ("L4ss_C2", "L5tt_C2", "INH_C2")
@@ -114,14 +114,7 @@ def isf_copy(isf86, tmp_path) -> Path:
 
 def isf_args(data: Path) -> list[str]:
     """Overrides that run the copied ISF cell and embedding."""
-    return [
-        "neuron=isf",
-        "network=isf",
-        f"neuron.param_file={data / '86_C2_center.param'}",
-        f"network.syn_file={data / 'example_embedding_86_C2_center.syn'}",
-        f"network.con_file={data / 'example_embedding_86_C2_center.con'}",
-        "run.celltype=VPM_C2",
-    ]
+    return [*isf86_overrides(data), "run.celltype=VPM_C2"]
 
 
 # --------------------------------------------------------------------------- missing and unreadable files
