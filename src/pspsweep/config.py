@@ -105,6 +105,14 @@ class MorphologyView(StrEnum):
     yz = "yz"
 
 
+class Clamp(StrEnum):
+    """What the protocol controls at the soma: its current (``current``: the voltage is
+    recorded) or its voltage (``voltage``: an SEClamp at ``hold_V``, its current recorded)."""
+
+    current = "current"
+    voltage = "voltage"
+
+
 class ExecutorKind(StrEnum):
     """Where units run: local processes, or a Dask cluster."""
 
@@ -278,6 +286,25 @@ class RunConfig:
 
 
 @dataclass
+class ProtocolConfig:
+    """What one unit run is (docs/protocols.md); ``isf``: ISF's free-running cell and one
+    presynaptic spike at tStim.
+
+    ``hold_V`` (mV): the soma is held there, by the constant current that puts it at
+    hold_V at tStim (current clamp), or by an SEClamp with ``series_resistance`` (MOhm)
+    (``clamp=voltage``). ``hold_I`` (nA): a constant current instead. ``spikes``: the
+    presynaptic spike times, ms after tStim, each delivered to every synapse of the unit.
+    """
+
+    name: str = "isf"
+    hold_V: Optional[float] = None
+    hold_I: Optional[float] = None
+    clamp: Clamp = Clamp.current
+    series_resistance: float = 10.0
+    spikes: List[float] = field(default_factory=lambda: [0.0])
+
+
+@dataclass
 class AnalysisConfig:
     """PSP analysis: convention, baseline method, response threshold (mV), resampling step (ms)."""
 
@@ -358,6 +385,7 @@ class PspSweepConfig:
     neuron: NeuronConfig = field(default_factory=NeuronConfig)
     network: NetworkConfig = field(default_factory=NetworkConfig)
     run: RunConfig = field(default_factory=RunConfig)
+    protocol: ProtocolConfig = field(default_factory=ProtocolConfig)
     analysis: AnalysisConfig = field(default_factory=AnalysisConfig)
     fit: FitConfig = field(default_factory=FitConfig)
     tracking: TrackingConfig = field(default_factory=TrackingConfig)

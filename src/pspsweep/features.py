@@ -84,6 +84,10 @@ class AnalysisOptions:
             ``"pspsweep"`` a unit responds when ``|amplitude| >= threshold_mV``; under
             ``"isf"`` when ``amplitude >= threshold_mV`` (signed, IPSPs dropped).
         resample_dt: Step of the analysis grid (ms). Must be 0.025 under ``"isf"``.
+        pulses: the presynaptic spike times (ms after ``t_stim``) whose responses are
+            measured one by one (``protocol.spikes``); ``(0.0,)``: one response.
+        signal: what the traces are: ``"voltage"`` (mV, PSPs) or ``"current"`` (nA,
+            the clamp current of a voltage clamp: PSCs, inward negative).
 
     Raises:
         PspSweepError: For an unknown convention or baseline, a negative threshold,
@@ -94,6 +98,8 @@ class AnalysisOptions:
     baseline: str = "dynamic"
     threshold_mV: float = 0.1
     resample_dt: float = 0.025
+    pulses: tuple[float, ...] = (0.0,)
+    signal: str = "voltage"
 
     @property
     def peak_time_column(self) -> str:

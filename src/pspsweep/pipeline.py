@@ -112,8 +112,10 @@ class SweepResult:
 
 def analysis_options(cfg: PspSweepConfig) -> AnalysisOptions:
     """The analysis config as the features' options."""
-    a = cfg.analysis
-    return AnalysisOptions(a.convention.value, a.baseline.value, a.threshold_mV, a.resample_dt)
+    a, protocol = cfg.analysis, cfg.protocol
+    signal = "current" if protocol.clamp == "voltage" else "voltage"
+    pulses = tuple(float(s) for s in protocol.spikes)
+    return AnalysisOptions(a.convention.value, a.baseline.value, a.threshold_mV, a.resample_dt, pulses, signal)
 
 
 def prepare(cfg: PspSweepConfig, on_cell: Callable[[CellSpec], object] | None = None) -> PreparedSweep:
