@@ -35,14 +35,16 @@ from pspsweep.celltypes import group_statistics
 from pspsweep.config import PspSweepConfig
 from pspsweep.embedding import Embedding
 from pspsweep.features import AnalysisOptions
-from pspsweep.geometry import segment_counts, unit_mean_distances
+from pspsweep.geometry import unit_mean_distances
 from pspsweep.launch import work_folders
 from pspsweep.nwb import NWB_FILE, write_sweep_nwb
 from pspsweep.progress import progress_bar
+from pspsweep.protocol_config import analysis_options, protocol_metrics
 from pspsweep.report import MAX_TRACES, TracePanel, amplitude_histogram, split_by_kind, trace_overview
 from pspsweep.statistics import statistics_metrics, summary_statistics
+from pspsweep.sweep_plan import plan_simulations, sweep_key, sweep_works
 from pspsweep.tracking import Tracker
-from pspsweep.units import Unit, distinct_units, make_units, resolve_celltypes
+from pspsweep.units import Unit, make_units, resolve_celltypes
 from pspsweep.validation import check_metric_name, check_sim_settings, check_windows, check_work, validate
 
 log = logging.getLogger(__name__)
@@ -108,14 +110,6 @@ class SweepResult:
     statistics: pd.DataFrame
     metrics: dict[str, float]
     files: list[Path]
-
-
-def analysis_options(cfg: PspSweepConfig) -> AnalysisOptions:
-    """The analysis config as the features' options."""
-    a, protocol = cfg.analysis, cfg.protocol
-    signal = "current" if protocol.clamp == "voltage" else "voltage"
-    pulses = tuple(float(s) for s in protocol.spikes)
-    return AnalysisOptions(a.convention.value, a.baseline.value, a.threshold_mV, a.resample_dt, pulses, signal)
 
 
 def prepare(cfg: PspSweepConfig, on_cell: Callable[[CellSpec], object] | None = None) -> PreparedSweep:
@@ -219,113 +213,6 @@ def provenance_tags(cfg: PspSweepConfig, prep: PreparedSweep) -> dict[str, str]:
     return tags
 
 
-@dataclass(frozen=True)
-class WorkGroup:
-    """Cell types simulated with one :class:`execution.SweepWork` (same receptor and
-    conductances), and the positions of their units in ``PreparedSweep.units``."""
-
-    work: execution.SweepWork
-    celltypes: tuple[str, ...]
-    members: tuple[int, ...]
-
-
-def sweep_works(cfg: PspSweepConfig, prep: PreparedSweep) -> list[WorkGroup]:
-    """What the workers need, per group of cell types sharing receptor and conductances.
-
-    Each group is one simulation request (one cell, one synapse pool, one settle) with
-    the analysis options and storage step; the 194 excitatory types of the 86 embedding
-    are a single group.
-    """
-    from pspsweep.simulation.runner import SweepRequest
-
-    run = cfg.run
-    by_request: dict[tuple, list[str]] = {}
-    for celltype in prep.celltypes:
-        receptor = prep.embedding.receptors[celltype]
-        key = (repr(receptor), tuple(sorted(prep.weights[celltype].items())))
-        by_request.setdefault(key, []).append(celltype)
-    groups = []
-    for celltypes in by_request.values():
-        receptor = prep.embedding.receptors[celltypes[0]]
-        w = prep.weights[celltypes[0]]
-        weights = tuple(w[n] for n in (("gAMPA", "gNMDA") if receptor.excitatory else ("gGABA",)))
-        members = tuple(i for i, u in enumerate(prep.units) if u.celltype in celltypes)
-        # one synapse pool large enough for every unit: one settle per group (fixed step)
-        pool = max((prep.units[i].n_synapses for i in members), default=1)
-        request = SweepRequest(
-            prep.cell,
-            receptor,
-            weights,
-            run.vardt,
-            run.tStim,
-            run.tEnd,
-            run.strategy.value,
-            pool_size=pool,
-            engine=run.engine.value,
-            gpu=run.gpu,
-        )
-        groups.append(
-            WorkGroup(
-                execution.SweepWork(request, prep.options, run.record_dt, str(run.record_dtype)),
-                tuple(celltypes),
-                members,
-            )
-        )
-    return groups
-
-
-#: raised when what a sweep key covers changes meaning, so older runs are never reused
-SWEEP_KEY_VERSION = 2
-
-
-def sweep_key(cfg: PspSweepConfig, prep: PreparedSweep) -> str:
-    """A content hash of everything that determines a sweep's results (docs/reuse.md).
-
-    Two jobs with the same key produce the same files, whatever the executor, so a
-    finished run with this key can be reused and its chunks resumed: the works (cell
-    model, receptor and parameters, conductances, times, strategy, engine, analysis,
-    storage step), every unit with its synapses' positions, the mechanisms' sources
-    (with the NEURON version) and the pspsweep version. Paths and execution settings
-    are left out.
-    """
-    from pspsweep.simulation.mechanisms import source_hash
-
-    prints = [g.work.fingerprint() for g in sweep_works(cfg, prep)]
-    units = [(u.celltype, u.index, u.cell_id, u.synapse_ids, u.sections, u.xs) for u in prep.units]
-    mechanisms = source_hash([Path(d) for d in prep.cell.mechanism_dirs])
-    # isf files name their absolute peak times (t_peak_abs_ms) since then; only isf keys change
-    isf_times = ("isf peak times absolute and named",) if prep.options.convention == "isf" else ()
-    mode = (cfg.run.mode.value, cfg.run.reuse_identical, *isf_times)
-    return hashing.content_hash(SWEEP_KEY_VERSION, pspsweep.__version__, mechanisms, prints, units, *mode)
-
-
-def plan_simulations(
-    cfg: PspSweepConfig, prep: PreparedSweep, groups: Sequence[WorkGroup], workers: int
-) -> tuple[list[execution.ChunkTask], np.ndarray]:
-    """Chunks of distinct simulations, and for every unit the row it takes its result from.
-
-    Units of one group on the same segments give identical traces (``run.reuse_identical``):
-    only the first is simulated. Result keys are rows of ``prep.units``.
-    """
-    nseg = segment_counts(prep.cell)
-    source = np.arange(len(prep.units))
-    chunks: list[execution.ChunkTask] = []
-    for index, group in enumerate(groups):
-        units = [prep.units[i] for i in group.members]
-        same_as = distinct_units(units, nseg) if cfg.run.reuse_identical else list(range(len(units)))
-        source[list(group.members)] = [group.members[j] for j in same_as]
-        firsts = sorted(set(same_as))
-        chunks += execution.plan_chunks(
-            [units[j] for j in firsts],
-            workers,
-            cfg.executor.chunk_size,
-            keys=[group.members[j] for j in firsts],
-            work=index,
-            first_index=len(chunks),
-        )
-    return chunks, source
-
-
 #: the files a finished run must still have for its results to be reused
 REUSED_ARTIFACTS = (PSPS_CSV, TRACES_NPZ)
 
@@ -383,6 +270,7 @@ def run_sweep(
         "chunks_reused": float(report.chunks_reused),
     }
     science = statistics_metrics(table, stats, group_stats, prep.options, prep.excitatory)
+    science.update(_protocol_metrics(cfg, sweep))
     metrics = {**science, **{k: v for k, v in metrics.items() if k not in science}}
     tracker.log_metrics(metrics)
     for f in files:
@@ -433,6 +321,12 @@ def _execute(cfg: PspSweepConfig, prep: PreparedSweep, progress: bool) -> _Execu
         executor.close()
         bar.close()
     return _Executed(works, chunks, source, store, report)
+
+
+def _protocol_metrics(cfg: PspSweepConfig, sweep: _Executed) -> dict[str, float]:
+    """The holding current and voltage of the run (none for ISF's protocol)."""
+    baseline = execution.find_baseline(sweep.store, sweep.chunks)
+    return protocol_metrics(cfg.protocol, cfg.run.tStim, baseline, sweep.store.protocol_values(sweep.chunks))
 
 
 def _write_results(

@@ -25,6 +25,7 @@ from pspsweep.config import (
     MorphologyView,
     NetworkConfig,
     NeuronConfig,
+    ProtocolConfig,
     PspSweepConfig,
     RunConfig,
 )
@@ -118,6 +119,7 @@ def validate(cfg: PspSweepConfig) -> None:
     for key, value in non_finite_values(cfg):
         raise PspSweepError(f"{key}={value} must be a finite number")
     _validate_run(cfg.run)
+    _validate_protocol(cfg.protocol, cfg.run)
     _validate_neuron(cfg.neuron)
     _validate_network(cfg.network)
     _validate_fit(cfg.fit)
@@ -135,6 +137,31 @@ def validate(cfg: PspSweepConfig) -> None:
     if not cfg.tracking.experiment.strip():
         raise PspSweepError(
             f"tracking.experiment={cfg.tracking.experiment!r} must name an experiment (default: pspsweep)"
+        )
+
+
+def _validate_protocol(protocol: ProtocolConfig, run: RunConfig) -> None:
+    if not protocol.name.strip():
+        raise PspSweepError("protocol.name is empty: it names the protocol in the outputs")
+    if protocol.hold_V is not None and protocol.hold_I is not None:
+        raise PspSweepError(
+            f"protocol.hold_V={protocol.hold_V:g} and protocol.hold_I={protocol.hold_I:g}: give one of them "
+            "(hold_V finds the current that holds the soma there)"
+        )
+    if protocol.clamp == "voltage":
+        if protocol.hold_V is None:
+            raise PspSweepError("protocol.clamp=voltage needs protocol.hold_V=MV, the potential the soma is clamped at")
+        if not protocol.series_resistance > 0:
+            raise PspSweepError(f"protocol.series_resistance={protocol.series_resistance:g} must be > 0 (MOhm)")
+    spikes = list(protocol.spikes)
+    if not spikes:
+        raise PspSweepError("protocol.spikes is empty: give the presynaptic spike times, ms after run.tStim (e.g. [0])")
+    if spikes[0] < 0 or any(b <= a for a, b in zip(spikes, spikes[1:])):
+        raise PspSweepError(f"protocol.spikes={spikes} must be increasing times >= 0 (ms after run.tStim)")
+    if run.tStim + spikes[-1] >= run.tEnd:
+        raise PspSweepError(
+            f"protocol.spikes={spikes}: the last spike at tStim + {spikes[-1]:g} ms is not before "
+            f"run.tEnd={run.tEnd:g}; raise run.tEnd"
         )
 
 

@@ -8,6 +8,7 @@ chunks on disk. A sweep claims its folder with a lock while it runs.
 from __future__ import annotations
 
 import fcntl
+import json
 import os
 import secrets
 import shutil
@@ -95,6 +96,8 @@ class ChunkStore:
         }
         if result.baseline is not None:
             arrays["t_baseline"], arrays["v_baseline"] = result.baseline
+        if result.protocol_values is not None:
+            arrays["protocol_values"] = np.array(json.dumps(result.protocol_values))
 
         def write(tmp: Path) -> None:
             self.folder.mkdir(parents=True, exist_ok=True)
@@ -132,6 +135,7 @@ class ChunkStore:
             off = d["offsets"]
             t, v = d["t"], d["v"]
             baseline = (d["t_baseline"], d["v_baseline"]) if "t_baseline" in d else None
+            values = json.loads(str(d["protocol_values"])) if "protocol_values" in d else None
             return ChunkResult(
                 index=index,
                 units=d["units"],
@@ -142,14 +146,22 @@ class ChunkStore:
                 work_s=float(d["work_s"]),
                 worker=str(d["worker"]),
                 baseline=baseline,
+                protocol_values=values,
             )
 
     def baseline(self, chunks: Sequence[ChunkTask]) -> tuple[np.ndarray, np.ndarray]:
         """The baseline trace stored with one of the chunks."""
+        return self._with_baseline(chunks).baseline  # type: ignore[return-value]
+
+    def protocol_values(self, chunks: Sequence[ChunkTask]) -> dict[str, float]:
+        """What the protocol found before the runs, stored with the baseline."""
+        return self._with_baseline(chunks).protocol_values or {}
+
+    def _with_baseline(self, chunks: Sequence[ChunkTask]) -> ChunkResult:
         for c in chunks:
-            baseline = self.read(c.index).baseline
-            if baseline is not None:
-                return baseline
+            result = self.read(c.index)
+            if result.baseline is not None:
+                return result
         raise PspSweepError(f"no chunk in {self.folder} holds the baseline trace")
 
     def trace_index(self, chunks: Sequence[ChunkTask]) -> tuple[np.ndarray, np.ndarray]:

@@ -40,6 +40,8 @@ class ChunkResult:
     work_s: float
     worker: str
     baseline: tuple[np.ndarray, np.ndarray] | None = None
+    #: what the protocol found before the runs (with the baseline): the holding current
+    protocol_values: dict[str, float] | None = None
 
 
 @dataclass(frozen=True)
@@ -141,6 +143,7 @@ def simulate_chunk(work: SweepWork, chunk: ChunkTask, with_baseline: bool = Fals
         work_s=time.perf_counter() - started - baseline_s,
         worker=f"{socket.gethostname()}:{os.getpid()}",
         baseline=baseline,
+        protocol_values=dict(simulator.sim.protocol_values) if with_baseline else None,
     )
 
 

@@ -203,7 +203,7 @@ def fit_stage(
         The fit tables, the files written, and the metrics and tags of the fit.
     """
     from pspsweep.builders import cell_spec_from_config
-    from pspsweep.pipeline import analysis_options
+    from pspsweep.protocol_config import analysis_options
     from pspsweep.report import fit_figures, write_fit_tables
 
     options = analysis_options(cfg)

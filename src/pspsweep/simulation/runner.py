@@ -3,16 +3,17 @@
 :class:`UnitSimulator` owns one NEURON cell for the life of a process. It takes only
 plain data (a :class:`SweepRequest` and :class:`~pspsweep.units.Unit` objects) and
 returns numpy arrays, so nothing from NEURON leaves this package. It executes ISF's
-protocol (:class:`~pspsweep.simulation.protocols.SingleSpike`) with the strategy the
-request names (:mod:`pspsweep.simulation.strategies`); the settled-state cache is
-:mod:`pspsweep.simulation.state_cache`, NEURON's globals
-:mod:`pspsweep.simulation.settings`. How the strategies are exact, the cache and
-CoreNEURON: docs/simulation.md.
+protocol (:class:`~pspsweep.simulation.protocols.SingleSpike`), or the slice lab's
+(:class:`~pspsweep.simulation.protocols.SliceProtocol`, its holding current from
+:mod:`pspsweep.simulation.holding`), with the strategy the request names
+(:mod:`pspsweep.simulation.strategies`); the settled-state cache is
+:mod:`pspsweep.simulation.state_cache`, NEURON's globals :mod:`pspsweep.simulation.settings`.
+How the strategies are exact, the cache and CoreNEURON: docs/simulation.md.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -22,8 +23,9 @@ from pspsweep.embedding import ReceptorSpec
 from pspsweep.errors import PspSweepError
 from pspsweep.hashing import content_hash
 from pspsweep.simulation import coreneuron
+from pspsweep.simulation.holding import find_holding_current
 from pspsweep.simulation.pool import SynapseMaker
-from pspsweep.simulation.protocols import Protocol, SingleSpike
+from pspsweep.simulation.protocols import Protocol, ProtocolSpec, make_protocol
 from pspsweep.simulation.state_cache import state_key
 from pspsweep.simulation.strategies import Reference, Restore, Strategy
 from pspsweep.units import Unit
@@ -54,6 +56,7 @@ class SweepRequest:
             initialisation or restore go through CoreNEURON's ``psolve``, see
             :mod:`pspsweep.simulation.coreneuron`).
         gpu: ``coreneuron``: offload to a GPU (needs a GPU build of NEURON).
+        protocol: what one unit run is (ISF's protocol by default).
     """
 
     cell: CellSpec
@@ -67,16 +70,18 @@ class SweepRequest:
     state_dir: str | None = None
     engine: str = "neuron"
     gpu: bool = False
+    protocol: ProtocolSpec = field(default_factory=ProtocolSpec)
 
 
 class UnitSimulator:
     """One NEURON cell, reused for the baseline and every unit of one request.
 
-    ``protocol``: what a unit run is (ISF's :class:`SingleSpike` unless given); the
-    request's strategy executes it.
+    ``protocol``: what a unit run is (the request's protocol unless given); the
+    request's strategy executes it. ``protocol_values``: what the protocol found before
+    the runs (the holding current of ``hold_V`` in current clamp, nA).
     """
 
-    def __init__(self, request: SweepRequest, protocol: type[Protocol] = SingleSpike) -> None:
+    def __init__(self, request: SweepRequest, protocol: type[Protocol] | None = None) -> None:
         if request.strategy not in STRATEGIES:
             raise PspSweepError(f"unknown strategy {request.strategy!r}; valid: {', '.join(STRATEGIES)}")
         if request.pool_size is not None and request.pool_size < 0:
@@ -91,10 +96,24 @@ class UnitSimulator:
         self.cell.apply_sim_settings(request.cell.sim)
         if not hasattr(h, request.receptor.mechanism):
             raise PspSweepError(f"receptor mechanism {request.receptor.mechanism!r} is not loaded")
-        self.protocol = protocol(request.t_stim, request.t_end)
+        self.protocol_values: dict[str, float] = {}
+        self.protocol = protocol(request.t_stim, request.t_end) if protocol else self._make_protocol()
         self.protocol.record(h, self.cell)
         maker = SynapseMaker(h, self.cell, request.receptor, request.weights, request.engine == "coreneuron")
         self.strategy = _STRATEGY_CLASSES[request.strategy](h, self.cell, request, self.protocol, maker)
+
+    def _make_protocol(self) -> Protocol:
+        """The request's protocol, with its holding current found first where it must be
+        (before any synapse exists, so every strategy and process finds the same)."""
+        spec, req = self.request.protocol, self.request
+        if spec.needs_holding_current:
+            assert spec.hold_V is not None
+            holding = find_holding_current(self._h, self.cell, req, spec.hold_V)
+            spec = replace(spec, hold_I=holding.current)
+            self.protocol_values = {"holding_current_nA": holding.current, "holding_search_runs": holding.runs}
+        elif spec.hold_I is not None:
+            self.protocol_values = {"holding_current_nA": spec.hold_I}
+        return make_protocol(req.t_stim, req.t_end, spec)
 
     def baseline(self) -> tuple[np.ndarray, np.ndarray]:
         """Simulate the synapse-free cell from t = 0 to tEnd; returns (t ms, v mV).

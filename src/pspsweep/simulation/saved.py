@@ -32,6 +32,14 @@ class Settled:
     tails: dict[float, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
     #: the state cache's folder and key when the state was written there or read from it
     cached_as: tuple[Path, str] | None = None
+    #: the protocol's recorded quantity at the save when it is not the soma voltage (a
+    #: clamp current, which SaveState does not hold)
+    signal_saved: float | None = None
+
+    @property
+    def signal(self) -> float:
+        """The recorded quantity at the save."""
+        return self.v_saved if self.signal_saved is None else self.signal_saved
 
 
 def mechanism_names(h: Any, kind: int) -> list[str]:

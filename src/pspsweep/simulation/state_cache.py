@@ -195,7 +195,10 @@ class StateCache:
             raise PspSweepError("restored state differs from the saved one")
         if tail is not None and not (len(tail[0]) == len(tail[1]) > 0 and tail[0][0] == t_saved):
             raise PspSweepError("baseline continuation does not start at the saved state")
-        settled = Settled(state, structure(h), t_saved, t, v, v_saved, cached_as=(self.folder, key))
+        signal = info.get("signal_saved")
+        settled = Settled(
+            state, structure(h), t_saved, t, v, v_saved, cached_as=(self.folder, key), signal_saved=signal
+        )
         if tail is not None:
             settled.tails[req.t_end] = tail
         return settled
@@ -257,7 +260,7 @@ class StateCache:
                 t, v = meta["tail_t"].copy(), meta["tail_v"].copy()
         except Exception:  # noqa: BLE001 (missing or being replaced: simulate it instead)
             return None
-        if not (len(t) == len(v) > 0 and t[0] == settled.t_saved and v[0] == settled.v_saved):
+        if not (len(t) == len(v) > 0 and t[0] == settled.t_saved and v[0] == settled.signal):
             return None
         return t, v
 
@@ -272,6 +275,8 @@ def _companion(key: str, settled: Settled, t_end: float, state_sha256: str) -> t
         "t_saved": settled.t_saved,
         "v_saved": settled.v_saved,
     }
+    if settled.signal_saved is not None:
+        info["signal_saved"] = settled.signal_saved
     arrays = {"t": settled.t, "v": settled.v}
     tail = settled.tails.get(t_end)
     if tail is not None:

@@ -31,6 +31,22 @@ from pspsweep.units import Unit
 log = logging.getLogger(__name__)
 
 
+def advance_to_activation(h: Any, request: Any) -> None:
+    """From an initialised model, advance to the point at which the reference delivers
+    the unit's events (the settle's end): tStim itself under CVODE, the start of the
+    step that delivers them under fixed step."""
+    if request.vardt:
+        # stop the integrator exactly at tStim, as the unit's events do in the reference
+        h.CVode().event(request.t_stim)
+        while h.t < request.t_stim and h.t < request.t_end:
+            h.fadvance()
+    else:
+        # the reference delivers the events at the start of the first step with
+        # t + dt/2 >= tStim (NEURON's fixed-step rule); stop before that step
+        while h.t + 0.5 * h.dt < request.t_stim and h.t < request.t_end:
+            h.fadvance()
+
+
 class Strategy(ABC):
     """Runs a protocol on one cell: the integrator settings and the stepping to tEnd."""
 
@@ -169,27 +185,20 @@ class Restore(Strategy):
 
     def settle(self) -> Settled:
         """Initialise as the reference does and advance to the activation step; save there."""
-        h, req = self.h, self.request
+        h = self.h
         self.initialise()
-        if req.vardt:
-            # stop the integrator exactly at tStim, as the unit's events do in the reference
-            h.CVode().event(req.t_stim)
-            while h.t < req.t_stim and h.t < req.t_end:
-                h.fadvance()
-        else:
-            # the reference delivers the events at the start of the first step with
-            # t + dt/2 >= tStim (NEURON's fixed-step rule); stop before that step
-            while h.t + 0.5 * h.dt < req.t_stim and h.t < req.t_end:
-                h.fadvance()
+        advance_to_activation(h, self.request)
         state = h.SaveState()
         state.save()
         t, v = self.protocol.samples()
-        return Settled(state, structure(h), float(h.t), t, v, float(self.cell.soma(0.5).v))
+        v_soma, signal = float(self.cell.soma(0.5).v), self.protocol.signal_now()
+        return Settled(state, structure(h), float(h.t), t, v, v_soma, signal_saved=None if signal == v_soma else signal)
 
     def continue_to_end(self, settled: Settled) -> tuple[np.ndarray, np.ndarray]:
         """The restored run of ``settled`` to tEnd without events (the baseline's tail)."""
         self.configure()
         settled.state.restore()
+        self.protocol.restored(settled.signal)
         self.h.frecord_init()
         return self._advance_to_end()
 
@@ -226,6 +235,7 @@ class Restore(Strategy):
             settled = self._settled_for(size)
             self.configure()
             settled.state.restore()
+        self.protocol.restored(settled.signal)
         return settled
 
     def _settle_cached(self, size: int) -> Settled:
@@ -244,8 +254,13 @@ class Restore(Strategy):
 
     def _cacheable(self) -> bool:
         """True when the process holds exactly what a fresh worker holds: this cell alone,
-        the pool's point processes and NetCons only, the NetCons numbered 0 .. n-1 (a
-        state file restores only onto that structure)."""
+        the pool's and the protocol's point processes and the pool's NetCons only, the
+        NetCons numbered 0 .. n-1 (a state file restores only onto that structure)."""
         sections, point_processes, netcons = structure(self.h)
         n = len(self.pool)
-        return len(sections) == len(self.cell.sections) and sum(point_processes) == n and netcons == tuple(range(n))
+        electrodes = self.protocol.n_point_processes
+        return (
+            len(sections) == len(self.cell.sections)
+            and sum(point_processes) == n + electrodes
+            and netcons == tuple(range(n))
+        )

@@ -1,0 +1,88 @@
+"""The constant somatic current that holds the soma at ``hold_V`` at tStim.
+
+``protocol.hold_V`` in current clamp: an IClamp at soma(0.5) injects a constant current
+from t = 0, and that current is found so that the soma is at hold_V when the unit's
+events arrive. It is the root of V(tStim; I) - hold_V, found with scipy's secant
+method; every evaluation is the run every unit starts with (``finitialize(v_init)``,
+then the steps up to the activation), so the found current holds the soma at hold_V in
+exactly the runs that follow, whether or not the cell has reached a steady state by
+tStim. A voltage clamp during the settle followed by a current clamp with the measured
+current (the other common method) would hold it only at a steady state, and switching
+the electrode would itself perturb the run. Why this method: docs/protocols.md.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+from pspsweep.errors import PspSweepError
+from pspsweep.simulation import settings
+from pspsweep.simulation.protocols import CLAMP_DURATION_MS
+from pspsweep.simulation.strategies import advance_to_activation
+
+#: |V(tStim) - hold_V| accepted (mV); the secant reaches about 1e-9 mV at fixed step
+HOLD_TOLERANCE_MV = 1e-3
+#: the second current tried (nA), towards hold_V from the free-running voltage
+FIRST_STEP_NA = 0.1
+#: root finder's tolerance on the current (nA)
+CURRENT_TOLERANCE_NA = 1e-9
+MAX_RUNS = 40
+
+
+@dataclass(frozen=True)
+class Holding:
+    """The found holding current (nA), the soma voltage it gives at tStim (mV) and the
+    runs it took."""
+
+    current: float
+    v_at_stim: float
+    runs: int
+
+
+def find_holding_current(h: Any, cell: Any, request: Any, hold_v: float) -> Holding:
+    """The constant current into soma(0.5) that puts the soma at ``hold_v`` at tStim.
+
+    Raises:
+        PspSweepError: when no current within the runs allowed holds it there (e.g. the
+            cell fires at that potential).
+    """
+    from scipy.optimize import root_scalar
+
+    electrode = [h.IClamp(cell.soma(0.5))]  # dropped (freed) when the search ends
+    electrode[0].dur = CLAMP_DURATION_MS
+    tried: dict[float, float] = {}
+
+    def v_at_stim(current: float) -> float:
+        if current not in tried:
+            electrode[0].amp = current
+            settings.apply_run(h, request.cell.sim, request.vardt, request.t_end, False)
+            h.finitialize(request.cell.sim.v_init)
+            advance_to_activation(h, request)
+            tried[current] = float(cell.soma(0.5).v)
+        return tried[current]
+
+    try:
+        free = v_at_stim(0.0)
+        step = math.copysign(FIRST_STEP_NA, hold_v - free)
+        result = root_scalar(
+            lambda i: v_at_stim(i) - hold_v,
+            x0=0.0,
+            x1=step,
+            method="secant",
+            xtol=CURRENT_TOLERANCE_NA,
+            rtol=1e-12,
+            maxiter=MAX_RUNS,
+        )
+        current = float(result.root)
+        reached = v_at_stim(current)
+    finally:
+        electrode.clear()
+    if not (math.isfinite(reached) and abs(reached - hold_v) <= HOLD_TOLERANCE_MV):
+        raise PspSweepError(
+            f"protocol.hold_V={hold_v:g}: no constant current holds the soma there at tStim "
+            f"(after {len(tried)} runs: {current:.6g} nA gives {reached:.4g} mV); the cell may fire at "
+            "that potential: choose another hold_V, or protocol.hold_I"
+        )
+    return Holding(current, reached, len(tried))
