@@ -243,6 +243,10 @@ class NetworkConfig:
     #: ``isf_head`` (ISF since 2025) or ``isf_legacy`` (barrel-cortex lists, L1 inhibitory)
     classification: Classification = Classification.isf_head
     snap_to_points: bool = True
+    #: short-term plasticity: cell type (a name or fnmatch pattern) -> Tsodyks-Markram
+    #: parameters ``{U: 0.5, D: 800, F: 0}`` (D, F in ms; F = 0: depressing only); the
+    #: matching types get the TM receptor (docs/protocols.md); none: no plasticity model
+    stp: Dict[str, Dict[str, Any]] = field(default_factory=dict)
 
 
 @dataclass
@@ -404,4 +408,5 @@ def schema_node() -> Any:
 
     node = OmegaConf.structured(PspSweepConfig)
     OmegaConf.set_struct(node.fit.groups, False)
+    OmegaConf.set_struct(node.network.stp, False)
     return node
