@@ -181,3 +181,16 @@ def test_the_holding_current_is_part_of_the_settled_state_key():
         keys[name] = sim.state_key(4)
         del sim
     assert len(set(keys.values())) == 3
+
+
+def test_a_potential_no_constant_current_holds_is_refused_by_name():
+    """The demo soma fires (hh) when depolarised to -20 mV: under CVODE the search gives up,
+    naming the key."""
+    from pspsweep.errors import PspSweepError
+
+    cell, embedding = demo()
+    request = SweepRequest(cell, embedding.receptors["L4ss_C2"], (1.5, 1.5), True, 110.0, 150.0)
+    gc.collect()
+    with pytest.raises(PspSweepError, match=r"protocol.hold_V=-20: no constant current holds the soma"):
+        UnitSimulator(replace(request, protocol=ProtocolSpec(hold_V=-20.0)))
+    gc.collect()

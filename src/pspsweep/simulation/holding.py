@@ -82,7 +82,7 @@ def find_holding_current(h: Any, cell: Any, request: Any, hold_v: float) -> Hold
     if not (math.isfinite(reached) and abs(reached - hold_v) <= HOLD_TOLERANCE_MV):
         raise PspSweepError(
             f"protocol.hold_V={hold_v:g}: no constant current holds the soma there at tStim "
-            f"(after {len(tried)} runs: {current:.6g} nA gives {reached:.4g} mV); the cell may fire at "
+            f"(after {len(tried)} runs, {current:.6g} nA gives {reached:.6g} mV); the cell may fire at "
             "that potential: choose another hold_V, or protocol.hold_I"
         )
     return Holding(current, reached, len(tried))
