@@ -183,14 +183,29 @@ def test_the_holding_current_is_part_of_the_settled_state_key():
     assert len(set(keys.values())) == 3
 
 
-def test_a_potential_no_constant_current_holds_is_refused_by_name():
-    """The demo soma fires (hh) when depolarised to -20 mV: under CVODE the search gives up,
-    naming the key."""
-    from pspsweep.errors import PspSweepError
+def test_the_secant_search_converges_on_a_nonlinear_cell_and_stops_where_none_holds():
+    """Against closed forms: V(I) = -80 + 30 tanh(I / 0.3) reaches -70 mV at I = 0.3 atanh(1/3);
+    V(I) = -80 + 5 tanh(I) never does (the search ends, the best try last)."""
+    from pspsweep.simulation.holding import MAX_RUNS, VOLTAGE_TOLERANCE_MV, secant
 
+    tried = secant(lambda i: -80 + 30 * math.tanh(i / 0.3), HOLD_V)
+    assert abs(tried[-1][1] - HOLD_V) <= VOLTAGE_TOLERANCE_MV
+    assert tried[-1][0] == pytest.approx(0.3 * math.atanh(1 / 3), rel=1e-5)
+    assert len(tried) < 10
+    unreachable = secant(lambda i: -80 + 5 * math.tanh(i), HOLD_V)
+    assert len(unreachable) <= MAX_RUNS and abs(unreachable[-1][1] - HOLD_V) > 1
+
+
+def test_a_potential_no_constant_current_holds_is_refused_by_name(monkeypatch):
+    """The search's failure reaches the user as one line naming protocol.hold_V (a search
+    that ends 10 mV away, as one would on a cell that fires at hold_V)."""
+    from pspsweep.errors import PspSweepError
+    from pspsweep.simulation import holding
+
+    monkeypatch.setattr(holding, "secant", lambda v_at, target: [(0.0, v_at(0.0)), (0.5, target + 10.0)])
     cell, embedding = demo()
-    request = SweepRequest(cell, embedding.receptors["L4ss_C2"], (1.5, 1.5), True, 110.0, 150.0)
+    request = SweepRequest(cell, embedding.receptors["L4ss_C2"], (1.5, 1.5), False, 110.0, 150.0)
     gc.collect()
-    with pytest.raises(PspSweepError, match=r"protocol.hold_V=-20: no constant current holds the soma"):
+    with pytest.raises(PspSweepError, match=r"protocol.hold_V=-20: no constant current holds the soma .* -10 mV"):
         UnitSimulator(replace(request, protocol=ProtocolSpec(hold_V=-20.0)))
     gc.collect()
