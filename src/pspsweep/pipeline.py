@@ -40,7 +40,7 @@ from pspsweep.launch import work_folders
 from pspsweep.nwb import NWB_FILE, write_sweep_nwb
 from pspsweep.progress import progress_bar
 from pspsweep.report import MAX_TRACES, TracePanel, amplitude_histogram, split_by_kind, trace_overview
-from pspsweep.statistics import statistics_metrics, summary_statistics
+from pspsweep.statistics import feature_columns, statistics_metrics, summary_statistics
 from pspsweep.tracking import Tracker
 from pspsweep.units import Unit, distinct_units, make_units, resolve_celltypes
 from pspsweep.validation import check_metric_name, check_sim_settings, check_windows, check_work, validate
@@ -115,7 +115,9 @@ def analysis_options(cfg: PspSweepConfig) -> AnalysisOptions:
     a, protocol = cfg.analysis, cfg.protocol
     signal = "current" if protocol.clamp == "voltage" else "voltage"
     pulses = tuple(float(s) for s in protocol.spikes)
-    return AnalysisOptions(a.convention.value, a.baseline.value, a.threshold_mV, a.resample_dt, pulses, signal)
+    return AnalysisOptions(
+        a.convention.value, a.baseline.value, a.threshold_mV, a.resample_dt, pulses, signal, a.threshold_nA
+    )
 
 
 def prepare(cfg: PspSweepConfig, on_cell: Callable[[CellSpec], object] | None = None) -> PreparedSweep:
@@ -159,7 +161,8 @@ def unit_table(
 
     ``simulation`` names, per unit, the row of the unit whose simulation gave its result
     (its own row, or the row of an earlier unit on the same segments with the same
-    receptor and conductances).
+    receptor and conductances). The features are :func:`pspsweep.statistics.feature_columns`
+    (per pulse of a train; ``psc_nA`` for a clamp current).
     """
     g = {c: {name: w.get(name, np.nan) for name in ("gAMPA", "gNMDA", "gGABA")} for c, w in prep.weights.items()}
     distances = unit_mean_distances(prep.cell, [u.sections for u in prep.units], [u.xs for u in prep.units])
@@ -175,13 +178,14 @@ def unit_table(
             "distance_um": d,
             **g[u.celltype],
             "g": prep.g,
-            "amplitude_mV": a,
-            prep.options.peak_time_column: t,
-            "simulation": sim,
         }
-        for u, a, t, d, sim in zip(prep.units, amplitudes, t_peaks, distances, simulation)
+        for u, d in zip(prep.units, distances)
     ]
-    return pd.DataFrame(rows)
+    table = pd.DataFrame(rows)
+    for name, values in feature_columns(prep.options, amplitudes, t_peaks).items():
+        table[name] = values
+    table["simulation"] = list(simulation)
+    return table
 
 
 def input_files(cfg: PspSweepConfig) -> dict[str, Path]:

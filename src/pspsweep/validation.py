@@ -125,9 +125,8 @@ def validate(cfg: PspSweepConfig) -> None:
     # the analysis values are checked by the analysis itself (pspsweep.features.AnalysisOptions)
     from pspsweep.features import AnalysisOptions
 
-    AnalysisOptions(
-        cfg.analysis.convention.value, cfg.analysis.baseline.value, cfg.analysis.threshold_mV, cfg.analysis.resample_dt
-    )
+    a = cfg.analysis
+    AnalysisOptions(a.convention.value, a.baseline.value, a.threshold_mV, a.resample_dt, threshold_nA=a.threshold_nA)
     _validate_executor(cfg.executor)
     if cfg.output.morphology_view not in set(MorphologyView):
         views = ", ".join(v.value for v in MorphologyView)
