@@ -54,7 +54,7 @@ def statistics_columns(options: AnalysisOptions) -> tuple[str, ...]:
     ``t_median`` are latencies from ``t_stim``; under ``"isf"`` they are the absolute
     ``t_mean_abs`` and ``t_median_abs``, as the unit table's ``t_peak_abs_ms``. The
     amplitude statistics of a clamp current are ``psc_mean, ...`` (nA)."""
-    names = STATISTICS_COLUMNS
+    names: tuple[str, ...] = STATISTICS_COLUMNS
     if options.convention == "isf":
         names = tuple(_ISF_TIME_NAMES.get(name, name) for name in names)
     if options.signal == "current":
