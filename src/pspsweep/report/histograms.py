@@ -161,20 +161,12 @@ def group_histograms(
         for _, label, ls in MEASURED_LINES
         if not meas.empty
     ]
-    handles.append(
-        plt.Line2D(
-            [], [], color=_THRESHOLD, ls="-.", lw=1.1, label=threshold_label(threshold_mV, convention, measure.unit)
-        )
-    )
+    label = threshold_label(threshold_mV, convention, measure.unit)
+    handles.append(plt.Line2D([], [], color=_THRESHOLD, ls="-.", lw=1.1, label=label))
     fig.suptitle(f"{measure.response} amplitude distributions per group and conductance", fontsize=13)
     fig.tight_layout(rect=(0, 0, 1 - legend_in / width, 0.98))
-    fig.legend(
-        handles=handles,
-        loc="upper left",
-        fontsize=10,
-        frameon=False,
-        bbox_to_anchor=(1 - 0.97 * legend_in / width, 0.95),
-    )
+    anchor = (1 - 0.97 * legend_in / width, 0.95)
+    fig.legend(handles=handles, loc="upper left", fontsize=10, frameon=False, bbox_to_anchor=anchor)
     fig.savefig(path)
     plt.close(fig)
     return path
