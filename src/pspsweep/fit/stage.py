@@ -285,12 +285,13 @@ def fit_stage(
     if options.n_pulses > 1:
         fitted += ", pulse 1"
     measure = Measure("amplitude_mV", "nA", "PSC", "inward PSC (nA, −psc_nA)") if clamp else Measure()
+    shown = -measured.rename(columns=MEASURED_PSC) if clamp and measured is not None else measured
     files += fit_figures(
         result,
-        measured,
+        shown,
         cell_spec_from_config(cfg.neuron),
         out_dir,
-        options.threshold_mV,
+        options.threshold,
         cfg.fit.min_r2,
         convention=options.convention,
         view=MorphologyView(cfg.output.morphology_view).value,

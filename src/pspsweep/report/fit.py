@@ -73,14 +73,14 @@ def fit_plot(
         ax.tick_params(labelsize=10)
         ax.legend(fontsize=10, loc="best", framealpha=0.7)
     handles = _legend_handles(plt, optimal)
-    fig.suptitle("Amplitude statistics against conductance" + (f", {protocol}" if protocol else ""), fontsize=13)
-    fig.tight_layout(rect=(0, 0, 1 - 2.6 / fig.get_figwidth(), 0.97))
+    fig.suptitle("Amplitude statistics against conductance" + (f"\n{protocol}" if protocol else ""), fontsize=13)
+    fig.tight_layout(rect=(0, 0, 1 - 2.6 / fig.get_figwidth(), 0.92 if protocol else 0.97))
     fig.legend(
         handles=handles,
         loc="upper left",
         fontsize=10,
         frameon=False,
-        bbox_to_anchor=(1 - 2.55 / fig.get_figwidth(), 0.93),
+        bbox_to_anchor=(1 - 2.55 / fig.get_figwidth(), 0.86 if protocol else 0.93),
     )
     fig.savefig(path)
     plt.close(fig)
