@@ -114,7 +114,10 @@ def test_an_epsc_table_is_read_in_nA_inward_negative(tmp_path: Path) -> None:
     assert list(table.columns) == list(MEASURED_PSC_COLUMNS)
     assert table.loc["L4"].tolist() == [-0.03, -0.02, -0.09]
     outward = write(tmp_path, "group,EPSC_mean_measured,EPSC_med_measured,EPSC_max_measured\nL4,-0.03,0.02,-0.09\n")
-    with pytest.raises(InputFileError, match=r"m.csv:2: EPSC_med_measured \(column 3\): measured EPSC 0.02 nA must be negative \(inward\)"):
+    with pytest.raises(
+        InputFileError,
+        match=r"m.csv:2: EPSC_med_measured \(column 3\): measured EPSC 0.02 nA must be negative \(inward\)",
+    ):
         read_measured_epsp(outward)
 
 

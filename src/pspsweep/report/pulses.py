@@ -105,7 +105,8 @@ def pulse_overview(
         ax.set_title(f"pulse {k + 1}: tStim + {spike - spikes[0]:g} ms", fontsize=11)
         ax.set_xlabel("t − spike (ms)", fontsize=11)
         ax.tick_params(labelsize=10)
-    axes[0][0].set_ylabel(f"mean unit − baseline ({measure.unit})", fontsize=11)
+    inward = ", inward negative" if measure.response == "PSC" else ""
+    axes[0][0].set_ylabel(f"mean unit − baseline ({measure.unit}{inward})", fontsize=11)
     handles, labels = axes[0][0].get_legend_handles_labels()
     fig.legend(handles, labels, fontsize=9, loc="outside right upper", frameon=False)
     fig.suptitle(f"{title}: mean {measure.response} per cell type, pulse by pulse", fontsize=12)

@@ -85,7 +85,9 @@ def trace_overview(
             ax.set_xlim(t0, t_end)
             ax.tick_params(labelsize=10)
     axes[0][0].set_ylabel(measure.trace, fontsize=11)
-    axes[1][0].set_ylabel(f"unit − baseline ({measure.unit})", fontsize=11)
+    axes[1][0].set_ylabel(
+        f"unit − baseline ({measure.unit}{', inward negative' if measure.response == 'PSC' else ''})", fontsize=11
+    )
     _legend(fig, t_stim, held, one_row=len(panels) > 1, n_spikes=max(len(spikes), 1))
     fig.suptitle(title, fontsize=12)
     fig.savefig(path)
