@@ -237,3 +237,32 @@ def test_a_demo_sweep_with_output_nwb_writes_traces_nwb(launch_dir):
             amplitude, _ = psp_features(t, v, t_b, v_b, T_STIM, T_END, AnalysisOptions())
             assert amplitude == pytest.approx(result.table["amplitude_mV"].iloc[i - 1], rel=1e-9, abs=1e-12)
         assert nwbfile.protocol == "single_spike" and len(rows) == 4
+
+
+def test_a_voltage_clamp_train_is_stored_as_clamp_current_with_its_spike_times(tmp_path, compose):
+    from pspsweep.nwb import sweep_session
+
+    cfg = compose("protocol=vclamp", "protocol.spikes=[0,20]")
+    traces, table = synthetic_sweep()
+    trace_session = sweep_session(cfg, table, "a-sweep-key")
+    assert (trace_session.protocol, trace_session.recorded) == ("vclamp", "current")
+    assert trace_session.spikes == (cfg.run.tStim, cfg.run.tStim + 20.0)
+    path = write_nwb(traces, table, trace_session, tmp_path / NWB_FILE)
+    io, nwbfile, _, series = read_back(path)
+    with io:
+        assert {type(s).__name__ for _, _, s in series.values()} == {"VoltageClampSeries"}
+        assert f"at {cfg.run.tStim:g}, {cfg.run.tStim + 20:g} ms (a train)" in nwbfile.stimulus_notes
+        assert "inward negative" in nwbfile.stimulus_notes
+    findings = error_findings(path)
+    assert not [f for f in findings if f.split()[0] in ERROR_LEVELS], findings
+
+
+def test_the_default_protocol_keeps_its_single_spike_session(compose):
+    from pspsweep.nwb import protocol_of, sweep_session
+
+    default = sweep_session(compose(), synthetic_sweep()[1], "key")
+    assert (default.protocol, default.recorded, default.spikes) == ("single_spike", "voltage", (default.t_stim,))
+    # a run recorded before protocols (no protocol.* settings) reads as ISF's protocol
+    assert protocol_of({}, 110.0) == ("single_spike", "voltage", (110.0,))
+    settings = {"protocol.name": "train", "protocol.spikes": "[0, 20.0]", "protocol.clamp": "current"}
+    assert protocol_of(settings, 100.0) == ("train", "voltage", (100.0, 120.0))

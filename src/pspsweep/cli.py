@@ -132,19 +132,21 @@ def _run_job(cfg: DictConfig, out_dir: Path) -> dict[str, float]:
 
 def amplitude_summary(metrics: dict[str, float]) -> str:
     """Units, responding units and mean amplitude; EPSPs and IPSPs apart (their mean
-    together means nothing). Runs recorded before the per-kind metrics get the pooled mean."""
+    together means nothing); PSCs (``psc_mean``, nA) under a voltage clamp. Runs recorded
+    before the per-kind metrics get the pooled mean."""
+    prefix, unit, response = ("psc", "nA", "PSC") if "psc_mean" in metrics else ("amp", "mV", "PSP")
     kinds = [k for k in ("excitatory", "inhibitory") if f"n_units.{k}" in metrics]
     if not kinds:
         return (
             f"{int(metrics['n_units'])} units, {int(metrics.get('n_responding', 0))} responding, "
-            f"mean amplitude {metrics.get('amp_mean', float('nan')):.4g} mV"
+            f"mean amplitude {metrics.get(f'{prefix}_mean', float('nan')):.4g} {unit}"
         )
     parts = []
     for kind in kinds:
-        psp, mean = "EPSP" if kind == "excitatory" else "IPSP", metrics[f"amp_mean.{kind}"]
+        psp, mean = ("E" if kind == "excitatory" else "I") + response, metrics[f"{prefix}_mean.{kind}"]
         parts.append(
             f"{int(metrics[f'n_units.{kind}'])} {kind} units, {int(metrics[f'n_responding.{kind}'])} responding, "
-            + (f"mean {psp} {mean:.4g} mV" if math.isfinite(mean) else f"no mean {psp}")
+            + (f"mean {psp} {mean:.4g} {unit}" if math.isfinite(mean) else f"no mean {psp}")
         )
     return "; ".join(parts)
 

@@ -310,12 +310,14 @@ class ProtocolConfig:
 
 @dataclass
 class AnalysisConfig:
-    """PSP analysis: convention, baseline method, response threshold (mV), resampling step (ms)."""
+    """PSP analysis: convention, baseline method, response threshold (mV; ``threshold_nA``
+    for the PSCs of a voltage clamp), resampling step (ms)."""
 
     convention: Convention = Convention.pspsweep
     baseline: BaselineMethod = BaselineMethod.dynamic
     threshold_mV: float = 0.1
     resample_dt: float = 0.025
+    threshold_nA: float = 0.002
 
 
 @dataclass

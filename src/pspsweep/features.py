@@ -47,6 +47,11 @@ Two conventions are offered (:class:`AnalysisOptions`):
 
 In both conventions the amplitude is **signed**: the value at the largest absolute
 deflection, so IPSPs come out negative.
+
+A train of presynaptic spikes (``options.pulses``) is measured pulse by pulse by
+:func:`pulse_features_many` (docs/protocols.md, "Measuring each pulse"); under a voltage
+clamp (``options.signal == "current"``) the traces are the clamp current (nA) and the
+same measure gives the PSC, signed, inward negative.
 """
 
 from __future__ import annotations
@@ -67,6 +72,7 @@ ISF_RESAMPLE_DT_MS = 0.025
 """The grid step ISF hard-codes (ms)."""
 PRE_STIMULUS_WINDOW_MS = 1.0
 """Length of the pre-stimulus window of the pspsweep convention (ms)."""
+SIGNALS = ("voltage", "current")
 _GRID_TOL = 1e-9  # tolerance, in grid steps, for "lies on the grid"
 
 
@@ -83,11 +89,13 @@ class AnalysisOptions:
         threshold_mV: Response threshold (mV) used by the summary statistics. Under
             ``"pspsweep"`` a unit responds when ``|amplitude| >= threshold_mV``; under
             ``"isf"`` when ``amplitude >= threshold_mV`` (signed, IPSPs dropped).
+            ``threshold_nA`` is the same for a clamp current (:attr:`threshold`).
         resample_dt: Step of the analysis grid (ms). Must be 0.025 under ``"isf"``.
         pulses: the presynaptic spike times (ms after ``t_stim``) whose responses are
             measured one by one (``protocol.spikes``); ``(0.0,)``: one response.
         signal: what the traces are: ``"voltage"`` (mV, PSPs) or ``"current"`` (nA,
             the clamp current of a voltage clamp: PSCs, inward negative).
+        threshold_nA: Response threshold (nA) of PSCs (``signal == "current"``).
 
     Raises:
         PspSweepError: For an unknown convention or baseline, a negative threshold,
@@ -100,6 +108,40 @@ class AnalysisOptions:
     resample_dt: float = 0.025
     pulses: tuple[float, ...] = (0.0,)
     signal: str = "voltage"
+    threshold_nA: float = 0.002
+
+    @property
+    def amplitude_column(self) -> str:
+        """The unit table's amplitude column of the first pulse: ``amplitude_mV`` (a PSP)
+        or ``psc_nA`` (a clamp current)."""
+        return "psc_nA" if self.signal == "current" else "amplitude_mV"
+
+    @property
+    def unit(self) -> str:
+        """The signal's unit: ``mV`` or ``nA``."""
+        return "nA" if self.signal == "current" else "mV"
+
+    @property
+    def response(self) -> str:
+        """What a unit's response is called in labels: ``PSP`` or ``PSC``."""
+        return "PSC" if self.signal == "current" else "PSP"
+
+    @property
+    def threshold(self) -> float:
+        """The response threshold in the signal's unit (``threshold_mV`` or ``threshold_nA``)."""
+        return self.threshold_nA if self.signal == "current" else self.threshold_mV
+
+    @property
+    def n_pulses(self) -> int:
+        """How many presynaptic spikes each unit run has."""
+        return len(self.pulses)
+
+    def pulse_columns(self, pulse: int) -> tuple[str, str]:
+        """The (amplitude, peak time) columns of pulse ``pulse`` (0-based): the first
+        pulse's are :attr:`amplitude_column` and :attr:`peak_time_column`, pulse k >= 2
+        adds ``_p<k>`` (``amplitude_mV_p2``, ``t_peak_ms_p2``)."""
+        suffix = "" if pulse == 0 else f"_p{pulse + 1}"
+        return self.amplitude_column + suffix, self.peak_time_column + suffix
 
     @property
     def peak_time_column(self) -> str:
@@ -117,6 +159,12 @@ class AnalysisOptions:
             raise PspSweepError(f"analysis.threshold_mV={self.threshold_mV} must be >= 0 (mV)")
         if not (math.isfinite(self.resample_dt) and self.resample_dt > 0):
             raise PspSweepError(f"analysis.resample_dt={self.resample_dt} must be positive (ms)")
+        if not (math.isfinite(self.threshold_nA) and self.threshold_nA >= 0):
+            raise PspSweepError(f"analysis.threshold_nA={self.threshold_nA} must be >= 0 (nA)")
+        if self.signal not in SIGNALS:
+            raise PspSweepError(f"the analysed signal {self.signal!r} is not one of: {', '.join(SIGNALS)}")
+        if not self.pulses or any(b <= a for a, b in zip(self.pulses, self.pulses[1:])):
+            raise PspSweepError(f"protocol.spikes={list(self.pulses)} must be increasing times (ms after tStim)")
         if self.convention == "isf" and self.resample_dt != ISF_RESAMPLE_DT_MS:
             raise PspSweepError(
                 f"analysis.convention=isf uses ISF's fixed grid of {ISF_RESAMPLE_DT_MS} ms; "
@@ -217,6 +265,83 @@ def psp_features_many(
             w = w - base_grid
         amplitudes[i], t_peaks[i] = _extremum(w, windows)
     return amplitudes, t_peaks
+
+
+def pulse_features_many(
+    ts: Sequence[ArrayLike],
+    vs: Sequence[ArrayLike],
+    t_base: ArrayLike | None,
+    v_base: ArrayLike | None,
+    t_stim: float,
+    t_end: float,
+    options: AnalysisOptions = AnalysisOptions(),
+) -> tuple[np.ndarray, np.ndarray]:
+    """Features of every pulse of a train (``options.pulses``), unit by unit.
+
+    ``w`` is the unit trace minus the baseline run (or the unit trace alone under the
+    constant baseline) on the analysis grid, and ``T_k = t_stim + pulses[k]``. Pulse 1 is
+    measured as :func:`psp_features_many` measures a single response, from its
+    pre-stimulus median, but searched only up to ``T_2``. Pulse k >= 2 is measured from
+    ``w`` at the last grid sample before ``T_k`` (the response to the earlier pulses
+    still decaying there); its window runs from ``T_k`` to ``T_(k+1)`` (excluded), the
+    last pulse's to ``t_end``. The amplitude is ``w - level`` at its extremum in the
+    direction of pulse 1's amplitude (the largest for a positive A1, the smallest for a
+    negative one, the largest ``|w - level|`` for A1 = 0; first such sample), so that the
+    decay of earlier responses below the level is not taken for a response of the
+    opposite sign. The peak time is the latency
+    from ``T_k`` under ``"pspsweep"``, the absolute grid time under ``"isf"``. Under
+    ``"isf"`` ``T_k``'s first grid index is ``int(T_k / 0.025)``, as ISF's for t_stim.
+
+    Returns:
+        ``(amplitudes, t_peaks)``, arrays of shape ``(len(ts), len(options.pulses))``;
+        with one pulse the single column equals :func:`psp_features_many` bit for bit.
+
+    Raises:
+        PspSweepError: As :func:`psp_features_many`, or when a pulse has no grid sample
+            of its own before ``t_end``.
+    """
+    if len(ts) != len(vs):
+        raise PspSweepError(f"got {len(ts)} time arrays but {len(vs)} voltage arrays")
+    first = _windows(float(t_stim) + options.pulses[0], float(t_end), options)
+    starts = [first.k_stim, *(_pulse_start(float(t_stim) + p, first.grid, options) for p in options.pulses[1:])]
+    if any(b <= a for a, b in zip(starts, starts[1:])) or starts[-1] >= first.grid.size:
+        raise PspSweepError(
+            f"protocol.spikes={list(options.pulses)}: every pulse needs grid samples of its own between "
+            f"tStim = {t_stim} ms and tEnd = {t_end} ms (step {first.grid[1] - first.grid[0]:g} ms)"
+        )
+    stops = [*starts[1:], first.grid.size]
+    refs = [first.t_ref, *(0.0 if options.convention == "isf" else float(t_stim) + p for p in options.pulses[1:])]
+    base_grid = _baseline_on_grid(t_base, v_base, first.grid, options)
+    amplitudes = np.empty((len(ts), len(starts)))
+    t_peaks = np.empty((len(ts), len(starts)))
+    for i, (t, v) in enumerate(zip(ts, vs)):
+        w = resample(t, v, first.grid, name=f"unit trace {i}")
+        if base_grid is not None:
+            w = w - base_grid
+        amplitudes[i, 0], t_peaks[i, 0] = _extremum(w[: stops[0]], first)
+        direction = float(np.sign(amplitudes[i, 0]))
+        for k in range(1, len(starts)):
+            window = _Windows(first.grid, slice(0, 0), starts[k], refs[k])
+            amplitudes[i, k], t_peaks[i, k] = _extremum(w[: stops[k]], window, w[starts[k] - 1], direction)
+    return amplitudes, t_peaks
+
+
+def _pulse_start(t_pulse: float, grid: np.ndarray, options: AnalysisOptions) -> int:
+    """First grid index of a pulse's window (as ``_windows``' ``k_stim`` for t_stim)."""
+    if options.convention == "isf":
+        return int(t_pulse / ISF_RESAMPLE_DT_MS)
+    return math.ceil(t_pulse / options.resample_dt - _GRID_TOL)
+
+
+def _baseline_on_grid(
+    t_base: ArrayLike | None, v_base: ArrayLike | None, grid: np.ndarray, options: AnalysisOptions
+) -> np.ndarray | None:
+    """The baseline run on the grid for the dynamic baseline, None for the constant one."""
+    if options.baseline != "dynamic":
+        return None
+    if t_base is None or v_base is None:
+        raise PspSweepError("the dynamic baseline needs the baseline run (t_base, v_base)")
+    return resample(t_base, v_base, grid, name="baseline trace")
 
 
 def analysis_grid(t_end: float, options: AnalysisOptions = AnalysisOptions()) -> np.ndarray:
@@ -334,8 +459,13 @@ def _windows(t_stim: float, t_end: float, options: AnalysisOptions) -> _Windows:
     return _Windows(grid=grid, pre=pre, k_stim=k_stim, t_ref=t_ref)
 
 
-def _extremum(w: np.ndarray, windows: _Windows) -> tuple[float, float]:
-    """Signed extremum of ``w`` minus its pre-stimulus median, and its time."""
-    w = w - np.median(w[windows.pre])
-    k = windows.k_stim + int(np.argmax(np.abs(w[windows.k_stim :])))
+def _extremum(
+    w: np.ndarray, windows: _Windows, level: float | None = None, direction: float = 0.0
+) -> tuple[float, float]:
+    """Signed extremum of ``w`` minus ``level`` (default: its pre-stimulus median) from
+    ``windows.k_stim`` to the end of ``w``, and its time: the largest ``|w|``, or with a
+    ``direction`` of +1 (-1) the largest (smallest) ``w``."""
+    w = w - (np.median(w[windows.pre]) if level is None else level)
+    searched = w[windows.k_stim :]
+    k = windows.k_stim + int(np.argmax(np.abs(searched) if direction == 0 else direction * searched))
     return float(w[k]), float(windows.grid[k] - windows.t_ref)

@@ -65,6 +65,7 @@ class NwbSession:
         t_stim: the activation time (ms), when known.
         protocol: the protocol's name.
         recorded: what the protocol records, a key of :data:`SERIES`.
+        spikes: the presynaptic spike times (ms) of a train, for the stimulus notes.
     """
 
     description: str
@@ -74,6 +75,7 @@ class NwbSession:
     t_stim: float | None = None
     protocol: str = "single_spike"
     recorded: str = "voltage"
+    spikes: tuple[float, ...] = ()
 
 
 def write_nwb(traces: TraceSet, table: pd.DataFrame, session: NwbSession, path: Path) -> Path:
@@ -133,9 +135,16 @@ def build_nwbfile(traces: TraceSet, table: pd.DataFrame, session: NwbSession) ->
 
 def _stimulus_notes(session: NwbSession) -> str:
     at = f" at {session.t_stim:g} ms" if session.t_stim is not None else ""
+    if len(session.spikes) > 1:
+        at = " at " + ", ".join(f"{s:g}" for s in session.spikes) + " ms (a train)"
+    recorded = (
+        "no current is injected, so the recordings have responses only"
+        if session.recorded == "voltage"
+        else "the soma is voltage-clamped; the recordings are the clamp current (inward negative)"
+    )
     return (
-        f"{session.protocol}: the synapses of one presynaptic unit are activated{at}; no current is injected, "
-        "so the recordings have responses only. The baseline run has no synapses."
+        f"{session.protocol}: the synapses of one presynaptic unit are activated{at}; {recorded}. "
+        "The baseline run has no synapses."
     )
 
 
@@ -284,17 +293,37 @@ def cell_name(param_file: str | None, name: str) -> str:
 
 def sweep_session(cfg: PspSweepConfig, table: pd.DataFrame, identifier: str) -> NwbSession:
     """The session of a sweep being run (``output.nwb=true``), identified by its sweep key."""
-    from pspsweep.simulation.protocols import SingleSpike
-
+    name, recorded, spikes = protocol_of(
+        {"protocol.name": cfg.protocol.name, "protocol.clamp": str(cfg.protocol.clamp.value)},
+        cfg.run.tStim,
+        [float(s) for s in cfg.protocol.spikes],
+    )
     return NwbSession(
-        description=describe(table, cfg.run.tStim, SingleSpike.recorded),
+        description=describe(table, cfg.run.tStim, recorded),
         identifier=identifier,
         start_time=datetime.datetime.now().astimezone(),
         cell=cell_name(cfg.neuron.param_file, cfg.neuron.name),
         t_stim=cfg.run.tStim,
-        protocol=SingleSpike.name,
-        recorded=SingleSpike.recorded,
+        protocol=name,
+        recorded=recorded,
+        spikes=spikes,
     )
+
+
+def protocol_of(
+    settings: Mapping[str, str], t_stim: float | None, spikes: list[float] | None = None
+) -> tuple[str, str, tuple[float, ...]]:
+    """(name, recorded quantity, absolute spike times in ms) of a sweep's protocol, from its
+    flattened config; ISF's protocol keeps its NWB name ``single_spike``, a run recorded
+    before protocols had it."""
+    import ast
+
+    name = settings.get("protocol.name", "isf")
+    recorded = "current" if settings.get("protocol.clamp") == "voltage" else "voltage"
+    if spikes is None:
+        spikes = [float(s) for s in ast.literal_eval(settings.get("protocol.spikes", "[0]"))]
+    times = tuple(t_stim + s for s in spikes) if t_stim is not None else ()
+    return ("single_spike" if name == "isf" else name), recorded, times
 
 
 def write_sweep_nwb(cfg: PspSweepConfig, traces_npz: Path, table: pd.DataFrame, identifier: str, path: Path) -> Path:
@@ -332,12 +361,16 @@ def _session_from(
 ) -> NwbSession:
     """A session from the flattened config of a finished sweep (MLflow params or saved config)."""
     t_stim = float(settings["run.tStim"]) if settings.get("run.tStim") not in (None, "None") else None
+    name, recorded, spikes = protocol_of(settings, t_stim)
     return NwbSession(
-        description=describe(table, t_stim),
+        description=describe(table, t_stim, recorded),
         identifier=identifier,
         start_time=start,
         cell=cell_name(settings.get("neuron.param_file"), settings.get("neuron.name", "model cell")),
         t_stim=t_stim,
+        protocol=name,
+        recorded=recorded,
+        spikes=spikes,
     )
 
 

@@ -40,8 +40,8 @@ from pspsweep.launch import work_folders
 from pspsweep.nwb import NWB_FILE, write_sweep_nwb
 from pspsweep.progress import progress_bar
 from pspsweep.protocol_config import analysis_options, protocol_metrics
-from pspsweep.report import MAX_TRACES, TracePanel, amplitude_histogram, split_by_kind, trace_overview
-from pspsweep.statistics import statistics_metrics, summary_statistics
+from pspsweep.statistics import feature_columns, statistics_metrics, summary_statistics
+from pspsweep.sweep_figures import sweep_plots
 from pspsweep.sweep_plan import plan_simulations, sweep_key, sweep_works
 from pspsweep.tracking import Tracker
 from pspsweep.units import Unit, make_units, resolve_celltypes
@@ -54,8 +54,6 @@ PSPS_CSV = "psps.csv"
 TRACES_NPZ = "traces.npz"
 STATS_CSV = "statistics.csv"
 GROUP_STATS_CSV = "group_statistics.csv"
-HISTOGRAM_PNG = "amplitude_histogram.png"
-TRACES_PNG = "traces.png"
 
 
 @dataclass(frozen=True)
@@ -153,7 +151,8 @@ def unit_table(
 
     ``simulation`` names, per unit, the row of the unit whose simulation gave its result
     (its own row, or the row of an earlier unit on the same segments with the same
-    receptor and conductances).
+    receptor and conductances). The features are :func:`pspsweep.statistics.feature_columns`
+    (per pulse of a train; ``psc_nA`` for a clamp current).
     """
     g = {c: {name: w.get(name, np.nan) for name in ("gAMPA", "gNMDA", "gGABA")} for c, w in prep.weights.items()}
     distances = unit_mean_distances(prep.cell, [u.sections for u in prep.units], [u.xs for u in prep.units])
@@ -169,13 +168,14 @@ def unit_table(
             "distance_um": d,
             **g[u.celltype],
             "g": prep.g,
-            "amplitude_mV": a,
-            prep.options.peak_time_column: t,
-            "simulation": sim,
         }
-        for u, a, t, d, sim in zip(prep.units, amplitudes, t_peaks, distances, simulation)
+        for u, d in zip(prep.units, distances)
     ]
-    return pd.DataFrame(rows)
+    table = pd.DataFrame(rows)
+    for name, values in feature_columns(prep.options, amplitudes, t_peaks).items():
+        table[name] = values
+    table["simulation"] = list(simulation)
+    return table
 
 
 def input_files(cfg: PspSweepConfig) -> dict[str, Path]:
@@ -347,8 +347,6 @@ def _write_results(
     stage = out_dir / ".incomplete"
     stage.mkdir(parents=True, exist_ok=True)
     title = f"{prep.label}, {prep.conductance_label()}"
-    baseline = execution.find_baseline(store, chunks)
-    panels = _trace_panels(prep, table, store, chunks)
     with ThreadPoolExecutor(1, thread_name_prefix="pspsweep-traces") as background:
         # deflating traces.npz releases the GIL, so it overlaps drawing the plots
         traces_npz = background.submit(
@@ -357,13 +355,7 @@ def _write_results(
         tables = [stage / name for name in (PSPS_CSV, STATS_CSV, GROUP_STATS_CSV)]
         for df, path in zip((table, stats, group_stats), tables):
             df.to_csv(path, index=False)
-        threshold, convention = prep.options.threshold_mV, prep.options.convention
-        plots = [
-            amplitude_histogram(
-                table, stage / HISTOGRAM_PNG, threshold, title, convention=convention, excitatory=prep.excitatory
-            ),
-            trace_overview(baseline, panels, stage / TRACES_PNG, cfg.run.tStim, cfg.run.tEnd, title),
-        ]
+        plots = sweep_plots(prep, table, store, chunks, stage, (cfg.run.tStim, cfg.run.tEnd), title)
         staged = [*tables, traces_npz.result(), *plots]
     if cfg.output.nwb:
         staged.append(write_sweep_nwb(cfg, stage / TRACES_NPZ, table, sweep_key(cfg, prep), stage / NWB_FILE))
@@ -372,21 +364,6 @@ def _write_results(
         os.replace(src, dst)
     stage.rmdir()
     return files
-
-
-def _trace_panels(
-    prep: PreparedSweep, table: pd.DataFrame, store: execution.ChunkStore, chunks: Sequence[execution.ChunkTask]
-) -> list[TracePanel]:
-    """The traces to draw: per kind of unit, the ``MAX_TRACES`` largest amplitudes."""
-    kinds = [
-        (name, sub.reindex(sub["amplitude_mV"].abs().sort_values(ascending=False).index).head(MAX_TRACES), len(sub))
-        for name, sub in split_by_kind(table, prep.excitatory)
-    ]
-    examples = execution.read_unit_traces(store, chunks, {int(u) for _, shown, _ in kinds for u in shown["simulation"]})
-    return [
-        TracePanel(name, [examples[int(u)] for u in shown["simulation"]], shown["amplitude_mV"].to_numpy(float), n)
-        for name, shown, n in kinds
-    ]
 
 
 __all__ = ["PreparedSweep", "SweepResult", "prepare", "run_sweep"]

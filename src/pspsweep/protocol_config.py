@@ -17,7 +17,9 @@ def analysis_options(cfg: PspSweepConfig) -> AnalysisOptions:
     a, protocol = cfg.analysis, cfg.protocol
     signal = "current" if protocol.clamp == "voltage" else "voltage"
     pulses = tuple(float(s) for s in protocol.spikes)
-    return AnalysisOptions(a.convention.value, a.baseline.value, a.threshold_mV, a.resample_dt, pulses, signal)
+    return AnalysisOptions(
+        a.convention.value, a.baseline.value, a.threshold_mV, a.resample_dt, pulses, signal, a.threshold_nA
+    )
 
 
 def protocol_spec(cfg: ProtocolConfig) -> ProtocolSpec:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import copy
 import math
+import re
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -22,6 +23,8 @@ if TYPE_CHECKING:
 #: docs/outputs.md says what each one means
 SWEEP_METRICS: dict[str, str] = {
     **dict.fromkeys(("amp_mean", "amp_median", "amp_std", "amp_min", "amp_max"), "mV"),
+    **dict.fromkeys(("psc_mean", "psc_median", "psc_std", "psc_min", "psc_max"), "nA"),
+    **dict.fromkeys(("ppr_mean", "ppr_median"), "ratio"),
     **dict.fromkeys(("t_mean", "t_median", "t_std"), "ms"),
     **dict.fromkeys(("n_units", "n_responding", "n_synapses", "n_celltypes", "n_simulated"), "count"),
     **dict.fromkeys(("workers", "chunks", "chunks_reused"), "count"),
@@ -34,13 +37,17 @@ SWEEP_METRICS: dict[str, str] = {
 FIT_METRICS: dict[str, str] = dict.fromkeys(("optimal_g", "g_mean", "g_median", "g_max", "ci_low", "ci_high"), "nS")
 
 #: the metrics a run's description shows, in this order
-KEY_METRICS = ("amp_mean", "amp_median", "amp_std", "amp_min", "amp_max", "t_mean", "t_median")
+KEY_METRICS = (
+    *("amp_mean", "amp_median", "amp_std", "amp_min", "amp_max"),
+    *("psc_mean", "psc_median", "psc_std", "psc_min", "psc_max", "t_mean", "t_median"),
+)
 KEY_COUNTS = ("n_responding", "n_units", "n_synapses")
 
 
 def metric_unit(name: str) -> str:
-    """The unit of a logged metric (``amp_mean.L4ss_C2`` is in mV like ``amp_mean``), or ""."""
-    base = name.split(".", 1)[0]
+    """The unit of a logged metric (``amp_mean.L4ss_C2`` and pulse 2's ``amp_mean_p2``
+    are in mV like ``amp_mean``), or ""."""
+    base = re.sub(r"_p[0-9]+$", "", name.split(".", 1)[0])
     return SWEEP_METRICS.get(base) or FIT_METRICS.get(base) or ""
 
 
@@ -48,7 +55,9 @@ def sweep_description(title: str, metrics: Mapping[str, float]) -> str:
     """Markdown: a line of the main results (what MLflow shows of a folded description),
     then a table of the key metrics with their units."""
     headline = ", ".join(
-        f"{name} {_number(metrics[name])} {metric_unit(name)}" for name in ("amp_mean", "t_mean") if name in metrics
+        f"{name} {_number(metrics[name])} {metric_unit(name)}"
+        for name in ("amp_mean", "psc_mean", "t_mean")
+        if name in metrics
     )
     if "n_units" in metrics:
         headline += f"; {_number(metrics.get('n_responding', 0.0))} of {_number(metrics['n_units'])} units respond"
@@ -56,7 +65,8 @@ def sweep_description(title: str, metrics: Mapping[str, float]) -> str:
     return (
         f"**{title}**: {headline}\n\n| metric | value | unit |\n|---|---|---|\n"
         + "\n".join(rows)
-        + "\n\nAmplitudes are signed (IPSPs negative); peak times are latencies from tStim "
+        + "\n\nAmplitudes are signed (IPSPs negative; PSCs in nA, inward negative); peak times are "
+        "latencies from tStim "
         "(absolute under analysis.convention=isf). Per cell type and group a metric carries "
         "the suffix `.<celltype>` or `.group.<group>`; pspsweep's docs/outputs.md explains "
         "every metric and tag."

@@ -15,12 +15,20 @@ The input is a *unit table*: one row per unit and conductance, with at least
   the absolute simulation time (ISF's ``tMax``), under ``"isf"``;
 * optionally ``group`` (str): merged group name, see :func:`pspsweep.celltypes.assign_groups`.
 
+Under a voltage clamp (``options.signal == "current"``) the amplitude column is
+``psc_nA`` (the PSC, nA, inward negative) and the amplitude statistics are named
+``psc_mean, ...`` instead of ``amp_mean, ...``. A train of presynaptic spikes adds a
+column pair per pulse k >= 2 (``amplitude_mV_p2, t_peak_ms_p2``, ...) and ``ppr``
+(:func:`feature_columns`); the statistics then get a ``pulse`` column (1, 2, ...) and
+a row per pulse.
+
 :func:`summary_statistics` returns one row per group key with the key columns followed
 by :data:`STATISTICS_COLUMNS`.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterable, Sequence
 
 import numpy as np
@@ -44,10 +52,53 @@ _ISF_TIME_NAMES = {"t_mean": "t_mean_abs", "t_median": "t_median_abs"}
 def statistics_columns(options: AnalysisOptions) -> tuple[str, ...]:
     """:data:`STATISTICS_COLUMNS` as named under ``options``' convention: ``t_mean`` and
     ``t_median`` are latencies from ``t_stim``; under ``"isf"`` they are the absolute
-    ``t_mean_abs`` and ``t_median_abs``, as the unit table's ``t_peak_abs_ms``."""
-    if options.convention != "isf":
-        return STATISTICS_COLUMNS
-    return tuple(_ISF_TIME_NAMES.get(name, name) for name in STATISTICS_COLUMNS)
+    ``t_mean_abs`` and ``t_median_abs``, as the unit table's ``t_peak_abs_ms``. The
+    amplitude statistics of a clamp current are ``psc_mean, ...`` (nA)."""
+    names: tuple[str, ...] = STATISTICS_COLUMNS
+    if options.convention == "isf":
+        names = tuple(_ISF_TIME_NAMES.get(name, name) for name in names)
+    if options.signal == "current":
+        names = tuple(
+            _PSC_PREFIX + name.removeprefix(_AMP_PREFIX) if name.startswith(_AMP_PREFIX) else name for name in names
+        )
+    return names
+
+
+_AMP_PREFIX, _PSC_PREFIX = "amp_", "psc_"
+
+
+def feature_columns(options: AnalysisOptions, amplitudes: np.ndarray, t_peaks: np.ndarray) -> dict[str, np.ndarray]:
+    """The unit table's feature columns: amplitude and peak time, per pulse of a train
+    (:meth:`~pspsweep.features.AnalysisOptions.pulse_columns`), then ``ppr`` = A2 / A1
+    (NaN where A1 is 0 or missing).
+
+    Args:
+        options: the analysis options the features were measured with.
+        amplitudes, t_peaks: one value per unit, or one row per unit and a column per pulse.
+    """
+    amplitudes, t_peaks = np.asarray(amplitudes, dtype=float), np.asarray(t_peaks, dtype=float)
+    if amplitudes.ndim == 1:
+        amplitudes, t_peaks = amplitudes[:, None], t_peaks[:, None]
+    columns: dict[str, np.ndarray] = {}
+    for k in range(amplitudes.shape[1]):
+        amplitude, peak = options.pulse_columns(k)
+        columns[amplitude], columns[peak] = amplitudes[:, k], t_peaks[:, k]
+    if amplitudes.shape[1] > 1:
+        with np.errstate(divide="ignore", invalid="ignore"):
+            columns["ppr"] = np.where(amplitudes[:, 0] != 0, amplitudes[:, 1] / amplitudes[:, 0], np.nan)
+    return columns
+
+
+def pulse_view(df: pd.DataFrame, options: AnalysisOptions, pulse: int) -> tuple[pd.DataFrame, AnalysisOptions]:
+    """Pulse ``pulse`` (0-based) of a unit table as a one-pulse table: its columns under
+    the first pulse's names, and options of one pulse."""
+    amplitude, peak = options.pulse_columns(pulse)
+    single = dataclasses.replace(options, pulses=options.pulses[:1])
+    if pulse == 0:
+        return df, single
+    first = options.pulse_columns(0)
+    view = df.drop(columns=[c for c in first if c in df.columns]).rename(columns=dict(zip((amplitude, peak), first)))
+    return view, single
 
 
 def response_statistics(amplitudes: np.ndarray, t_peaks: np.ndarray, options: AnalysisOptions) -> dict[str, float]:
@@ -64,10 +115,11 @@ def response_statistics(amplitudes: np.ndarray, t_peaks: np.ndarray, options: An
     Returns:
         A dict with the keys of :func:`statistics_columns`. ``n_units`` counts the
         non-missing units and ``n_responding`` those passing the threshold
-        (``|a| >= threshold_mV`` under ``"pspsweep"``, ``a >= threshold_mV`` under
-        ``"isf"``). The other values are over the responding units only: mean,
-        **population** standard deviation (ddof = 0, as ISF), median, min and max of
-        the amplitudes (mV, signed), and mean / population std / median of the peak
+        (``|a| >= threshold`` under ``"pspsweep"``, ``a >= threshold`` under
+        ``"isf"``; ``threshold_mV``, or ``threshold_nA`` for a clamp current). The
+        other values are over the responding units only: mean, **population**
+        standard deviation (ddof = 0, as ISF), median, min and max of the amplitudes
+        (mV or nA, signed), and mean / population std / median of the peak
         time (ms) on the reference of ``t_peaks``. All NaN when no unit responds.
     """
     amplitudes = np.asarray(amplitudes, dtype=float)
@@ -75,9 +127,9 @@ def response_statistics(amplitudes: np.ndarray, t_peaks: np.ndarray, options: An
     present = ~np.isnan(amplitudes)
     with np.errstate(invalid="ignore"):
         if options.convention == "isf":
-            responding = present & (amplitudes >= options.threshold_mV)
+            responding = present & (amplitudes >= options.threshold)
         else:
-            responding = present & (np.abs(amplitudes) >= options.threshold_mV)
+            responding = present & (np.abs(amplitudes) >= options.threshold)
     a = amplitudes[responding]
     t = t_peaks[responding]
     names = statistics_columns(options)
@@ -113,17 +165,28 @@ def summary_statistics(
         responding unit are omitted (as ISF); under ``"pspsweep"`` they are kept with
         ``n_responding = 0`` and NaN statistics.
 
+        With several pulses, a ``pulse`` column (1, 2, ...) follows the ``by`` columns
+        and each key has a row per pulse.
+
     Raises:
         PspSweepError: If a needed column is missing.
     """
     keys = list(by)
     if not keys:
         raise PspSweepError("summary_statistics needs at least one grouping column")
-    peak = options.peak_time_column
-    require_columns(df, [*keys, "amplitude_mV", peak], "unit table")
+    if options.n_pulses > 1:
+        parts = []
+        for k in range(options.n_pulses):
+            view, single = pulse_view(df, options, k)
+            part = summary_statistics(view, single, by)
+            part.insert(len(keys), "pulse", k + 1)
+            parts.append(part)
+        return pd.concat(parts, ignore_index=True).sort_values([*keys, "pulse"], kind="stable", ignore_index=True)
+    peak, column = options.peak_time_column, options.amplitude_column
+    require_columns(df, [*keys, column, peak], "unit table")
     rows = []
     for key, sub in df.groupby(keys, sort=True, dropna=False):
-        amplitudes = sub["amplitude_mV"].to_numpy(dtype=float)
+        amplitudes = sub[column].to_numpy(dtype=float)
         stats = response_statistics(amplitudes, sub[peak].to_numpy(dtype=float), options)
         if options.convention == "isf" and stats["n_responding"] == 0:
             continue
@@ -148,7 +211,7 @@ def require_columns(df: pd.DataFrame, columns: Iterable[str], what: str) -> None
         raise PspSweepError(f"{what} lacks column(s) {missing}; it has {list(df.columns)}")
 
 
-#: statistics that also become per-cell-type and per-group metrics
+#: statistics that also become per-cell-type and per-group metrics (``psc_*`` for PSCs)
 KEY_STATISTICS = ("n_responding", "amp_mean", "amp_median", "amp_max")
 
 
@@ -163,21 +226,58 @@ def statistics_metrics(
     with several cell types also ``amp_mean.<celltype>`` and ``amp_mean.group.<group>``
     (and n_responding, amp_median, amp_max); with ``excitatory`` (cell type -> kind)
     ``n_units``, ``n_responding``, ``amp_mean``, ... ``.excitatory`` and ``.inhibitory``
-    of each kind present, so EPSPs and IPSPs are never averaged together."""
+    of each kind present, so EPSPs and IPSPs are never averaged together.
+
+    PSCs name them ``psc_mean``, ...; pulse k >= 2 of a train adds ``_p<k>`` to the
+    statistic (``amp_mean_p2``, ``amp_mean_p2.excitatory``), and the paired-pulse ratio
+    of the units responding to pulse 1 gives ``ppr_mean`` and ``ppr_median``."""
+    if options.n_pulses == 1:
+        return _pulse_metrics(table, stats, group_stats, options, excitatory)
+    metrics: dict[str, float] = {}
+    for k in range(options.n_pulses):
+        view, single = pulse_view(table, options, k)
+        stats_k, group_stats_k = (f[f["pulse"] == k + 1].drop(columns="pulse") for f in (stats, group_stats))
+        values = _pulse_metrics(view, stats_k, group_stats_k, single, excitatory)
+        metrics.update(values if k == 0 else {_pulse_metric_name(name, k): v for name, v in values.items()})
+    a1 = table[options.amplitude_column].to_numpy(float)
+    with np.errstate(invalid="ignore"):
+        ratios = table["ppr"].to_numpy(float)[np.abs(a1) >= options.threshold]
+    ratios = ratios[np.isfinite(ratios)]
+    metrics["ppr_mean"] = float(np.mean(ratios)) if ratios.size else np.nan
+    metrics["ppr_median"] = float(np.median(ratios)) if ratios.size else np.nan
+    return metrics
+
+
+def _pulse_metric_name(name: str, pulse: int) -> str:
+    """``amp_mean.L4ss_C2`` of pulse ``pulse`` (0-based): ``amp_mean_p2.L4ss_C2``."""
+    statistic, dot, rest = name.partition(".")
+    return f"{statistic}_p{pulse + 1}{dot}{rest}"
+
+
+def _pulse_metrics(
+    table: pd.DataFrame,
+    stats: pd.DataFrame,
+    group_stats: pd.DataFrame,
+    options: AnalysisOptions,
+    excitatory: dict[str, bool] | None,
+) -> dict[str, float]:
+    """:func:`statistics_metrics` of one pulse (one-pulse table and options)."""
     overall = summary_statistics(table.assign(sweep="all"), options, by=("sweep",))
     if len(overall):
         metrics = {k: float(v) for k, v in overall.iloc[0].items() if k != "sweep"}
     else:
         metrics = {"n_responding": 0.0}
+    named = dict(zip(STATISTICS_COLUMNS, statistics_columns(options)))
+    key_statistics = [named.get(name, name) for name in KEY_STATISTICS]
     if table["celltype"].nunique() > 1:
         for frame, key, prefix in ((stats, "celltype", ""), (group_stats, "group", "group.")):
             for _, row in frame.iterrows():
-                metrics.update({f"{name}.{prefix}{row[key]}": float(row[name]) for name in KEY_STATISTICS})
+                metrics.update({f"{name}.{prefix}{row[key]}": float(row[name]) for name in key_statistics})
     for kind, suffix in ((True, "excitatory"), (False, "inhibitory")):
         rows = table[table["celltype"].map(excitatory or {}) == kind]
         if len(rows):
             values = response_statistics(
-                rows["amplitude_mV"].to_numpy(float), rows[options.peak_time_column].to_numpy(float), options
+                rows[options.amplitude_column].to_numpy(float), rows[options.peak_time_column].to_numpy(float), options
             )
-            metrics.update({f"{name}.{suffix}": float(values[name]) for name in ("n_units", *KEY_STATISTICS)})
+            metrics.update({f"{name}.{suffix}": float(values[name]) for name in ("n_units", *key_statistics)})
     return metrics

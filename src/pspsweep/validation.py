@@ -123,13 +123,12 @@ def validate(cfg: PspSweepConfig) -> None:
     _validate_neuron(cfg.neuron)
     _validate_network(cfg.network)
     _validate_fit(cfg.fit)
-    check_measured(cfg.fit)
+    check_measured(cfg.fit, clamp=cfg.protocol.clamp.value)
     # the analysis values are checked by the analysis itself (pspsweep.features.AnalysisOptions)
     from pspsweep.features import AnalysisOptions
 
-    AnalysisOptions(
-        cfg.analysis.convention.value, cfg.analysis.baseline.value, cfg.analysis.threshold_mV, cfg.analysis.resample_dt
-    )
+    a = cfg.analysis
+    AnalysisOptions(a.convention.value, a.baseline.value, a.threshold_mV, a.resample_dt, threshold_nA=a.threshold_nA)
     _validate_executor(cfg.executor)
     if cfg.output.morphology_view not in set(MorphologyView):
         views = ", ".join(v.value for v in MorphologyView)
@@ -266,18 +265,23 @@ def _validate_executor(executor: ExecutorConfig) -> None:
         )
 
 
-def check_measured(fit: FitConfig) -> None:
-    """``fit.measured``, when given, is a readable table of measured EPSPs: read now, so that
-    a single run refuses a bad table as a multirun does, before anything runs.
+def check_measured(fit: FitConfig, clamp: str = "current") -> None:
+    """``fit.measured``, when given, is a readable table of measured EPSPs (EPSCs under
+    ``protocol.clamp=voltage``): read now, so that a single run refuses a bad table as a
+    multirun does, before anything runs.
 
     Raises:
         PspSweepError: naming ``fit.measured`` and the file (and line) at fault.
     """
     if fit.measured:
         from pspsweep.builders import resolve_path
-        from pspsweep.io.measured import read_measured_epsp
+        from pspsweep.io.measured import MEASURED_PSC_COLUMNS, read_measured_epsp
 
-        read_measured_epsp(resolve_path(fit.measured, "fit.measured"))
+        path = resolve_path(fit.measured, "fit.measured")
+        has_pscs = MEASURED_PSC_COLUMNS[0] in read_measured_epsp(path).columns
+        if has_pscs != (clamp == "voltage"):
+            wanted = "EPSC_*_measured (nA)" if clamp == "voltage" else "EPSP_*_measured (mV)"
+            raise PspSweepError(f"fit.measured={path}: protocol.clamp={clamp} fits against {wanted} columns")
 
 
 #: ISF's fixed step (ms): the yardstick of work under CVODE, whose own steps are unknown ahead

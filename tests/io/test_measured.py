@@ -103,3 +103,34 @@ def test_bom_is_accepted(tmp_path: Path) -> None:
     path = tmp_path / "m.csv"
     path.write_bytes("\ufeffcelltype,EPSP_mean_measured,EPSP_med_measured,EPSP_max_measured\nL4,1,1,2\n".encode())
     assert read_measured_epsp(path).loc["L4", "EPSP_max_measured"] == 2.0
+
+
+def test_an_epsc_table_is_read_in_nA_inward_negative(tmp_path: Path) -> None:
+    """A voltage clamp's table: EPSC columns (any order, the median alias too), all negative."""
+    from pspsweep.io.measured import MEASURED_PSC_COLUMNS
+
+    path = write(tmp_path, "group,EPSC_max_measured,EPSC_median_measured,EPSC_mean_measured\nL4,-0.09,-0.02,-0.03\n")
+    table = read_measured_epsp(path)
+    assert list(table.columns) == list(MEASURED_PSC_COLUMNS)
+    assert table.loc["L4"].tolist() == [-0.03, -0.02, -0.09]
+    outward = write(tmp_path, "group,EPSC_mean_measured,EPSC_med_measured,EPSC_max_measured\nL4,-0.03,0.02,-0.09\n")
+    with pytest.raises(
+        InputFileError,
+        match=r"m.csv:2: EPSC_med_measured \(column 3\): measured EPSC 0.02 nA must be negative \(inward\)",
+    ):
+        read_measured_epsp(outward)
+
+
+def test_the_measured_table_must_match_the_clamp(tmp_path: Path) -> None:
+    from pspsweep.config import FitConfig
+    from pspsweep.errors import PspSweepError
+    from pspsweep.validation import check_measured
+
+    epsps = write(tmp_path, "group,EPSP_mean_measured,EPSP_med_measured,EPSP_max_measured\nL4,0.5,0.4,1.2\n", "p.csv")
+    epscs = write(tmp_path, "group,EPSC_mean_measured,EPSC_med_measured,EPSC_max_measured\nL4,-0.03,-0.02,-0.09\n")
+    check_measured(FitConfig(measured=str(epsps)))
+    check_measured(FitConfig(measured=str(epscs)), clamp="voltage")
+    with pytest.raises(PspSweepError, match=r"protocol.clamp=voltage fits against EPSC_\*_measured \(nA\)"):
+        check_measured(FitConfig(measured=str(epsps)), clamp="voltage")
+    with pytest.raises(PspSweepError, match=r"protocol.clamp=current fits against EPSP_\*_measured \(mV\)"):
+        check_measured(FitConfig(measured=str(epscs)))

@@ -240,7 +240,7 @@ def collect_features(store: ChunkStore, chunks: Sequence[ChunkTask]) -> tuple[np
     """Amplitudes and peak times of all units, indexed by their result keys.
 
     With the default keys (unit indices 0..n-1) that is unit order; positions no chunk
-    covers hold NaN.
+    covers hold NaN. Per-pulse features (one column per pulse) keep their columns.
     """
     keys, amps, peaks = [], [], []
     for c in chunks:
@@ -251,9 +251,10 @@ def collect_features(store: ChunkStore, chunks: Sequence[ChunkTask]) -> tuple[np
     if not keys:
         return np.zeros(0), np.zeros(0)
     k = np.concatenate(keys)
-    amplitudes = np.full(int(k.max()) + 1, np.nan)
-    t_peaks = np.full(int(k.max()) + 1, np.nan)
-    amplitudes[k], t_peaks[k] = np.concatenate(amps), np.concatenate(peaks)
+    amps_all, peaks_all = np.concatenate(amps), np.concatenate(peaks)
+    amplitudes = np.full((int(k.max()) + 1, *amps_all.shape[1:]), np.nan)
+    t_peaks = np.full((int(k.max()) + 1, *peaks_all.shape[1:]), np.nan)
+    amplitudes[k], t_peaks[k] = amps_all, peaks_all
     return amplitudes, t_peaks
 
 

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from pspsweep.execution.plan import ChunkTask
-from pspsweep.features import AnalysisOptions, psp_features_many
+from pspsweep.features import AnalysisOptions, psp_features_many, pulse_features_many
 from pspsweep.hashing import content_hash
 
 if TYPE_CHECKING:
@@ -29,7 +29,9 @@ CHUNK_FORMAT_VERSION = 1
 
 @dataclass
 class ChunkResult:
-    """What a worker returns for one chunk (plain arrays only)."""
+    """What a worker returns for one chunk (plain arrays only); ``amplitudes`` and
+    ``t_peaks`` have one entry per unit, or one row per unit and a column per pulse
+    when the protocol has several presynaptic spikes."""
 
     index: int
     units: np.ndarray
@@ -130,7 +132,9 @@ def simulate_chunk(work: SweepWork, chunk: ChunkTask, with_baseline: bool = Fals
     t_b, v_b = simulator.baseline_trace()
     baseline_s = time.perf_counter() - before_baseline  # not the chunk's work
     req = work.request
-    amps, peaks = psp_features_many(ts, vs, t_b, v_b, req.t_stim, req.t_end, work.options)
+    # one pulse: one value per unit, as before trains (the same numbers either way)
+    features = pulse_features_many if work.options.n_pulses > 1 else psp_features_many
+    amps, peaks = features(ts, vs, t_b, v_b, req.t_stim, req.t_end, work.options)
     stored = [_store_resolution(t, v, work.record_dt, req.t_end) for t, v in zip(ts, vs)]
     baseline = _store_resolution(t_b, v_b, work.record_dt, req.t_end) if with_baseline else None
     return ChunkResult(

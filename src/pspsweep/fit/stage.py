@@ -12,8 +12,10 @@ the tracker is the caller's business, so nothing here touches MLflow.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass
+from enum import Enum
 from pathlib import Path
 from typing import NamedTuple
 
@@ -21,7 +23,7 @@ import numpy as np
 import pandas as pd
 
 from pspsweep.celltypes import CLASSIFICATIONS, assign_groups, groups_for
-from pspsweep.config import FitConfig, MorphologyView, PspSweepConfig
+from pspsweep.config import FitConfig, MorphologyView, ProtocolConfig, PspSweepConfig
 from pspsweep.errors import PspSweepError
 from pspsweep.features import AnalysisOptions
 from pspsweep.fit.lines import bootstrap_optimal_g, linear_fits, optimal_g
@@ -32,6 +34,11 @@ from pspsweep.validation import check_metric_name
 
 #: statistics whose lines the optimal g uses
 USED_STATISTICS = ("amp_mean", "amp_median", "amp_max")
+#: measured PSC columns (nA, inward negative as in psps.csv), matched to the EPSP ones
+MEASURED_PSC = {"EPSC_mean_measured": "EPSP_mean_measured", "EPSC_med_measured": "EPSP_med_measured"}
+MEASURED_PSC["EPSC_max_measured"] = "EPSP_max_measured"
+#: what the fit's tables call the amplitudes of a voltage clamp (nA, inward positive)
+_INWARD_NAMES = (("amp_", "inward_psc_"), ("amplitude_mV", "inward_psc_nA"), ("EPSP_", "inward_EPSC_"))
 
 
 @dataclass
@@ -81,6 +88,7 @@ def fit_conductances(
     if not tables:
         raise PspSweepError("no unit tables to fit: did every job of the multirun fail?")
     units = pd.concat(tables, ignore_index=True)
+    units, measured, options = fitted_amplitudes(units, measured, options)
     if options.convention == "isf" and "t_peak_abs_ms" not in units and "t_peak_ms" in units:
         # the psps.csv of a sweep recorded before the column was named by its reference
         units = units.rename(columns={"t_peak_ms": "t_peak_abs_ms"})
@@ -100,6 +108,67 @@ def fit_conductances(
         optimal = _optimal_with_interval(fits, grouped, measured, fit, options)
         optimal = optimal[optimal["group"].isin(groups)].reset_index(drop=True)
     return FitResult(grouped, group_stats, celltype_stats, fits, optimal)
+
+
+def fitted_amplitudes(
+    units: pd.DataFrame, measured: pd.DataFrame | None, options: AnalysisOptions
+) -> tuple[pd.DataFrame, pd.DataFrame | None, AnalysisOptions]:
+    """What the fit runs on, as ``amplitude_mV`` with options of one pulse: pulse 1's
+    amplitude of a train; under a voltage clamp the **inward** PSC, ``-psc_nA`` (nA,
+    inward positive, so the mean, median and max EPSC are the lines of the mean, median
+    and max EPSP), against the measured ``EPSC_*_measured`` negated alike.
+
+    Raises:
+        PspSweepError: a PSC fit's measured table lacks the ``EPSC_*_measured`` columns.
+    """
+    single = dataclasses.replace(options, pulses=options.pulses[:1])
+    if options.signal != "current":
+        return units, measured, single
+    require_columns(units, ["psc_nA"], "unit table (psps.csv) of a voltage clamp")
+    units = units.drop(columns=["amplitude_mV"], errors="ignore").assign(amplitude_mV=-units["psc_nA"])
+    if measured is not None:
+        require_columns(measured, list(MEASURED_PSC), "measured table of a voltage clamp (fit.measured)")
+        measured = -measured[list(MEASURED_PSC)].rename(columns=MEASURED_PSC)
+    return units, measured, dataclasses.replace(single, signal="voltage", threshold_mV=options.threshold_nA)
+
+
+def inward_names(table: pd.DataFrame) -> pd.DataFrame:
+    """A fit table of a voltage clamp with its columns named for the inward PSC
+    (``inward_psc_mean``, ``inward_EPSC_mean_measured``, ``inward_psc_mean_slope``, ...)."""
+
+    def renamed(column: str) -> str:
+        for old, new in _INWARD_NAMES:
+            if column.startswith(old):
+                return new + column.removeprefix(old)
+        return column
+
+    return table.rename(columns=renamed)
+
+
+def protocol_label(protocol: ProtocolConfig) -> str:
+    """``protocol isf``, or the protocol's name and its keys that differ from ISF's
+    (``protocol hold (hold_V=-70 mV)``), for the fit's titles and tags."""
+    isf = ProtocolConfig()
+    keys = []
+    for key, unit in _PROTOCOL_UNITS.items():
+        value = _plain(getattr(protocol, key))
+        if value != _plain(getattr(isf, key)):
+            shown = "[" + ", ".join(f"{v:g}" for v in value) + "]" if isinstance(value, list) else value
+            keys.append(f"{key}={shown if isinstance(shown, str) else f'{shown:g}'}{unit}")
+    return f"protocol {protocol.name}" + (f" ({', '.join(keys)})" if keys else "")
+
+
+#: the protocol keys a label shows when they differ from ISF's, with their units
+_PROTOCOL_UNITS = {"hold_V": " mV", "hold_I": " nA", "clamp": "", "series_resistance": " MOhm", "spikes": " ms"}
+
+
+def _plain(value: object) -> object:
+    """A protocol value comparable with its default: an enum's value, a list of floats."""
+    if isinstance(value, Enum):
+        return value.value
+    if value is None or isinstance(value, str | int | float):
+        return value
+    return [float(v) for v in value]  # type: ignore[attr-defined]
 
 
 def _optimal_with_interval(
@@ -205,20 +274,29 @@ def fit_stage(
     from pspsweep.builders import cell_spec_from_config
     from pspsweep.protocol_config import analysis_options
     from pspsweep.report import fit_figures, write_fit_tables
+    from pspsweep.report.plotting import Measure
 
     options = analysis_options(cfg)
     excitatory, _ = CLASSIFICATIONS[cfg.network.classification]
     result = fit_conductances(tables, measured, cfg.fit, options, excitatory)
-    files = write_fit_tables(result, out_dir)
+    clamp = options.signal == "current"
+    files = write_fit_tables(result, out_dir, inward_names if clamp else None)
+    fitted = "inward PSC, -psc_nA (nA)" if clamp else "amplitude_mV (mV)"
+    if options.n_pulses > 1:
+        fitted += ", pulse 1"
+    measure = Measure("amplitude_mV", "nA", "PSC", "inward PSC (nA, −psc_nA)") if clamp else Measure()
+    shown = -measured.rename(columns=MEASURED_PSC) if clamp and measured is not None else measured
     files += fit_figures(
         result,
-        measured,
+        shown,
         cell_spec_from_config(cfg.neuron),
         out_dir,
-        options.threshold_mV,
+        options.threshold,
         cfg.fit.min_r2,
         convention=options.convention,
         view=MorphologyView(cfg.output.morphology_view).value,
+        measure=measure,
+        protocol=f"{protocol_label(cfg.protocol)}; fitted: {fitted}",
     )
     # tags, not params: a refit may use another measured table than the first fit
     tags = {
@@ -226,6 +304,8 @@ def fit_stage(
         "fit.weights": str(list(cfg.fit.weights)),
         "fit.groups": str(cfg.fit.groups),
         "fit.convention": options.convention,
+        "fit.protocol": protocol_label(cfg.protocol),
+        "fit.amplitude": fitted,
     }
     return FitOutput(result, files, optimal_g_metrics(result.optimal), tags)
 

@@ -15,7 +15,7 @@ from pspsweep.cellmodel import CellSpec
 from pspsweep.config import FitConfig
 from pspsweep.report.histograms import group_histograms
 from pspsweep.report.morphology import morphology_map
-from pspsweep.report.plotting import DPI, finite_values, format_g, panel_grid, pyplot
+from pspsweep.report.plotting import DPI, PSP, Measure, finite_values, format_g, panel_grid, pyplot
 
 if TYPE_CHECKING:
     from pspsweep.fit.stage import FitResult
@@ -38,6 +38,8 @@ def fit_plot(
     min_r2: float = FitConfig.min_r2,
     group_column: str = "group",
     g_column: str = "g",
+    measure: Measure = PSP,
+    protocol: str = "",
 ) -> Path:
     """Per group: amplitude statistics against g, their fitted lines and the optimal g.
 
@@ -49,6 +51,8 @@ def fit_plot(
             or None. A NaN optimal g simply draws no vertical line.
         path: the PNG to write.
         min_r2: ``fit.min_r2``, the r² below which a line is flagged (as in ``optimal_g.csv``).
+        measure: what the amplitudes are (the y axis).
+        protocol: the protocol the units were simulated with, for the title.
 
     A panel title carries a warning mark when ``fit_ok`` is False or a used fit has
     r² below ``min_r2`` or no fit at all (fewer than two g values, constant statistic).
@@ -65,18 +69,18 @@ def fit_plot(
         warn = fit_warnings(fit, opt, min_r2)
         ax.set_title(_fit_title(group, opt, warn), fontsize=11, color="#bb0000" if warn else "black")
         ax.set_xlabel("g (nS)", fontsize=11)
-        ax.set_ylabel("PSP amplitude (mV)", fontsize=11)
+        ax.set_ylabel(measure.label, fontsize=11)
         ax.tick_params(labelsize=10)
         ax.legend(fontsize=10, loc="best", framealpha=0.7)
     handles = _legend_handles(plt, optimal)
-    fig.suptitle("Amplitude statistics against conductance", fontsize=13)
-    fig.tight_layout(rect=(0, 0, 1 - 2.6 / fig.get_figwidth(), 0.97))
+    fig.suptitle("Amplitude statistics against conductance" + (f"\n{protocol}" if protocol else ""), fontsize=13)
+    fig.tight_layout(rect=(0, 0, 1 - 2.6 / fig.get_figwidth(), 0.92 if protocol else 0.97))
     fig.legend(
         handles=handles,
         loc="upper left",
         fontsize=10,
         frameon=False,
-        bbox_to_anchor=(1 - 2.55 / fig.get_figwidth(), 0.93),
+        bbox_to_anchor=(1 - 2.55 / fig.get_figwidth(), 0.86 if protocol else 0.93),
     )
     fig.savefig(path)
     plt.close(fig)
@@ -180,21 +184,22 @@ def _fit_title(group: object, opt: Mapping[str, Any], warn: list[str]) -> str:
     return title
 
 
-def amplitude_vs_distance(units: pd.DataFrame, path: Path, *, g_column: str = "g") -> Path:
+def amplitude_vs_distance(units: pd.DataFrame, path: Path, *, g_column: str = "g", measure: Measure = PSP) -> Path:
     """Scatter of unit amplitude (mV) against the mean soma path distance of its synapses (um).
 
     Args:
-        units: unit table with ``amplitude_mV`` and ``distance_um``; points are coloured
+        units: unit table with ``measure.column`` and ``distance_um``; points are coloured
             by ``g_column`` when it is present and takes several values.
         path: the PNG to write.
+        measure: the amplitude column and its label.
     """
     plt = pyplot()
     fig, ax = plt.subplots(figsize=(7.5, 5.0), dpi=DPI)
     d = units["distance_um"].to_numpy(dtype=float)
-    a = units["amplitude_mV"].to_numpy(dtype=float)
+    a = units[measure.column].to_numpy(dtype=float)
     ok = np.isfinite(d) & np.isfinite(a)
     g_values = np.unique(finite_values(units[g_column])) if g_column in units.columns else np.empty(0)
-    title = f"PSP amplitude vs synapse distance ({int(ok.sum())} points)"
+    title = f"{measure.response} amplitude vs synapse distance ({int(ok.sum())} points)"
     if g_values.size > 1:
         g = units[g_column].to_numpy(dtype=float)
         ok &= np.isfinite(g)
@@ -207,7 +212,7 @@ def amplitude_vs_distance(units: pd.DataFrame, path: Path, *, g_column: str = "g
             title += f", g = {format_g(g_values[0])} nS"
     ax.axhline(0.0, color="0.6", lw=0.8)
     ax.set_xlabel("mean path distance of the unit's synapses to the soma (µm)", fontsize=11)
-    ax.set_ylabel("PSP amplitude (mV)", fontsize=11)
+    ax.set_ylabel(measure.label, fontsize=11)
     ax.tick_params(labelsize=10)
     ax.set_title(title, fontsize=11)
     fig.tight_layout()
@@ -226,10 +231,13 @@ def fit_figures(
     *,
     convention: str = "pspsweep",
     view: str = "principal",
+    measure: Measure = PSP,
+    protocol: str = "",
 ) -> list[Path]:
     """The fit's four plots in ``out_dir``: group histograms (with the ``convention``'s
-    threshold), fit.png (flagging lines below ``min_r2``), amplitude against distance and
-    the morphology map seen from ``view`` (``output.morphology_view``)."""
+    threshold), fit.png (flagging lines below ``min_r2``; its title names ``protocol``),
+    amplitude against distance and the morphology map seen from ``view``
+    (``output.morphology_view``); ``measure``: what the fitted amplitudes are."""
 
     # with a measured table the plots show the groups it has values for (the others,
     # e.g. VPM of other columns, stay in the tables with a note): a page per fit, not 30
@@ -241,7 +249,12 @@ def fit_figures(
     units = result.units.drop_duplicates(["celltype", "unit", "g"])
     return [
         group_histograms(
-            shown(result.units), measured, out_dir / "group_histograms.png", threshold_mV, convention=convention
+            shown(result.units),
+            measured,
+            out_dir / "group_histograms.png",
+            threshold_mV,
+            convention=convention,
+            measure=measure,
         ),
         fit_plot(
             shown(result.group_statistics),
@@ -249,7 +262,9 @@ def fit_figures(
             shown(result.optimal),
             out_dir / "fit.png",
             min_r2=min_r2,
+            measure=measure,
+            protocol=protocol,
         ),
-        amplitude_vs_distance(units, out_dir / "amplitude_vs_distance.png"),
-        morphology_map(cell, units, out_dir / "morphology_amplitudes.png", view),
+        amplitude_vs_distance(units, out_dir / "amplitude_vs_distance.png", measure=measure),
+        morphology_map(cell, units, out_dir / "morphology_amplitudes.png", view, label=f"unit {measure.label}"),
     ]

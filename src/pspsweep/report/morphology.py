@@ -72,7 +72,13 @@ def _soma_centre(spec: CellSpec) -> np.ndarray:
 
 
 def morphology_map(
-    spec: CellSpec, units: pd.DataFrame, path: Path, view: str = "principal", *, g_column: str = "g"
+    spec: CellSpec,
+    units: pd.DataFrame,
+    path: Path,
+    view: str = "principal",
+    *,
+    g_column: str = "g",
+    label: str = "unit PSP amplitude (mV)",
 ) -> Path:
     """2-D view of the morphology with every synapse coloured by its unit's amplitude.
 
@@ -87,6 +93,7 @@ def morphology_map(
         units: unit table with ``sections``, ``xs`` and ``amplitude_mV``.
         path: the PNG to write.
         view: one of :data:`VIEWS` (:func:`morphology_view`).
+        label: the colour bar's label (a PSC's under a voltage clamp).
     """
     from matplotlib.collections import LineCollection
 
@@ -102,7 +109,7 @@ def morphology_map(
             segments, linewidths=np.clip(0.5 * np.asarray(widths), 0.7, 8.0), colors="0.6", capstyle="round", zorder=1
         )
     )
-    _draw_synapses(fig, ax, projection.project(xyz), amp)
+    _draw_synapses(fig, ax, projection.project(xyz), amp, label)
     ax.autoscale_view()
     ax.set_aspect("equal", adjustable="datalim")
     ax.set_xlabel(projection.labels[0], fontsize=11)
@@ -123,7 +130,7 @@ def _map_size(points_2d: np.ndarray) -> tuple[float, float]:
     return (7.5, 1.2 + 6.0 * ratio) if ratio >= 1 else (1.5 + 6.0 / ratio, 7.0)
 
 
-def _draw_synapses(fig: Any, ax: Any, xy: np.ndarray, amp: np.ndarray) -> None:
+def _draw_synapses(fig: Any, ax: Any, xy: np.ndarray, amp: np.ndarray, label: str) -> None:
     """Synapses on a diverging map centred at 0 mV, largest on top; those without an amplitude as rings."""
     missing = ~np.isfinite(amp)
     if missing.any():
@@ -154,7 +161,7 @@ def _draw_synapses(fig: Any, ax: Any, xy: np.ndarray, amp: np.ndarray) -> None:
         edgecolors="k",
         zorder=3,
     )
-    fig.colorbar(sc, ax=ax, shrink=0.6, label="unit PSP amplitude (mV)")
+    fig.colorbar(sc, ax=ax, shrink=0.6, label=label)
 
 
 def _projected_sections(spec: CellSpec, view: View) -> tuple[list[np.ndarray], list[float]]:

@@ -3,12 +3,38 @@
 from __future__ import annotations
 
 import threading
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
+
+    from pspsweep.features import AnalysisOptions
+
+
+@dataclass(frozen=True)
+class Measure:
+    """What a plot's amplitudes are: the unit table's column, its unit and the labels
+    (a PSP in mV, or the PSC of a voltage clamp in nA, inward negative)."""
+
+    column: str = "amplitude_mV"
+    unit: str = "mV"
+    response: str = "PSP"
+    label: str = "PSP amplitude (mV)"
+    trace: str = "soma V (mV)"
+
+    @classmethod
+    def of(cls, options: AnalysisOptions) -> Measure:
+        """The measure of the traces analysed with ``options``."""
+        if options.signal == "current":
+            return cls("psc_nA", "nA", "PSC", "PSC (nA, inward negative)", "clamp current (nA, inward negative)")
+        return cls()
+
+
+#: a PSP in mV, what every plot showed before clamp currents
+PSP = Measure()
 
 _PYPLOT: Any = None
 _PYPLOT_LOCK = threading.Lock()
@@ -91,11 +117,11 @@ def threshold_values(threshold_mV: float, convention: str) -> tuple[float, ...]:
     return (threshold_mV,) if convention == "isf" else (-threshold_mV, threshold_mV)
 
 
-def threshold_label(threshold_mV: float, convention: str) -> str:
-    """The legend text of :func:`threshold_values`' lines."""
+def threshold_label(threshold_mV: float, convention: str, unit: str = "mV") -> str:
+    """The legend text of :func:`threshold_values`' lines (the threshold in ``unit``)."""
     if convention == "isf":
-        return f"threshold a ≥ {threshold_mV:g} mV (ISF)"
-    return f"threshold |a| ≥ {threshold_mV:g} mV"
+        return f"threshold a ≥ {threshold_mV:g} {unit} (ISF)"
+    return f"threshold |a| ≥ {threshold_mV:g} {unit}"
 
 
 def finite_values(values: object) -> np.ndarray:

@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 
 from pspsweep.report.histograms import amplitude_histogram
-from pspsweep.report.plotting import DPI, pyplot
+from pspsweep.report.plotting import DPI, PSP, Measure, pyplot
 
 #: at most this many unit traces of each kind are drawn, so a plot of thousands of units stays readable
 MAX_TRACES = 60
@@ -45,9 +45,13 @@ def trace_overview(
     t_stim: float,
     t_end: float,
     title: str,
+    *,
+    measure: Measure = PSP,
+    spikes: Sequence[float] = (),
 ) -> Path:
     """Soma voltage of the baseline and of some units (top) and unit minus baseline
-    (bottom), a column per kind of unit, each trace coloured by its unit's amplitude.
+    (bottom), a column per kind of unit, each trace coloured by its unit's amplitude
+    (the clamp current and the PSCs, in nA, under a voltage clamp).
 
     The time axis ends at ``t_end``. Every trace is drawn up to its last recorded sample:
     under CVODE that is the start of the last solver step before ``t_end`` (isf-reference
@@ -60,6 +64,8 @@ def trace_overview(
         path: the PNG to write.
         t_stim, t_end: stimulus and end time (ms).
         title: the figure's title.
+        measure: what the traces and amplitudes are (:class:`~pspsweep.report.plotting.Measure`).
+        spikes: the presynaptic spike times of a train (ms); empty: ``t_stim`` alone.
     """
     plt = pyplot()
     panels = list(panels) or [TracePanel("units", [], np.empty(0), 0)]
@@ -70,28 +76,34 @@ def trace_overview(
     held = False
     for column, panel in enumerate(panels):
         top, bottom = axes[0][column], axes[1][column]
-        held |= _draw_traces(fig, top, bottom, baseline, panel, (t0, t_end))
+        held |= _draw_traces(fig, top, bottom, baseline, panel, (t0, t_end), measure.label)
         top.set_title(f"{panel.name}: {len(panel.traces)} of {panel.n_units} units", fontsize=11)
         bottom.set_xlabel("t (ms)", fontsize=11)
         for ax in (top, bottom):
-            ax.axvline(t_stim, color="#cc3311", ls="--", lw=1.1)
+            for spike in spikes or (t_stim,):
+                ax.axvline(spike, color="#cc3311", ls="--", lw=1.1)
             ax.set_xlim(t0, t_end)
             ax.tick_params(labelsize=10)
-    axes[0][0].set_ylabel("soma V (mV)", fontsize=11)
-    axes[1][0].set_ylabel("unit − baseline (mV)", fontsize=11)
-    _legend(fig, t_stim, held, one_row=len(panels) > 1)
+    axes[0][0].set_ylabel(measure.trace, fontsize=11)
+    axes[1][0].set_ylabel(
+        f"unit − baseline ({measure.unit}{', inward negative' if measure.response == 'PSC' else ''})", fontsize=11
+    )
+    _legend(fig, t_stim, held, one_row=len(panels) > 1, n_spikes=max(len(spikes), 1))
     fig.suptitle(title, fontsize=12)
     fig.savefig(path)
     plt.close(fig)
     return path
 
 
-def _legend(fig: Any, t_stim: float, held: bool, one_row: bool) -> None:
-    """Baseline, the stimulus line and, when a trace ends before tEnd, the held stretch."""
+def _legend(fig: Any, t_stim: float, held: bool, one_row: bool, n_spikes: int = 1) -> None:
+    """Baseline, the stimulus line(s) and, when a trace ends before tEnd, the held stretch."""
     plt = pyplot()
+    spike = f"presynaptic spike, tStim = {t_stim:g} ms"
+    if n_spikes > 1:
+        spike = f"{n_spikes} presynaptic spikes from tStim = {t_stim:g} ms"
     handles = [
         plt.Line2D([], [], color="k", lw=1.5, label="baseline (no synapse)"),
-        plt.Line2D([], [], color="#cc3311", ls="--", lw=1.1, label=f"presynaptic spike, tStim = {t_stim:g} ms"),
+        plt.Line2D([], [], color="#cc3311", ls="--", lw=1.1, label=spike),
     ]
     if held:
         label = "dotted: last CVODE sample held to tEnd (as analysed)"
@@ -107,6 +119,7 @@ def _draw_traces(
     baseline: tuple[np.ndarray, np.ndarray],
     panel: TracePanel,
     window: tuple[float, float],
+    label: str = "PSP amplitude (mV)",
 ) -> bool:
     """One column: raw traces (top), differences (bottom), a colour bar of the amplitudes.
 
@@ -147,7 +160,7 @@ def _draw_traces(
         ax.autoscale_view()
     from matplotlib.cm import ScalarMappable
 
-    fig.colorbar(ScalarMappable(norm, cmap), ax=[top, bottom], shrink=0.6, label="unit PSP amplitude (mV)")
+    fig.colorbar(ScalarMappable(norm, cmap), ax=[top, bottom], shrink=0.6, label=f"unit {label}")
     return bool(dotted)
 
 
