@@ -32,14 +32,14 @@ from pspsweep.builders import (
 )
 from pspsweep.cellmodel import CellSpec
 from pspsweep.celltypes import group_statistics
-from pspsweep.config import PspSweepConfig
+from pspsweep.config import ProtocolConfig, PspSweepConfig
 from pspsweep.embedding import Embedding
 from pspsweep.features import AnalysisOptions
 from pspsweep.geometry import unit_mean_distances
 from pspsweep.launch import work_folders
 from pspsweep.nwb import NWB_FILE, write_sweep_nwb
 from pspsweep.progress import progress_bar
-from pspsweep.protocol_config import analysis_options, protocol_metrics
+from pspsweep.protocol_config import analysis_options, protocol_label, protocol_metrics
 from pspsweep.statistics import feature_columns, statistics_metrics, summary_statistics
 from pspsweep.sweep_figures import sweep_plots
 from pspsweep.sweep_plan import plan_simulations, sweep_key, sweep_works
@@ -347,6 +347,8 @@ def _write_results(
     stage = out_dir / ".incomplete"
     stage.mkdir(parents=True, exist_ok=True)
     title = f"{prep.label}, {prep.conductance_label()}"
+    if cfg.protocol != ProtocolConfig():
+        title += f"; {protocol_label(cfg.protocol)}"
     with ThreadPoolExecutor(1, thread_name_prefix="pspsweep-traces") as background:
         # deflating traces.npz releases the GIL, so it overlaps drawing the plots
         traces_npz = background.submit(

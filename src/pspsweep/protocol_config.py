@@ -4,6 +4,8 @@ protocol records about itself (docs/protocols.md)."""
 
 from __future__ import annotations
 
+from enum import Enum
+
 import numpy as np
 
 from pspsweep.config import ProtocolConfig, PspSweepConfig
@@ -34,18 +36,30 @@ def protocol_spec(cfg: ProtocolConfig) -> ProtocolSpec:
     )
 
 
-def describe(cfg: ProtocolConfig) -> str:
-    """The protocol in a few words for titles: its name and what differs from ISF's."""
-    parts = []
-    if cfg.clamp == "voltage":
-        parts.append(f"voltage clamp at {cfg.hold_V:g} mV, Rs {cfg.series_resistance:g} MOhm")
-    elif cfg.hold_V is not None:
-        parts.append(f"held at {cfg.hold_V:g} mV")
-    elif cfg.hold_I is not None:
-        parts.append(f"{cfg.hold_I:g} nA injected")
-    if list(cfg.spikes) != [0.0]:
-        parts.append("spikes at tStim + " + ", ".join(f"{s:g}" for s in cfg.spikes) + " ms")
-    return f"protocol {cfg.name}" + (f" ({'; '.join(parts)})" if parts else "")
+def protocol_label(protocol: ProtocolConfig) -> str:
+    """``protocol isf``, or the protocol's name and its keys that differ from ISF's
+    (``protocol hold (hold_V=-70 mV)``), for titles and tags."""
+    isf = ProtocolConfig()
+    keys = []
+    for key, unit in _PROTOCOL_UNITS.items():
+        value = _plain(getattr(protocol, key))
+        if value != _plain(getattr(isf, key)):
+            shown = "[" + ", ".join(f"{v:g}" for v in value) + "]" if isinstance(value, list) else value
+            keys.append(f"{key}={shown if isinstance(shown, str) else f'{shown:g}'}{unit}")
+    return f"protocol {protocol.name}" + (f" ({', '.join(keys)})" if keys else "")
+
+
+#: the protocol keys a label shows when they differ from ISF's, with their units
+_PROTOCOL_UNITS = {"hold_V": " mV", "hold_I": " nA", "clamp": "", "series_resistance": " MOhm", "spikes": " ms"}
+
+
+def _plain(value: object) -> object:
+    """A protocol value comparable with its default: an enum's value, a list of floats."""
+    if isinstance(value, Enum):
+        return value.value
+    if value is None or isinstance(value, str | int | float):
+        return value
+    return [float(v) for v in value]  # type: ignore[attr-defined]
 
 
 def protocol_metrics(

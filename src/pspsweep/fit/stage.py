@@ -15,7 +15,6 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass
-from enum import Enum
 from pathlib import Path
 from typing import NamedTuple
 
@@ -23,10 +22,11 @@ import numpy as np
 import pandas as pd
 
 from pspsweep.celltypes import CLASSIFICATIONS, assign_groups, groups_for
-from pspsweep.config import FitConfig, MorphologyView, ProtocolConfig, PspSweepConfig
+from pspsweep.config import FitConfig, MorphologyView, PspSweepConfig
 from pspsweep.errors import PspSweepError
 from pspsweep.features import AnalysisOptions
 from pspsweep.fit.lines import bootstrap_optimal_g, linear_fits, optimal_g
+from pspsweep.protocol_config import protocol_label
 from pspsweep.run_record import fit_description
 from pspsweep.statistics import require_columns, summary_statistics
 from pspsweep.tracking import NOTE_TAG, Tracker
@@ -143,32 +143,6 @@ def inward_names(table: pd.DataFrame) -> pd.DataFrame:
         return column
 
     return table.rename(columns=renamed)
-
-
-def protocol_label(protocol: ProtocolConfig) -> str:
-    """``protocol isf``, or the protocol's name and its keys that differ from ISF's
-    (``protocol hold (hold_V=-70 mV)``), for the fit's titles and tags."""
-    isf = ProtocolConfig()
-    keys = []
-    for key, unit in _PROTOCOL_UNITS.items():
-        value = _plain(getattr(protocol, key))
-        if value != _plain(getattr(isf, key)):
-            shown = "[" + ", ".join(f"{v:g}" for v in value) + "]" if isinstance(value, list) else value
-            keys.append(f"{key}={shown if isinstance(shown, str) else f'{shown:g}'}{unit}")
-    return f"protocol {protocol.name}" + (f" ({', '.join(keys)})" if keys else "")
-
-
-#: the protocol keys a label shows when they differ from ISF's, with their units
-_PROTOCOL_UNITS = {"hold_V": " mV", "hold_I": " nA", "clamp": "", "series_resistance": " MOhm", "spikes": " ms"}
-
-
-def _plain(value: object) -> object:
-    """A protocol value comparable with its default: an enum's value, a list of floats."""
-    if isinstance(value, Enum):
-        return value.value
-    if value is None or isinstance(value, str | int | float):
-        return value
-    return [float(v) for v in value]  # type: ignore[attr-defined]
 
 
 def _optimal_with_interval(
