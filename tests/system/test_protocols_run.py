@@ -50,3 +50,51 @@ def test_hold_v_on_the_demo_cell_under_cvode(tmp_path):
     _, metrics = held_run(tmp_path, "demo")
     assert abs(metrics["v_at_tstim_mV"] - HOLD_V) <= 0.05
     assert np.isfinite(metrics["holding_current_nA"])
+
+
+@pytest.mark.realdata
+def test_a_fit_multirun_under_hold_v_names_the_protocol(isf86, tmp_path):
+    """ISF's VPM_C2 fit of the 86 cell (the isf86 preset, three units per job) held at
+    -70 mV: every job finishes, the fit run nested under the parent has its optimal g,
+    its fit.png, and says which protocol its numbers come from."""
+    import subprocess
+    import sys
+
+    from conftest import REPO, pspsweep_env
+    from mlflow.tracking import MlflowClient
+
+    store = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    res = subprocess.run(
+        [
+            str(Path(sys.executable).parent / "pspsweep"),
+            "-m",
+            "+experiment=isf86",
+            "protocol=hold",
+            "run.units=[0,1,2]",
+            "executor.progress=false",
+            f"tracking.uri={store}",
+            f"hydra.sweep.dir={tmp_path / 'multirun'}",
+            f"executor.work_dir={tmp_path / 'work'}",
+        ],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=1800,
+        env=pspsweep_env(),
+        check=False,
+    )
+    assert res.returncode == 0, res.stderr[-3000:]
+    client = MlflowClient(store)
+    runs = client.search_runs([e.experiment_id for e in client.search_experiments()])
+    (parent,) = [r for r in runs if r.data.tags.get("pspsweep.role") == "parent"]
+    assert all(r.info.status == "FINISHED" for r in runs)
+    jobs = [
+        r
+        for r in runs
+        if r.data.tags.get("mlflow.parentRunId") == parent.info.run_id and "v_at_tstim_mV" in r.data.metrics
+    ]
+    assert len(jobs) == 4 and all(abs(r.data.metrics["v_at_tstim_mV"] - HOLD_V) <= 0.05 for r in jobs)
+    fit = client.get_run(parent.data.tags["pspsweep.latest_fit"])
+    assert fit.data.tags["fit.protocol"] == "protocol hold (hold_V=-70 mV)"
+    assert any(k.startswith("optimal_g.") for k in fit.data.metrics)
+    assert "fit.png" in {a.path for a in client.list_artifacts(fit.info.run_id)}
