@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import math
 from dataclasses import replace
-from fnmatch import fnmatch
 from pathlib import Path
 from typing import Any
 
@@ -29,22 +28,12 @@ from pspsweep.demo import demo_sections, demo_synapses
 from pspsweep.embedding import Embedding, ReceptorSpec
 from pspsweep.errors import PspSweepError
 from pspsweep.launch import launch_dir
+from pspsweep.receptors import with_stp
 from pspsweep.simulation.mechanisms import SHIPPED_FOLDERS
 from pspsweep.validation import check_conductance
 
 #: receptor mechanisms pspsweep ships, and whether they are excitatory
 RECEPTOR_MECHANISMS = {"glutamate_syn": True, "gaba_syn": False}
-#: each receptor's Tsodyks-Markram form (the same kinetics, TM plasticity per connection)
-TM_MECHANISMS = {"glutamate_syn": "tm_glutamate_syn", "gaba_syn": "tm_gaba_syn"}
-#: ``network.stp`` keys -> the TM mechanisms' parameters
-TM_PARAMETERS = {"U": "U", "D": "tau_rec", "F": "tau_facil"}
-#: ISF's own plasticity parameters and their values without plasticity, which the TM
-#: model replaces
-ISF_PLASTICITY_NEUTRAL = {
-    **{f"decay{c}": 1.0 for c in ("ampa", "nmda", "gaba")},
-    **{f"facil{c}": 0.0 for c in ("ampa", "nmda", "gaba")},
-}
-ISF_PLASTICITY_TIMES = {f"tau{k}{c}" for k in "df" for c in ("ampa", "nmda", "gaba")}
 
 
 def resolve_path(path: str, what: str) -> Path:
@@ -270,64 +259,6 @@ def embedding_from_config(cfg: NetworkConfig, cell: CellSpec) -> Embedding:
         receptors[name] = receptor_from_config(name, c.receptor, dict(c.parameters))
     synapses = isf.snap_to_points(emb.synapses, cell.sections) if cfg.snap_to_points else emb.synapses
     return Embedding(synapses, with_stp(receptors, cfg.stp))
-
-
-def with_stp(receptors: dict[str, ReceptorSpec], stp: dict[str, dict[str, float]]) -> dict[str, ReceptorSpec]:
-    """The receptors with the Tsodyks-Markram model of ``network.stp`` where it applies.
-
-    A cell type takes the entry of its own name, else of the first pattern matching it.
-    Its receptor becomes the TM form of the same kinetics; ISF's own plasticity
-    parameters are dropped at their values without plasticity and refused otherwise
-    (two plasticity models at once).
-
-    Raises:
-        PspSweepError: naming the ``network.stp`` key that matches no cell type or holds
-            a bad value, or the receptor parameter in the way.
-    """
-    if not stp:
-        return receptors
-    out = dict(receptors)
-    for key, values in stp.items():
-        matched = [name for name in receptors if name == key or (key not in receptors and fnmatch(name, key))]
-        if not matched:
-            raise PspSweepError(f"network.stp.{key} matches no cell type of the embedding")
-        params = _tm_parameters(key, values)
-        for name in matched:
-            if out[name] is not receptors[name] and key != name:
-                continue  # an earlier entry (its own name, or an earlier pattern) decided
-            out[name] = _tm_receptor(name, receptors[name], params)
-    return out
-
-
-def _tm_parameters(key: str, values: dict[str, float]) -> dict[str, float]:
-    unknown = sorted(set(values) - set(TM_PARAMETERS))
-    if unknown or "U" not in values:
-        raise PspSweepError(
-            f"network.stp.{key}={dict(values)}: give U, and D and F in ms (e.g. {{U: 0.5, D: 800, F: 0}})"
-        )
-    try:
-        u, d, f = float(values["U"]), float(values.get("D", 0.0)), float(values.get("F", 0.0))
-    except (TypeError, ValueError):
-        raise PspSweepError(f"network.stp.{key}={dict(values)}: U, D and F must be numbers") from None
-    if not (0 < u <= 1 and math.isfinite(d) and d >= 0 and math.isfinite(f) and f >= 0):
-        raise PspSweepError(f"network.stp.{key}: U={u:g} must be in (0, 1], D={d:g} and F={f:g} >= 0 ms")
-    return {"U": u, "tau_rec": d, "tau_facil": f}
-
-
-def _tm_receptor(name: str, receptor: ReceptorSpec, tm: dict[str, float]) -> ReceptorSpec:
-    if receptor.mechanism not in TM_MECHANISMS:
-        raise PspSweepError(f"network.stp: cell type {name} has receptor {receptor.mechanism}, which has no TM form")
-    params = {}
-    for key, value in receptor.parameters.items():
-        if key in ISF_PLASTICITY_TIMES or ISF_PLASTICITY_NEUTRAL.get(key) == value:
-            continue
-        if key in ISF_PLASTICITY_NEUTRAL:
-            raise PspSweepError(
-                f"network.stp: cell type {name} also has ISF's plasticity {key}={value:g}; "
-                "set it to its neutral value or drop the stp entry"
-            )
-        params[key] = value
-    return ReceptorSpec(TM_MECHANISMS[receptor.mechanism], receptor.excitatory, {**params, **tm})
 
 
 def receptor_of(embedding: Embedding, celltype: str, classification: str) -> ReceptorSpec:

@@ -1,0 +1,97 @@
+"""The receptor model of each cell type beyond ISF's templates: the Tsodyks-Markram
+short-term plasticity of ``network.stp`` (docs/protocols.md). Plain data only."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+from fnmatch import fnmatch
+from typing import Any, TypeVar
+
+from pspsweep.embedding import ReceptorSpec
+from pspsweep.errors import PspSweepError
+
+Entry = TypeVar("Entry")
+
+#: each receptor's Tsodyks-Markram form (the same kinetics, TM plasticity per connection)
+TM_MECHANISMS = {"glutamate_syn": "tm_glutamate_syn", "gaba_syn": "tm_gaba_syn"}
+#: ``network.stp`` keys -> the TM mechanisms' parameters
+TM_PARAMETERS = {"U": "U", "D": "tau_rec", "F": "tau_facil"}
+#: ISF's own plasticity parameters and their values without plasticity, which the TM
+#: model replaces
+ISF_PLASTICITY_NEUTRAL = {
+    **{f"decay{c}": 1.0 for c in ("ampa", "nmda", "gaba")},
+    **{f"facil{c}": 0.0 for c in ("ampa", "nmda", "gaba")},
+}
+ISF_PLASTICITY_TIMES = {f"tau{k}{c}" for k in "df" for c in ("ampa", "nmda", "gaba")}
+
+
+def entries_by_celltype(
+    config_key: str, entries: dict[str, Entry], names: Iterable[str]
+) -> dict[str, tuple[str, Entry]]:
+    """Cell type -> (key, entry) of a per-cell-type config map whose keys are cell types
+    or fnmatch patterns: a cell type takes the entry of its own name, else of the first
+    pattern matching it.
+
+    Raises:
+        PspSweepError: naming ``<config_key>.<key>`` when a key matches no cell type.
+    """
+    names = list(names)
+    chosen: dict[str, tuple[str, Entry]] = {}
+    for key, entry in entries.items():
+        matched = [n for n in names if n == key or (key not in names and fnmatch(n, key))]
+        if not matched:
+            raise PspSweepError(f"{config_key}.{key} matches no cell type of the embedding")
+        for name in matched:
+            if name not in chosen or key == name:
+                chosen[name] = (key, entry)
+    return chosen
+
+
+def with_stp(receptors: dict[str, ReceptorSpec], stp: dict[str, dict[str, Any]]) -> dict[str, ReceptorSpec]:
+    """The receptors with the Tsodyks-Markram model of ``network.stp`` where it applies.
+
+    A cell type takes the entry of its own name, else of the first pattern matching it.
+    Its receptor becomes the TM form of the same kinetics; ISF's own plasticity
+    parameters are dropped at their values without plasticity and refused otherwise
+    (two plasticity models at once).
+
+    Raises:
+        PspSweepError: naming the ``network.stp`` key that matches no cell type or holds
+            a bad value, or the receptor parameter in the way.
+    """
+    out = dict(receptors)
+    for name, (key, values) in entries_by_celltype("network.stp", stp, receptors).items():
+        out[name] = _tm_receptor(name, receptors[name], _tm_parameters(key, values))
+    return out
+
+
+def _tm_parameters(key: str, values: dict[str, Any]) -> dict[str, float]:
+    unknown = sorted(set(values) - set(TM_PARAMETERS))
+    if unknown or "U" not in values:
+        raise PspSweepError(
+            f"network.stp.{key}={dict(values)}: give U, and D and F in ms (e.g. {{U: 0.5, D: 800, F: 0}})"
+        )
+    try:
+        u, d, f = float(values["U"]), float(values.get("D", 0.0)), float(values.get("F", 0.0))
+    except (TypeError, ValueError):
+        raise PspSweepError(f"network.stp.{key}={dict(values)}: U, D and F must be numbers") from None
+    if not (0 < u <= 1 and math.isfinite(d) and d >= 0 and math.isfinite(f) and f >= 0):
+        raise PspSweepError(f"network.stp.{key}: U={u:g} must be in (0, 1], D={d:g} and F={f:g} >= 0 ms")
+    return {"U": u, "tau_rec": d, "tau_facil": f}
+
+
+def _tm_receptor(name: str, receptor: ReceptorSpec, tm: dict[str, float]) -> ReceptorSpec:
+    if receptor.mechanism not in TM_MECHANISMS:
+        raise PspSweepError(f"network.stp: cell type {name} has receptor {receptor.mechanism}, which has no TM form")
+    params = {}
+    for key, value in receptor.parameters.items():
+        if key in ISF_PLASTICITY_TIMES or ISF_PLASTICITY_NEUTRAL.get(key) == value:
+            continue
+        if key in ISF_PLASTICITY_NEUTRAL:
+            raise PspSweepError(
+                f"network.stp: cell type {name} also has ISF's plasticity {key}={value:g}; "
+                "set it to its neutral value or drop the stp entry"
+            )
+        params[key] = value
+    return ReceptorSpec(TM_MECHANISMS[receptor.mechanism], receptor.excitatory, {**params, **tm})
