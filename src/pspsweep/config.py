@@ -298,6 +298,8 @@ class ProtocolConfig:
     hold_V at tStim (current clamp), or by an SEClamp with ``series_resistance`` (MOhm)
     (``clamp=voltage``). ``hold_I`` (nA): a constant current instead. ``spikes``: the
     presynaptic spike times, ms after tStim, each delivered to every synapse of the unit.
+    ``trials``: runs of every unit, in which stochastic synapses (``network.release``)
+    draw anew from Random123 streams keyed by ``seed``, cell type, synapse and trial.
     """
 
     name: str = "isf"
@@ -306,6 +308,8 @@ class ProtocolConfig:
     clamp: Clamp = Clamp.current
     series_resistance: float = 10.0
     spikes: List[float] = field(default_factory=lambda: [0.0])
+    trials: int = 1
+    seed: int = 0
 
 
 @dataclass

@@ -136,7 +136,7 @@ def prepare(cfg: PspSweepConfig, on_cell: Callable[[CellSpec], object] | None = 
         weights[celltype] = conductances(cfg.run, receptor_of(embedding, celltype, cfg.network.classification))
         # (the embedding readers have checked every synapse's section, naming file and line)
         units += make_units(embedding, celltype, cfg.run.mode.value, cfg.run.units)
-    check_work(cfg.run, cell.sim.dt, len(units))
+    check_work(cfg.run, cell.sim.dt, len(units) * cfg.protocol.trials)  # a trial is a unit run
     check_windows(cfg, options)  # after check_work: the analysis grid of an absurd tEnd fills memory
     # the conductance the fit runs against: run.g, else the explicit AMPA or GABA one
     first = weights[celltypes[0]]

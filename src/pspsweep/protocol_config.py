@@ -33,6 +33,8 @@ def protocol_spec(cfg: ProtocolConfig) -> ProtocolSpec:
         clamp=str(cfg.clamp),
         series_resistance=float(cfg.series_resistance),
         spikes=tuple(float(s) for s in cfg.spikes),
+        trials=int(cfg.trials),
+        seed=int(cfg.seed),
     )
 
 
@@ -50,7 +52,15 @@ def protocol_label(protocol: ProtocolConfig) -> str:
 
 
 #: the protocol keys a label shows when they differ from ISF's, with their units
-_PROTOCOL_UNITS = {"hold_V": " mV", "hold_I": " nA", "clamp": "", "series_resistance": " MOhm", "spikes": " ms"}
+_PROTOCOL_UNITS = {
+    "hold_V": " mV",
+    "hold_I": " nA",
+    "clamp": "",
+    "series_resistance": " MOhm",
+    "spikes": " ms",
+    "trials": "",
+    "seed": "",
+}
 
 
 def _plain(value: object) -> object:

@@ -13,6 +13,9 @@ from pspsweep.errors import PspSweepError
 
 Entry = TypeVar("Entry")
 
+#: receptor mechanisms with stochastic release (a Random123 stream ``rng`` per synapse)
+STOCHASTIC_MECHANISMS = frozenset({"stoch_glutamate_syn", "stoch_gaba_syn"})
+
 #: each receptor's Tsodyks-Markram form (the same kinetics, TM plasticity per connection)
 TM_MECHANISMS = {"glutamate_syn": "tm_glutamate_syn", "gaba_syn": "tm_gaba_syn"}
 #: ``network.stp`` keys -> the TM mechanisms' parameters

@@ -16,6 +16,7 @@ from pspsweep import execution, hashing
 from pspsweep.config import PspSweepConfig
 from pspsweep.geometry import segment_counts
 from pspsweep.protocol_config import protocol_spec
+from pspsweep.receptors import STOCHASTIC_MECHANISMS
 from pspsweep.units import distinct_units
 
 if TYPE_CHECKING:
@@ -116,7 +117,9 @@ def plan_simulations(
     chunks: list[execution.ChunkTask] = []
     for index, group in enumerate(groups):
         units = [prep.units[i] for i in group.members]
-        same_as = distinct_units(units, nseg) if cfg.run.reuse_identical else list(range(len(units)))
+        # a stochastic synapse draws from its own stream: identical segments, other draws
+        reuse = cfg.run.reuse_identical and group.work.request.receptor.mechanism not in STOCHASTIC_MECHANISMS
+        same_as = distinct_units(units, nseg) if reuse else list(range(len(units)))
         source[list(group.members)] = [group.members[j] for j in same_as]
         firsts = sorted(set(same_as))
         chunks += execution.plan_chunks(

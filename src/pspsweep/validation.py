@@ -32,6 +32,9 @@ from pspsweep.config import (
 from pspsweep.errors import PspSweepError
 from pspsweep.features import AnalysisOptions
 
+#: most trials per unit accepted (protocol.trials)
+MAX_TRIALS = 1_000_000
+
 #: largest conductance accepted (nS): 10 uS is three orders above any unitary synapse
 #: (0.1-10 nS) and already clamps a dendrite; larger values are typos that break CVODE
 MAX_CONDUCTANCE_NS = 1e4
@@ -152,6 +155,10 @@ def _validate_protocol(protocol: ProtocolConfig, run: RunConfig) -> None:
             raise PspSweepError("protocol.clamp=voltage needs protocol.hold_V=MV, the potential the soma is clamped at")
         if not protocol.series_resistance > 0:
             raise PspSweepError(f"protocol.series_resistance={protocol.series_resistance:g} must be > 0 (MOhm)")
+    if not 1 <= protocol.trials <= MAX_TRIALS:
+        raise PspSweepError(f"protocol.trials={protocol.trials} must be between 1 and {MAX_TRIALS}")
+    if not 0 <= protocol.seed < 2**32:
+        raise PspSweepError(f"protocol.seed={protocol.seed} must be between 0 and 2**32 - 1 (a Random123 key)")
     spikes = list(protocol.spikes)
     if not spikes:
         raise PspSweepError("protocol.spikes is empty: give the presynaptic spike times, ms after run.tStim (e.g. [0])")
@@ -351,7 +358,8 @@ def check_work(run: RunConfig, dt: float, n_units: int) -> None:
         unit = 10.0 ** (math.floor(math.log10(steps)) - 1)
         enough = math.ceil(steps / unit) * unit
         raise PspSweepError(
-            f"the sweep would take {steps:.3g} time steps of {step:g} ms ({n_units} units, run.tStim={run.tStim:g}, "
-            f"run.tEnd={run.tEnd:g}, neuron.sim.dt={dt:g}, run.strategy={run.strategy.value}), more than "
+            f"the sweep would take {steps:.3g} time steps of {step:g} ms ({n_units} unit runs, "
+            f"run.tStim={run.tStim:g}, run.tEnd={run.tEnd:g}, neuron.sim.dt={dt:g}, "
+            f"run.strategy={run.strategy.value}), more than "
             f"run.max_steps={run.max_steps:.3g}; set run.max_steps={enough:.2g} if you mean it"
         )

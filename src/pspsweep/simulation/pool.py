@@ -9,13 +9,18 @@ events has zero conductance and adds exactly 0 to its node, so one pool serves e
 
 from __future__ import annotations
 
+import zlib
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
 from pspsweep.embedding import ReceptorSpec
+from pspsweep.receptors import STOCHASTIC_MECHANISMS
 from pspsweep.simulation import coreneuron
 from pspsweep.units import Unit
+
+#: stream positions reserved per trial (each trial starts at trial * TRIAL_STRIDE)
+TRIAL_STRIDE = 1 << 20
 
 
 class SynapseMaker:
@@ -51,6 +56,30 @@ class SynapseMaker:
         """New synapses on the unit's segments (gone when the list is dropped)."""
         return [self.new(self.segment(s, x)) for s, x in zip(unit.sections, unit.xs)]
 
+    @property
+    def stochastic(self) -> bool:
+        """True when the receptor draws random numbers (stochastic release)."""
+        return self.receptor.mechanism in STOCHASTIC_MECHANISMS
+
+    def start_trial(self, pairs: Sequence[tuple[Any, Any]], unit: Unit, trial: int, seed: int) -> None:
+        """Key each synapse's random stream to (seed, cell type, synapse id) at the trial's
+        position, and zero its release counter; nothing for a deterministic receptor.
+        Random123 streams are not part of SaveState, so this follows every restore."""
+        if not self.stochastic:
+            return
+        celltype = zlib.crc32(unit.celltype.encode())
+        for (syn, _), synapse_id in zip(pairs, unit.synapse_ids):
+            syn.rng.set_ids(seed, celltype, synapse_id)
+            syn.rng.set_seq(trial * TRIAL_STRIDE)
+            syn.n_released = 0
+
+    def released(self, pairs: Sequence[tuple[Any, Any]]) -> list[int] | None:
+        """Per synapse, the releases counted since :meth:`start_trial`; None for a
+        deterministic receptor."""
+        if not self.stochastic:
+            return None
+        return [int(syn.n_released) for syn, _ in pairs]
+
 
 class SynapsePool:
     """Parked synapses moved onto a unit's segments for its run."""
@@ -74,10 +103,10 @@ class SynapsePool:
         self.pairs = [self.maker.new(self.park) for _ in range(size)]
 
     @contextmanager
-    def placed(self, unit: Unit) -> Iterator[list[Any]]:
+    def placed(self, unit: Unit) -> Iterator[list[tuple[Any, Any]]]:
         """Move the first n synapses onto the unit's segments, weight them (0 on the
-        parked rest) and yield their NetCons; park them again afterwards (a saved state
-        restores only onto the structure it was saved with)."""
+        parked rest) and yield them (point process, NetCon); park them again afterwards
+        (a saved state restores only onto the structure it was saved with)."""
         n = unit.n_synapses
         placed = self.pairs[:n]
         try:
@@ -87,7 +116,7 @@ class SynapsePool:
             for i, (_, nc) in enumerate(self.pairs):
                 for k, w in enumerate(self.maker.weights):
                     nc.weight[k] = w if i < n else 0.0
-            yield [nc for _, nc in placed]
+            yield placed
         finally:
             for syn, _ in placed:
                 syn.loc(self.park)

@@ -40,6 +40,8 @@ class ProtocolSpec:
         clamp: ``"current"`` (the voltage is recorded) or ``"voltage"``.
         series_resistance: MOhm, the SEClamp's ``rs``.
         spikes: presynaptic spike times, ms after tStim.
+        trials: runs of every unit (stochastic release draws anew in each).
+        seed: the first key of every synapse's random stream.
     """
 
     name: str = "isf"
@@ -48,6 +50,8 @@ class ProtocolSpec:
     clamp: str = "current"
     series_resistance: float = 10.0
     spikes: tuple[float, ...] = (0.0,)
+    trials: int = 1
+    seed: int = 0
 
     @property
     def is_isf(self) -> bool:

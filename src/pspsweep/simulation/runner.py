@@ -130,9 +130,15 @@ class UnitSimulator:
         new settle. Otherwise it may run at any time."""
         return self.strategy.baseline_first
 
-    def unit(self, unit: Unit) -> tuple[np.ndarray, np.ndarray]:
-        """Simulate one unit activated at tStim; returns (t ms, v mV)."""
-        return self.strategy.unit(unit)
+    def unit(self, unit: Unit, trial: int = 0) -> tuple[np.ndarray, np.ndarray]:
+        """Simulate one unit activated at tStim; returns (t ms, v mV). ``trial`` keys the
+        random streams of stochastic synapses (:attr:`released`: their releases)."""
+        return self.strategy.unit(unit, trial)
+
+    @property
+    def released(self) -> list[int] | None:
+        """Per synapse of the last unit run, its releases; None for deterministic synapses."""
+        return self.strategy.released
 
     @property
     def state_log(self) -> list[tuple[str, int, float]]:

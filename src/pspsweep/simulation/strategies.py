@@ -66,8 +66,17 @@ class Strategy(ABC):
         """The synapse-free run from t = 0 to tEnd."""
 
     @abstractmethod
-    def unit(self, unit: Unit) -> tuple[np.ndarray, np.ndarray]:
-        """The run of one unit, activated by the protocol."""
+    def unit(self, unit: Unit, trial: int = 0) -> tuple[np.ndarray, np.ndarray]:
+        """The run of one unit, activated by the protocol; ``trial`` positions the random
+        streams of stochastic synapses (:attr:`released` then holds their releases)."""
+
+    #: per synapse of the last unit run, its releases (None: deterministic receptor)
+    released: list[int] | None = None
+
+    def _start(self, pairs: list[tuple[Any, Any]], unit: Unit, trial: int) -> None:
+        """Seed the placed synapses for the trial and queue the protocol's events."""
+        self.maker.start_trial(pairs, unit, trial, self.request.protocol.seed)
+        self.protocol.deliver([nc for _, nc in pairs])
 
     def configure(self) -> None:
         """Re-assert NEURON's globals before every run (other code may change them)."""
@@ -112,12 +121,14 @@ class Reference(Strategy):
         self.initialise()
         return self._advance_to_end()
 
-    def unit(self, unit: Unit) -> tuple[np.ndarray, np.ndarray]:
+    def unit(self, unit: Unit, trial: int = 0) -> tuple[np.ndarray, np.ndarray]:
         pairs = self.maker.for_unit(unit)
         self.initialise()
-        self.protocol.deliver([nc for _, nc in pairs])
+        self._start(pairs, unit, trial)
         try:
-            return self._advance_to_end()
+            t, v = self._advance_to_end()
+            self.released = self.maker.released(pairs)
+            return t, v
         finally:
             # point processes go when the last reference to them goes
             del pairs
@@ -166,17 +177,18 @@ class Restore(Strategy):
         settled.tails[t_end] = tail
         return join(settled, *tail, vardt=False)
 
-    def unit(self, unit: Unit) -> tuple[np.ndarray, np.ndarray]:
+    def unit(self, unit: Unit, trial: int = 0) -> tuple[np.ndarray, np.ndarray]:
         settled = self._restore_settled(self._pool_size_for(unit.n_synapses))
-        with self.pool.placed(unit) as netcons:
+        with self.pool.placed(unit) as pairs:
             # restore() cleared the event queue
-            self.protocol.deliver(netcons)
+            self._start(pairs, unit, trial)
             if self.request.vardt:
                 # after the moves: a structure change re-creates the integrator, which
                 # would otherwise restart from t = 0
                 self.h.CVode().re_init()
             self.h.frecord_init()
             t, v = self._advance_to_end()
+            self.released = self.maker.released(pairs)
         return join(settled, t, v, self.request.vardt)
 
     def key(self, size: int) -> str:
