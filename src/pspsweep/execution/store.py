@@ -23,6 +23,7 @@ import numpy as np
 
 from pspsweep.errors import PspSweepError
 from pspsweep.execution.plan import ChunkTask
+from pspsweep.execution.trials import Trials
 from pspsweep.execution.worker import CHUNK_FORMAT_VERSION, ChunkResult, SweepWork, as_work_list
 from pspsweep.files import write_atomically, write_error
 from pspsweep.hashing import content_hash
@@ -98,6 +99,8 @@ class ChunkStore:
             arrays["t_baseline"], arrays["v_baseline"] = result.baseline
         if result.protocol_values is not None:
             arrays["protocol_values"] = np.array(json.dumps(result.protocol_values))
+        if result.trials is not None:
+            arrays.update(result.trials.arrays())
 
         def write(tmp: Path) -> None:
             self.folder.mkdir(parents=True, exist_ok=True)
@@ -136,6 +139,7 @@ class ChunkStore:
             t, v = d["t"], d["v"]
             baseline = (d["t_baseline"], d["v_baseline"]) if "t_baseline" in d else None
             values = json.loads(str(d["protocol_values"])) if "protocol_values" in d else None
+            trials = Trials.from_arrays(d)
             return ChunkResult(
                 index=index,
                 units=d["units"],
@@ -147,6 +151,7 @@ class ChunkStore:
                 worker=str(d["worker"]),
                 baseline=baseline,
                 protocol_values=values,
+                trials=trials,
             )
 
     def baseline(self, chunks: Sequence[ChunkTask]) -> tuple[np.ndarray, np.ndarray]:

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from pspsweep.execution.plan import ChunkTask
+from pspsweep.execution.trials import Trials, simulate_trials
 from pspsweep.features import AnalysisOptions, psp_features_many, pulse_features_many
 from pspsweep.hashing import content_hash
 
@@ -44,6 +45,8 @@ class ChunkResult:
     baseline: tuple[np.ndarray, np.ndarray] | None = None
     #: what the protocol found before the runs (with the baseline): the holding current
     protocol_values: dict[str, float] | None = None
+    #: every trial's features and releases, under ``protocol.trials`` or stochastic release
+    trials: Trials | None = None
 
 
 @dataclass(frozen=True)
@@ -122,19 +125,36 @@ def simulate_chunk(work: SweepWork, chunk: ChunkTask, with_baseline: bool = Fals
         Traces (at storage resolution) and features (from full-resolution traces).
     """
     simulator = _simulator(work)
-    started = time.perf_counter()
-    ts, vs = [], []
-    for unit in chunk.units:
-        t, v = simulator.sim.unit(unit)
-        ts.append(t)
-        vs.append(v)
-    before_baseline = time.perf_counter()
-    t_b, v_b = simulator.baseline_trace()
-    baseline_s = time.perf_counter() - before_baseline  # not the chunk's work
     req = work.request
     # one pulse: one value per unit, as before trains (the same numbers either way)
     features = pulse_features_many if work.options.n_pulses > 1 else psp_features_many
-    amps, peaks = features(ts, vs, t_b, v_b, req.t_stim, req.t_end, work.options)
+    started = time.perf_counter()
+    trials = None
+    if req.protocol.trials > 1 or simulator.sim.stochastic:
+        t_b, v_b = simulator.baseline_trace()  # every trial is measured as it ends
+        baseline_s = 0.0
+
+        def measure(t: np.ndarray, v: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+            amps, peaks = features([t], [v], t_b, v_b, req.t_stim, req.t_end, work.options)
+            return np.reshape(amps, -1), np.reshape(peaks, -1)
+
+        n_pulses = work.options.n_pulses
+        # the first unit of the first chunk shows its trial traces (traces.png of the trials)
+        show = chunk.index == 0
+        ts, vs, trials = simulate_trials(simulator.sim, chunk.units, req.protocol.trials, n_pulses, measure, show)
+        amps, peaks = trials.unit_means()
+        if n_pulses == 1:
+            amps, peaks = amps[:, 0], peaks[:, 0]
+    else:
+        ts, vs = [], []
+        for unit in chunk.units:
+            t, v = simulator.sim.unit(unit)
+            ts.append(t)
+            vs.append(v)
+        before_baseline = time.perf_counter()
+        t_b, v_b = simulator.baseline_trace()
+        baseline_s = time.perf_counter() - before_baseline  # not the chunk's work
+        amps, peaks = features(ts, vs, t_b, v_b, req.t_stim, req.t_end, work.options)
     stored = [_store_resolution(t, v, work.record_dt, req.t_end) for t, v in zip(ts, vs)]
     baseline = _store_resolution(t_b, v_b, work.record_dt, req.t_end) if with_baseline else None
     return ChunkResult(
@@ -148,6 +168,7 @@ def simulate_chunk(work: SweepWork, chunk: ChunkTask, with_baseline: bool = Fals
         worker=f"{socket.gethostname()}:{os.getpid()}",
         baseline=baseline,
         protocol_values=dict(simulator.sim.protocol_values) if with_baseline else None,
+        trials=trials,
     )
 
 

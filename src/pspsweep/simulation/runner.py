@@ -136,6 +136,11 @@ class UnitSimulator:
         return self.strategy.unit(unit, trial)
 
     @property
+    def stochastic(self) -> bool:
+        """True when the receptor's release is stochastic (every trial draws anew)."""
+        return self.strategy.maker.stochastic
+
+    @property
     def released(self) -> list[int] | None:
         """Per synapse of the last unit run, its releases; None for deterministic synapses."""
         return self.strategy.released
