@@ -28,7 +28,7 @@ from pspsweep.demo import demo_sections, demo_synapses
 from pspsweep.embedding import Embedding, ReceptorSpec
 from pspsweep.errors import PspSweepError
 from pspsweep.launch import launch_dir
-from pspsweep.receptors import with_stp
+from pspsweep.receptors import with_release, with_stp
 from pspsweep.simulation.mechanisms import SHIPPED_FOLDERS
 from pspsweep.validation import check_conductance
 
@@ -237,7 +237,7 @@ def embedding_from_config(cfg: NetworkConfig, cell: CellSpec) -> Embedding:
             raise PspSweepError("network.celltypes is empty: the demo network needs at least one cell type")
         table = demo_synapses(cell.sections, dict(cfg.celltypes), cfg.seed)
         demo = {n: receptor_from_config(n, c.receptor, dict(c.parameters)) for n, c in cfg.celltypes.items()}
-        return Embedding(table, with_stp(demo, cfg.stp))
+        return Embedding(table, with_release(with_stp(demo, cfg.stp), cfg.release))
     from pspsweep.io import isf_embedding as isf
 
     if not cfg.syn_file or not cfg.con_file:
@@ -258,7 +258,7 @@ def embedding_from_config(cfg: NetworkConfig, cell: CellSpec) -> Embedding:
     for name, c in cfg.celltypes.items():
         receptors[name] = receptor_from_config(name, c.receptor, dict(c.parameters))
     synapses = isf.snap_to_points(emb.synapses, cell.sections) if cfg.snap_to_points else emb.synapses
-    return Embedding(synapses, with_stp(receptors, cfg.stp))
+    return Embedding(synapses, with_release(with_stp(receptors, cfg.stp), cfg.release))
 
 
 def receptor_of(embedding: Embedding, celltype: str, classification: str) -> ReceptorSpec:

@@ -247,6 +247,10 @@ class NetworkConfig:
     #: parameters ``{U: 0.5, D: 800, F: 0}`` (D, F in ms; F = 0: depressing only); the
     #: matching types get the TM receptor (docs/protocols.md); none: no plasticity model
     stp: Dict[str, Dict[str, Any]] = field(default_factory=dict)
+    #: stochastic release: cell type (name or pattern) -> ``{p: 0.3, quantal_cv: 0.5,
+    #: sites: 1}`` (release probability per synapse and spike, CV of the gamma-distributed
+    #: quantal size, release sites of the stochastic TM model); docs/trials.md
+    release: Dict[str, Dict[str, Any]] = field(default_factory=dict)
 
 
 @dataclass
@@ -415,4 +419,5 @@ def schema_node() -> Any:
     node = OmegaConf.structured(PspSweepConfig)
     OmegaConf.set_struct(node.fit.groups, False)
     OmegaConf.set_struct(node.network.stp, False)
+    OmegaConf.set_struct(node.network.release, False)
     return node

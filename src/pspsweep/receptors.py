@@ -1,5 +1,6 @@
 """The receptor model of each cell type beyond ISF's templates: the Tsodyks-Markram
-short-term plasticity of ``network.stp`` (docs/protocols.md). Plain data only."""
+short-term plasticity of ``network.stp`` (docs/protocols.md) and the stochastic release
+of ``network.release`` (docs/trials.md). Plain data only."""
 
 from __future__ import annotations
 
@@ -13,8 +14,14 @@ from pspsweep.errors import PspSweepError
 
 Entry = TypeVar("Entry")
 
-#: receptor mechanisms with stochastic release (a Random123 stream ``rng`` per synapse)
-STOCHASTIC_MECHANISMS = frozenset({"stoch_glutamate_syn", "stoch_gaba_syn"})
+#: each receptor's stochastic form (the same kinetics and TM plasticity, release drawn
+#: from a Random123 stream ``rng`` per synapse)
+STOCHASTIC_FORMS = {"tm_glutamate_syn": "stoch_glutamate_syn", "tm_gaba_syn": "stoch_gaba_syn"}
+STOCHASTIC_MECHANISMS = frozenset(STOCHASTIC_FORMS.values())
+#: ``network.release`` keys -> the stochastic mechanisms' parameters, and their defaults
+RELEASE_PARAMETERS = {"p": ("p", 1.0), "quantal_cv": ("quantal_cv", 0.0), "sites": ("n_sites", 1.0)}
+#: the TM parameters of a synapse without short-term plasticity
+NO_PLASTICITY = {"U": 1.0, "tau_rec": 0.0, "tau_facil": 0.0}
 
 #: each receptor's Tsodyks-Markram form (the same kinetics, TM plasticity per connection)
 TM_MECHANISMS = {"glutamate_syn": "tm_glutamate_syn", "gaba_syn": "tm_gaba_syn"}
@@ -98,3 +105,45 @@ def _tm_receptor(name: str, receptor: ReceptorSpec, tm: dict[str, float]) -> Rec
             )
         params[key] = value
     return ReceptorSpec(TM_MECHANISMS[receptor.mechanism], receptor.excitatory, {**params, **tm})
+
+
+def with_release(receptors: dict[str, ReceptorSpec], release: dict[str, dict[str, Any]]) -> dict[str, ReceptorSpec]:
+    """The receptors with the stochastic release of ``network.release`` where it applies
+    (after :func:`with_stp`): release probability ``p``, gamma-distributed quantal size
+    of CV ``quantal_cv``, and with short-term plasticity ``sites`` release sites of the
+    stochastic Tsodyks-Markram model. ``p = 1`` without quantal variability or STP keeps
+    the deterministic receptor: every spike releases its fixed quantum, exactly as before.
+
+    Raises:
+        PspSweepError: naming the ``network.release`` key that matches no cell type or
+            holds a bad value.
+    """
+    out = dict(receptors)
+    for name, (key, values) in entries_by_celltype("network.release", release, receptors).items():
+        receptor, params = receptors[name], _release_parameters(key, values)
+        plastic = receptor.mechanism in STOCHASTIC_FORMS
+        if params["p"] == 1 and params["quantal_cv"] == 0 and not plastic:
+            continue
+        base = receptor if plastic else _tm_receptor(name, receptor, NO_PLASTICITY)
+        out[name] = ReceptorSpec(STOCHASTIC_FORMS[base.mechanism], receptor.excitatory, {**base.parameters, **params})
+    return out
+
+
+def _release_parameters(key: str, values: dict[str, Any]) -> dict[str, float]:
+    unknown = sorted(set(values) - set(RELEASE_PARAMETERS))
+    if unknown:
+        raise PspSweepError(
+            f"network.release.{key}={dict(values)}: unknown {', '.join(unknown)}; give p, quantal_cv, sites "
+            "(e.g. {p: 0.3, quantal_cv: 0.5})"
+        )
+    try:
+        params = {name: float(values.get(k, default)) for k, (name, default) in RELEASE_PARAMETERS.items()}
+    except (TypeError, ValueError):
+        raise PspSweepError(f"network.release.{key}={dict(values)}: p, quantal_cv and sites must be numbers") from None
+    p, cv, sites = params["p"], params["quantal_cv"], params["n_sites"]
+    if not (0 < p <= 1 and math.isfinite(cv) and cv >= 0 and sites >= 1 and sites == int(sites)):
+        raise PspSweepError(
+            f"network.release.{key}: p={p:g} must be in (0, 1], quantal_cv={cv:g} >= 0, "
+            f"sites={sites:g} a whole number >= 1"
+        )
+    return params
