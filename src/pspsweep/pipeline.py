@@ -44,6 +44,7 @@ from pspsweep.statistics import feature_columns, statistics_metrics, summary_sta
 from pspsweep.sweep_figures import sweep_plots
 from pspsweep.sweep_plan import plan_simulations, sweep_key, sweep_works
 from pspsweep.tracking import Tracker
+from pspsweep.trial_outputs import add_trial_columns, has_trials, sweep_trial_statistics, trial_files
 from pspsweep.units import Unit, make_units, resolve_celltypes
 from pspsweep.validation import check_metric_name, check_sim_settings, check_windows, check_work, validate
 
@@ -251,6 +252,8 @@ def run_sweep(
         return None
     amplitudes, t_peaks = execution.collect_features(sweep.store, sweep.chunks)
     table = unit_table(prep, amplitudes[sweep.source], t_peaks[sweep.source], sweep.source.tolist())
+    if has_trials(sweep.store, sweep.chunks):  # protocol.trials > 1 or stochastic release (docs/trials.md)
+        table = add_trial_columns(table, sweep_trial_statistics(sweep.store, sweep.chunks, sweep.source, prep.options))
     stats = summary_statistics(table, prep.options)
     group_stats = group_statistics(cfg, table, prep.options)
     files = _write_results(cfg, prep, sweep, out_dir, table, stats, group_stats)
@@ -338,7 +341,8 @@ def _write_results(
     stats: pd.DataFrame,
     group_stats: pd.DataFrame,
 ) -> list[Path]:
-    """Write the tables, traces.npz, the plots (and traces.nwb) into ``out_dir``, all or none.
+    """Write the tables, traces.npz, the plots (trials.parquet, and traces.nwb) into
+    ``out_dir``, all or none.
 
     They are written into a staging folder and moved into out_dir when all are
     complete: a command killed meanwhile leaves no truncated or partial result set.
@@ -358,6 +362,8 @@ def _write_results(
         for df, path in zip((table, stats, group_stats), tables):
             df.to_csv(path, index=False)
         plots = sweep_plots(prep, table, store, chunks, stage, (cfg.run.tStim, cfg.run.tEnd), title)
+        if has_trials(store, chunks):
+            plots += trial_files(table, store, chunks, prep.options, stage, (cfg.run.tStim, cfg.run.tEnd), title)
         staged = [*tables, traces_npz.result(), *plots]
     if cfg.output.nwb:
         staged.append(write_sweep_nwb(cfg, stage / TRACES_NPZ, table, sweep_key(cfg, prep), stage / NWB_FILE))
