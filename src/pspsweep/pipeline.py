@@ -44,7 +44,7 @@ from pspsweep.statistics import feature_columns, statistics_metrics, summary_sta
 from pspsweep.sweep_figures import sweep_plots
 from pspsweep.sweep_plan import plan_simulations, sweep_key, sweep_works
 from pspsweep.tracking import Tracker
-from pspsweep.trial_outputs import add_trial_columns, has_trials, sweep_trial_statistics, trial_files
+from pspsweep.trial_outputs import has_trials, trial_files, with_trial_columns
 from pspsweep.units import Unit, make_units, resolve_celltypes
 from pspsweep.validation import check_metric_name, check_sim_settings, check_windows, check_work, validate
 
@@ -250,10 +250,7 @@ def run_sweep(
     if cancel is not None and cancel.is_set():
         sweep.store.release()
         return None
-    amplitudes, t_peaks = execution.collect_features(sweep.store, sweep.chunks)
-    table = unit_table(prep, amplitudes[sweep.source], t_peaks[sweep.source], sweep.source.tolist())
-    if has_trials(sweep.store, sweep.chunks):  # protocol.trials > 1 or stochastic release (docs/trials.md)
-        table = add_trial_columns(table, sweep_trial_statistics(sweep.store, sweep.chunks, sweep.source, prep.options))
+    table = _sweep_table(prep, sweep)
     stats = summary_statistics(table, prep.options)
     group_stats = group_statistics(cfg, table, prep.options)
     files = _write_results(cfg, prep, sweep, out_dir, table, stats, group_stats)
@@ -324,6 +321,14 @@ def _execute(cfg: PspSweepConfig, prep: PreparedSweep, progress: bool) -> _Execu
         executor.close()
         bar.close()
     return _Executed(works, chunks, source, store, report)
+
+
+def _sweep_table(prep: PreparedSweep, sweep: _Executed) -> pd.DataFrame:
+    """The unit table of the executed sweep (psps.csv), with its trial columns when it
+    has trials (docs/trials.md)."""
+    amplitudes, t_peaks = execution.collect_features(sweep.store, sweep.chunks)
+    table = unit_table(prep, amplitudes[sweep.source], t_peaks[sweep.source], sweep.source.tolist())
+    return with_trial_columns(table, sweep.store, sweep.chunks, sweep.source, prep.options)
 
 
 def _protocol_metrics(cfg: PspSweepConfig, sweep: _Executed) -> dict[str, float]:

@@ -109,6 +109,20 @@ def add_trial_columns(table: pd.DataFrame, statistics: pd.DataFrame) -> pd.DataF
     return joined
 
 
+def with_trial_columns(
+    table: pd.DataFrame,
+    store: execution.ChunkStore,
+    chunks: Sequence[execution.ChunkTask],
+    source: np.ndarray,
+    options: AnalysisOptions,
+) -> pd.DataFrame:
+    """The unit table with its trial columns when the sweep has trials, else unchanged
+    (psps.csv of a deterministic sweep run once stays as it was)."""
+    if not has_trials(store, chunks):
+        return table
+    return add_trial_columns(table, sweep_trial_statistics(store, chunks, source, options))
+
+
 def write_trials_parquet(
     store: execution.ChunkStore,
     chunks: Sequence[execution.ChunkTask],
@@ -204,5 +218,6 @@ __all__ = [
     "sweep_trial_statistics",
     "trial_files",
     "unit_trial_statistics",
+    "with_trial_columns",
     "write_trials_parquet",
 ]
