@@ -109,7 +109,7 @@ def _cv_panel(ax: Any, table: pd.DataFrame, measure: Measure, cv_column: str) ->
         drawn += int(ok.sum())
         top = max(top, 1.1 * float(y[ok].max())) if ok.any() else top
         ax.scatter(x[ok], y[ok], s=14, alpha=0.7, label=f"{label} ({int(ok.sum())})")
-    ax.set_ylim(0.0, top)  # a CV is never negative; 0 stays in view
+    ax.set_ylim(-0.02 * top, top)  # a CV is never negative; points at 0 stay whole
     ax.set_xlabel(f"mean {measure.response} over trials ({measure.unit})")
     ax.set_ylabel("CV over trials (SD / |mean|)")
     ax.set_title("trial-to-trial CV per unit", fontsize=11)
