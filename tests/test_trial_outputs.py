@@ -351,3 +351,12 @@ def test_the_fit_says_it_fits_the_trial_mean(tmp_path, monkeypatch):
     ]
     output = fit_stage(cfg, tables, None, tmp_path)
     assert output.tags["fit.amplitude"] == "amplitude_mV (mV), trial mean over 20 trials (failures included)"
+
+
+def test_the_console_line_adds_the_failure_rate_and_cv_only_with_trials():
+    from pspsweep.cli import amplitude_summary
+
+    metrics = {"n_units": 4.0, "n_responding": 3.0, "amp_mean": 0.5}
+    assert "trials" not in amplitude_summary(metrics)
+    line = amplitude_summary({**metrics, "failure_rate_mean": 0.25, "amp_cv_median": 0.4})
+    assert line.endswith("; trials: mean failure rate 0.25, median CV 0.4")
