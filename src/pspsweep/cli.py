@@ -136,10 +136,16 @@ def amplitude_summary(metrics: dict[str, float]) -> str:
     before the per-kind metrics get the pooled mean."""
     prefix, unit, response = ("psc", "nA", "PSC") if "psc_mean" in metrics else ("amp", "mV", "PSP")
     kinds = [k for k in ("excitatory", "inhibitory") if f"n_units.{k}" in metrics]
+    trials = ""
+    if "failure_rate_mean" in metrics:  # a sweep with trials (docs/trials.md)
+        trials = (
+            f"; trials: mean failure rate {metrics['failure_rate_mean']:.3g}, "
+            f"median CV {metrics.get(f'{prefix}_cv_median', float('nan')):.3g}"
+        )
     if not kinds:
         return (
             f"{int(metrics['n_units'])} units, {int(metrics.get('n_responding', 0))} responding, "
-            f"mean amplitude {metrics.get(f'{prefix}_mean', float('nan')):.4g} {unit}"
+            f"mean amplitude {metrics.get(f'{prefix}_mean', float('nan')):.4g} {unit}" + trials
         )
     parts = []
     for kind in kinds:
@@ -148,7 +154,7 @@ def amplitude_summary(metrics: dict[str, float]) -> str:
             f"{int(metrics[f'n_units.{kind}'])} {kind} units, {int(metrics[f'n_responding.{kind}'])} responding, "
             + (f"mean {psp} {mean:.4g} {unit}" if math.isfinite(mean) else f"no mean {psp}")
         )
-    return "; ".join(parts)
+    return "; ".join(parts) + trials
 
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="config")

@@ -44,6 +44,7 @@ from pspsweep.statistics import feature_columns, statistics_metrics, summary_sta
 from pspsweep.sweep_figures import sweep_plots
 from pspsweep.sweep_plan import plan_simulations, sweep_key, sweep_works
 from pspsweep.tracking import Tracker
+from pspsweep.trial_outputs import has_trials, trial_files, with_trial_columns
 from pspsweep.units import Unit, make_units, resolve_celltypes
 from pspsweep.validation import check_metric_name, check_sim_settings, check_windows, check_work, validate
 
@@ -249,8 +250,7 @@ def run_sweep(
     if cancel is not None and cancel.is_set():
         sweep.store.release()
         return None
-    amplitudes, t_peaks = execution.collect_features(sweep.store, sweep.chunks)
-    table = unit_table(prep, amplitudes[sweep.source], t_peaks[sweep.source], sweep.source.tolist())
+    table = _sweep_table(prep, sweep)
     stats = summary_statistics(table, prep.options)
     group_stats = group_statistics(cfg, table, prep.options)
     files = _write_results(cfg, prep, sweep, out_dir, table, stats, group_stats)
@@ -323,6 +323,14 @@ def _execute(cfg: PspSweepConfig, prep: PreparedSweep, progress: bool) -> _Execu
     return _Executed(works, chunks, source, store, report)
 
 
+def _sweep_table(prep: PreparedSweep, sweep: _Executed) -> pd.DataFrame:
+    """The unit table of the executed sweep (psps.csv), with its trial columns when it
+    has trials (docs/trials.md)."""
+    amplitudes, t_peaks = execution.collect_features(sweep.store, sweep.chunks)
+    table = unit_table(prep, amplitudes[sweep.source], t_peaks[sweep.source], sweep.source.tolist())
+    return with_trial_columns(table, sweep.store, sweep.chunks, sweep.source, prep.options)
+
+
 def _protocol_metrics(cfg: PspSweepConfig, sweep: _Executed) -> dict[str, float]:
     """The holding current and voltage of the run (none for ISF's protocol)."""
     baseline = execution.find_baseline(sweep.store, sweep.chunks)
@@ -338,7 +346,8 @@ def _write_results(
     stats: pd.DataFrame,
     group_stats: pd.DataFrame,
 ) -> list[Path]:
-    """Write the tables, traces.npz, the plots (and traces.nwb) into ``out_dir``, all or none.
+    """Write the tables, traces.npz, the plots (trials.parquet, and traces.nwb) into
+    ``out_dir``, all or none.
 
     They are written into a staging folder and moved into out_dir when all are
     complete: a command killed meanwhile leaves no truncated or partial result set.
@@ -358,6 +367,8 @@ def _write_results(
         for df, path in zip((table, stats, group_stats), tables):
             df.to_csv(path, index=False)
         plots = sweep_plots(prep, table, store, chunks, stage, (cfg.run.tStim, cfg.run.tEnd), title)
+        if has_trials(store, chunks):
+            plots += trial_files(table, store, chunks, prep.options, stage, (cfg.run.tStim, cfg.run.tEnd), title)
         staged = [*tables, traces_npz.result(), *plots]
     if cfg.output.nwb:
         staged.append(write_sweep_nwb(cfg, stage / TRACES_NPZ, table, sweep_key(cfg, prep), stage / NWB_FILE))

@@ -31,6 +31,11 @@ SWEEP_METRICS: dict[str, str] = {
     **dict.fromkeys(("wall_time_s", "simulation_time_s"), "s"),
     **dict.fromkeys(("units_per_second", "simulations_per_second"), "1/s"),
     "parallel_efficiency": "fraction",
+    # trials (docs/trials.md): statistics over the units of their per-unit trial values
+    **dict.fromkeys(("success_amp_mean", "success_amp_median", "amp_sd_mean", "amp_sd_median"), "mV"),
+    **dict.fromkeys(("success_psc_mean", "success_psc_median", "psc_sd_mean", "psc_sd_median"), "nA"),
+    **dict.fromkeys(("amp_cv_mean", "amp_cv_median", "psc_cv_mean", "psc_cv_median"), "ratio"),
+    **dict.fromkeys(("failure_rate_mean", "failure_rate_median", "fraction_responding_any"), "fraction"),
 }
 
 #: the unit of the fit's metrics on a multirun's parent run (``<name>.<group>``)

@@ -91,14 +91,60 @@ def feature_columns(options: AnalysisOptions, amplitudes: np.ndarray, t_peaks: n
 
 def pulse_view(df: pd.DataFrame, options: AnalysisOptions, pulse: int) -> tuple[pd.DataFrame, AnalysisOptions]:
     """Pulse ``pulse`` (0-based) of a unit table as a one-pulse table: its columns under
-    the first pulse's names, and options of one pulse."""
+    the first pulse's names, and options of one pulse (the trial columns are pulse 1's:
+    a later pulse's view has none)."""
     amplitude, peak = options.pulse_columns(pulse)
     single = dataclasses.replace(options, pulses=options.pulses[:1])
     if pulse == 0:
         return df, single
-    first = options.pulse_columns(0)
+    first = (*options.pulse_columns(0), *trial_columns(options))
     view = df.drop(columns=[c for c in first if c in df.columns]).rename(columns=dict(zip((amplitude, peak), first)))
     return view, single
+
+
+def trial_columns(options: AnalysisOptions) -> tuple[str, str, str, str]:
+    """A unit table's trial columns (pulse 1, over a unit's trials; docs/trials.md): the
+    mean of the successes, the failure rate, the SD and the CV: ``success_mean_mV,
+    failure_rate, amplitude_sd_mV, amplitude_cv``; under a voltage clamp
+    ``success_mean_nA, failure_rate, psc_sd_nA, psc_cv``."""
+    stem = options.amplitude_column.removesuffix(f"_{options.unit}")
+    return f"success_mean_{options.unit}", "failure_rate", f"{stem}_sd_{options.unit}", f"{stem}_cv"
+
+
+def trial_statistics_columns(options: AnalysisOptions) -> tuple[str, ...]:
+    """The statistics of the trial columns: mean and median of each over the units, then
+    ``fraction_responding_any`` (``success_amp_mean, success_amp_median, failure_rate_mean,
+    ..., amp_sd_mean, ..., amp_cv_median``; ``psc`` for ``amp`` under a voltage clamp)."""
+    prefix = _PSC_PREFIX if options.signal == "current" else _AMP_PREFIX
+    stems = (f"success_{prefix.rstrip('_')}", "failure_rate", f"{prefix}sd", f"{prefix}cv")
+    return (*(f"{stem}_{s}" for stem in stems for s in ("mean", "median")), "fraction_responding_any")
+
+
+def trial_statistics(table: pd.DataFrame, options: AnalysisOptions) -> dict[str, float]:
+    """:func:`trial_statistics_columns` of a set of units: the mean and median of each
+    trial column over the units with a result (NaN values, e.g. the success mean of a
+    unit that never released, left out), and the fraction of them that released in any
+    trial (failure rate below 1)."""
+    present = table[~table[options.amplitude_column].isna()]
+    out: dict[str, float] = {}
+    names = iter(trial_statistics_columns(options))
+    for column in trial_columns(options):
+        values = finite(present[column].to_numpy(float))
+        for statistic in (np.mean, np.median):
+            out[next(names)] = float(statistic(values)) if values.size else np.nan
+    failure = present["failure_rate"].to_numpy(float)
+    out[next(names)] = float(np.mean(failure < 1.0)) if failure.size else np.nan
+    return out
+
+
+def finite(values: np.ndarray) -> np.ndarray:
+    """The finite entries of ``values``."""
+    return values[np.isfinite(values)]
+
+
+def has_trial_columns(table: pd.DataFrame, options: AnalysisOptions) -> bool:
+    """Whether a unit table has the trial columns (a sweep with trials, docs/trials.md)."""
+    return all(c in table.columns for c in trial_columns(options))
 
 
 def response_statistics(amplitudes: np.ndarray, t_peaks: np.ndarray, options: AnalysisOptions) -> dict[str, float]:
@@ -168,6 +214,9 @@ def summary_statistics(
         With several pulses, a ``pulse`` column (1, 2, ...) follows the ``by`` columns
         and each key has a row per pulse.
 
+        A table with trials (:func:`trial_columns`) adds :func:`trial_statistics_columns`
+        (pulse 1's; NaN in a later pulse's rows).
+
     Raises:
         PspSweepError: If a needed column is missing.
     """
@@ -184,14 +233,18 @@ def summary_statistics(
         return pd.concat(parts, ignore_index=True).sort_values([*keys, "pulse"], kind="stable", ignore_index=True)
     peak, column = options.peak_time_column, options.amplitude_column
     require_columns(df, [*keys, column, peak], "unit table")
+    trials = has_trial_columns(df, options)
     rows = []
     for key, sub in df.groupby(keys, sort=True, dropna=False):
         amplitudes = sub[column].to_numpy(dtype=float)
         stats = response_statistics(amplitudes, sub[peak].to_numpy(dtype=float), options)
         if options.convention == "isf" and stats["n_responding"] == 0:
             continue
+        if trials:
+            stats.update(trial_statistics(sub, options))
         rows.append({**dict(zip(keys, key)), **stats})
-    table = pd.DataFrame(rows, columns=[*keys, *statistics_columns(options)])
+    extra = trial_statistics_columns(options) if trials else ()
+    table = pd.DataFrame(rows, columns=[*keys, *statistics_columns(options), *extra])
     return table.astype({"n_units": "int64", "n_responding": "int64"})
 
 
@@ -213,6 +266,8 @@ def require_columns(df: pd.DataFrame, columns: Iterable[str], what: str) -> None
 
 #: statistics that also become per-cell-type and per-group metrics (``psc_*`` for PSCs)
 KEY_STATISTICS = ("n_responding", "amp_mean", "amp_median", "amp_max")
+#: trial statistics that also do, in a sweep with trials
+KEY_TRIAL_STATISTICS = ("failure_rate_mean", "amp_cv_mean", "amp_cv_median", "fraction_responding_any")
 
 
 def statistics_metrics(
@@ -227,6 +282,10 @@ def statistics_metrics(
     (and n_responding, amp_median, amp_max); with ``excitatory`` (cell type -> kind)
     ``n_units``, ``n_responding``, ``amp_mean``, ... ``.excitatory`` and ``.inhibitory``
     of each kind present, so EPSPs and IPSPs are never averaged together.
+
+    With trials (:func:`has_trial_columns`) the overall metrics add the
+    :func:`trial_statistics_columns` (pulse 1) and the per-cell-type and group ones
+    :data:`KEY_TRIAL_STATISTICS`.
 
     PSCs name them ``psc_mean``, ...; pulse k >= 2 of a train adds ``_p<k>`` to the
     statistic (``amp_mean_p2``, ``amp_mean_p2.excitatory``), and the paired-pulse ratio
@@ -269,6 +328,10 @@ def _pulse_metrics(
         metrics = {"n_responding": 0.0}
     named = dict(zip(STATISTICS_COLUMNS, statistics_columns(options)))
     key_statistics = [named.get(name, name) for name in KEY_STATISTICS]
+    trials = has_trial_columns(table, options)
+    if trials:
+        signal_prefix = _PSC_PREFIX if options.signal == "current" else _AMP_PREFIX
+        key_statistics += [name.replace(_AMP_PREFIX, signal_prefix) for name in KEY_TRIAL_STATISTICS]
     if table["celltype"].nunique() > 1:
         for frame, key, prefix in ((stats, "celltype", ""), (group_stats, "group", "group.")):
             for _, row in frame.iterrows():
@@ -279,5 +342,7 @@ def _pulse_metrics(
             values = response_statistics(
                 rows[options.amplitude_column].to_numpy(float), rows[options.peak_time_column].to_numpy(float), options
             )
+            if trials:
+                values.update(trial_statistics(rows, options))
             metrics.update({f"{name}.{suffix}": float(values[name]) for name in ("n_units", *key_statistics)})
     return metrics

@@ -258,6 +258,9 @@ def fit_stage(
     fitted = "inward PSC, -psc_nA (nA)" if clamp else "amplitude_mV (mV)"
     if options.n_pulses > 1:
         fitted += ", pulse 1"
+    if any("failure_rate" in t.columns for t in tables):  # a sweep with trials (docs/trials.md)
+        n = cfg.protocol.trials
+        fitted += f", trial mean over {n} trial{'s' if n > 1 else ''} (failures included)"
     measure = Measure("amplitude_mV", "nA", "PSC", "inward PSC (nA, −psc_nA)") if clamp else Measure()
     shown = -measured.rename(columns=MEASURED_PSC) if clamp and measured is not None else measured
     files += fit_figures(

@@ -7,6 +7,7 @@
   distance) and :func:`fit_figures`, all of them;
 * :mod:`~pspsweep.report.morphology`: the amplitudes on the morphology, seen from the side;
 * :mod:`~pspsweep.report.tables`: the fit's table files;
+* :mod:`~pspsweep.report.trials`: the trials of a sweep (``trials.png``);
 * :mod:`~pspsweep.report.plotting`: matplotlib, loaded on first use, and shared pieces.
 
 Each function writes its files and returns their paths; the caller hands them to a
