@@ -308,6 +308,19 @@ def test_another_seed_other_draws(unit):
     assert not np.array_equal(same[0], largest) and not np.array_equal(other, largest)
 
 
+def test_cvode_draws_as_the_fixed_step(unit):
+    """Draws depend on the event times only, so CVODE releases what the fixed step releases."""
+    u = unit("stoch_glutamate_syn", n=3, **STOCHASTIC)
+    fixed = train_draws(u, 2)
+    h.CVode().active(1)
+    try:
+        variable = train_draws(u, 2)
+    finally:
+        h.CVode().active(0)
+        h.dt = DT  # CVODE leaves its last step in dt
+    assert np.array_equal(fixed, variable)
+
+
 def test_same_draws_in_a_fresh_process(unit):
     from helpers import isolated
 
