@@ -126,7 +126,14 @@ def test_shipped_folders_and_names():
     assert (synapses.name, l5pt.name) == ("synapses", "l5pt")
     syn_names = {n for f in synapses.glob("*.mod") for n in mechanism_names(f)}
     l5pt_names = {n for f in l5pt.glob("*.mod") for n in mechanism_names(f)}
-    assert syn_names == {"glutamate_syn", "gaba_syn", "tm_glutamate_syn", "tm_gaba_syn"}
+    assert syn_names == {
+        "glutamate_syn",
+        "gaba_syn",
+        "tm_glutamate_syn",
+        "tm_gaba_syn",
+        "stoch_glutamate_syn",
+        "stoch_gaba_syn",
+    }
     assert l5pt_names == L5PT_NAMES
 
 
