@@ -31,6 +31,11 @@ from pspsweep.launch import launch_dir
 from pspsweep.simulation.mechanisms import SHIPPED_FOLDERS
 from pspsweep.validation import check_conductance
 
+#: receptor mechanisms whose weights come per synapse from the input (SONATA edges);
+#: run.g scales them, and the sweep's weights hold that factor under ``WEIGHT_SCALE``
+WEIGHTED_RECEPTORS = ("Exp2Syn",)
+WEIGHT_SCALE = "g_scale"
+
 #: receptor mechanisms pspsweep ships, and whether they are excitatory
 RECEPTOR_MECHANISMS = {"glutamate_syn": True, "gaba_syn": False}
 
@@ -134,7 +139,12 @@ def cell_spec_from_config(cfg: NeuronConfig) -> CellSpec:
     Raises:
         PspSweepError: on missing files, unknown labels or mechanisms settings.
     """
-    if cfg.param_file:
+    if cfg.morphology.kind == "sonata":
+        from pspsweep.sonata import sonata_cell_spec
+
+        spec = sonata_cell_spec(cfg)
+        source = f"neuron=sonata {spec.name}: "
+    elif cfg.param_file:
         from pspsweep.io.isf_param import param_to_cellspec, read_param_file
 
         path = resolve_path(cfg.param_file, "neuron.param_file")
@@ -154,7 +164,7 @@ def cell_spec_from_config(cfg: NeuronConfig) -> CellSpec:
     scalings = spec.diameter_scalings + tuple(
         DiameterScaling(s.factor, tuple(s.labels), s.max_distance_um, s.max_sections) for s in cfg.diameter_scaling
     )
-    dirs = mechanism_dirs(list(cfg.mechanism_dirs) + ["synapses"])
+    dirs = tuple(dict.fromkeys(spec.mechanism_dirs + mechanism_dirs(list(cfg.mechanism_dirs) + ["synapses"])))
     spec = replace(spec, sim=sim, diameter_scalings=scalings, mechanism_dirs=dirs)
     check_cell_values(spec, source)
     return spec
@@ -238,6 +248,10 @@ def embedding_from_config(cfg: NetworkConfig, cell: CellSpec) -> Embedding:
         return Embedding(
             table, {n: receptor_from_config(n, c.receptor, dict(c.parameters)) for n, c in cfg.celltypes.items()}
         )
+    if cfg.kind == "sonata":
+        from pspsweep.sonata import sonata_network
+
+        return sonata_network(cfg, cell)
     from pspsweep.io import isf_embedding as isf
 
     if not cfg.syn_file or not cfg.con_file:
@@ -282,6 +296,12 @@ def conductances(run: RunConfig, receptor: ReceptorSpec) -> dict[str, float]:
     Raises:
         PspSweepError: when a needed conductance is neither given nor implied by ``g``.
     """
+    if receptor.mechanism in WEIGHTED_RECEPTORS:
+        # the circuit's own weights, scaled by run.g
+        if run.g is None:
+            raise PspSweepError(f"run.g is null: {receptor.mechanism} synapses need run.g, the scale of their weights")
+        check_conductance("run.g", run.g)
+        return {WEIGHT_SCALE: float(run.g)}
     scale = {"gAMPA": run.AMPA_component, "gNMDA": run.NMDA_component, "gGABA": 1.0}
     names = ("gAMPA", "gNMDA") if receptor.excitatory else ("gGABA",)
     out = {}

@@ -66,11 +66,13 @@ class VoltageDtype(StrEnum):
 
 
 class MorphologyKind(StrEnum):
-    """Where the morphology comes from: generated (``demo``), an ISF ``.hoc`` or an ``.swc`` file."""
+    """Where the morphology comes from: generated (``demo``), an ISF ``.hoc`` or an ``.swc``
+    file, or the target node of a SONATA circuit (``sonata``: the whole cell as bmtk builds it)."""
 
     demo = "demo"
     hoc = "hoc"
     swc = "swc"
+    sonata = "sonata"
 
 
 class NsegRule(StrEnum):
@@ -81,10 +83,12 @@ class NsegRule(StrEnum):
 
 
 class NetworkKind(StrEnum):
-    """Where the embedding comes from: generated (``demo``) or ISF's ``.syn`` + ``.con``."""
+    """Where the embedding comes from: generated (``demo``), ISF's ``.syn`` + ``.con``, or
+    the afferent edges of a SONATA node (``sonata``)."""
 
     demo = "demo"
     isf = "isf"
+    sonata = "sonata"
 
 
 class Classification(StrEnum):
@@ -190,6 +194,17 @@ class SimConfig:
 
 
 @dataclass
+class SonataCellConfig:
+    """``neuron=sonata``: the target node of a circuit (the network group's keys by
+    default) and the dL rule (um; None: the simulation config's, else 20 as in bmtk)."""
+
+    circuit_config: Optional[str] = None
+    simulation_config: Optional[str] = None
+    target: Optional[str] = None
+    dL: Optional[float] = None
+
+
+@dataclass
 class NeuronConfig:
     """The cell model.
 
@@ -207,6 +222,7 @@ class NeuronConfig:
     sim: SimConfig = field(default_factory=SimConfig)
     #: shipped mechanism folders by name (``synapses``, ``l5pt``) or paths to .mod folders
     mechanism_dirs: List[str] = field(default_factory=lambda: ["synapses"])
+    sonata: SonataCellConfig = field(default_factory=SonataCellConfig)
 
 
 @dataclass
@@ -235,6 +251,11 @@ class NetworkConfig:
     #: ``isf_head`` (ISF since 2025) or ``isf_legacy`` (barrel-cortex lists, L1 inhibitory)
     classification: Classification = Classification.isf_head
     snap_to_points: bool = True
+    #: ``sonata``: the circuit (or simulation) config, an optional simulation config for
+    #: the conditions, and the target node as ``POPULATION:NODE_ID``
+    circuit_config: Optional[str] = None
+    simulation_config: Optional[str] = None
+    target: Optional[str] = None
 
 
 @dataclass

@@ -192,7 +192,12 @@ def input_files(cfg: PspSweepConfig) -> dict[str, Path]:
         "network.syn_file": cfg.network.syn_file if reads_embedding else None,
         "network.con_file": cfg.network.con_file if reads_embedding else None,
     }
-    return {k: resolve_path(v, k) for k, v in keys.items() if v}
+    files = {k: resolve_path(v, k) for k, v in keys.items() if v}
+    if cfg.network.kind == "sonata":
+        from pspsweep.sonata import circuit_files
+
+        files.update(circuit_files(cfg.network))
+    return files
 
 
 def provenance_tags(cfg: PspSweepConfig, prep: PreparedSweep) -> dict[str, str]:
@@ -246,7 +251,8 @@ def sweep_works(cfg: PspSweepConfig, prep: PreparedSweep) -> list[WorkGroup]:
     for celltypes in by_request.values():
         receptor = prep.embedding.receptors[celltypes[0]]
         w = prep.weights[celltypes[0]]
-        weights = tuple(w[n] for n in (("gAMPA", "gNMDA") if receptor.excitatory else ("gGABA",)))
+        # (gAMPA, gNMDA), (gGABA,), or (g_scale,) for per-synapse weights: in conductances() order
+        weights = tuple(w.values())
         members = tuple(i for i, u in enumerate(prep.units) if u.celltype in celltypes)
         # one synapse pool large enough for every unit: one settle per group (fixed step)
         pool = max((prep.units[i].n_synapses for i in members), default=1)

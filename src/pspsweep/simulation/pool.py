@@ -15,7 +15,7 @@ from typing import Any
 
 from pspsweep.embedding import ReceptorSpec
 from pspsweep.simulation import coreneuron
-from pspsweep.units import Unit
+from pspsweep.units import Unit, WeightedUnit
 
 
 class SynapseMaker:
@@ -48,8 +48,43 @@ class SynapseMaker:
         return self.cell.sections[section](self.cell.clamped_x(section, x))
 
     def for_unit(self, unit: Unit) -> list[tuple[Any, Any]]:
-        """New synapses on the unit's segments (gone when the list is dropped)."""
-        return [self.new(self.segment(s, x)) for s, x in zip(unit.sections, unit.xs)]
+        """New synapses on the unit's segments (gone when the list is dropped); the NetCons
+        of a :class:`WeightedUnit` carry its weights and deliver after its delays."""
+        pairs = [self.new(self.segment(s, x)) for s, x in zip(unit.sections, unit.xs)]
+        for (_, nc), weights in zip(pairs, self.unit_weights(unit)):
+            for k, w in enumerate(weights):
+                nc.weight[k] = w
+        return list(zip([syn for syn, _ in pairs], delivered([nc for _, nc in pairs], unit)))
+
+    def unit_weights(self, unit: Unit) -> list[tuple[float, ...]]:
+        """The NetCon weights of each of the unit's synapses: the request's, or for a
+        :class:`WeightedUnit` its own weights times the request's (a scale factor)."""
+        if not isinstance(unit, WeightedUnit):
+            return [self.weights] * unit.n_synapses
+        return [tuple(w * scale for scale in self.weights) for w in unit.weights]
+
+
+class DelayedNetCon:
+    """A NetCon whose ``event(t)`` arrives ``delay`` ms later: ``NetCon.event`` ignores
+    the NetCon's delay, while a SONATA edge's spike at t reaches its synapse at t + delay
+    (bmtk delivers it through a NetCon with that delay)."""
+
+    def __init__(self, netcon: Any, delay: float) -> None:
+        self.netcon = netcon
+        self.delay = delay
+
+    def event(self, t: float) -> None:
+        self.netcon.event(t + self.delay)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.netcon, name)
+
+
+def delivered(netcons: list[Any], unit: Unit) -> list[Any]:
+    """The unit's NetCons as the protocol gets them: delayed for a :class:`WeightedUnit`."""
+    if not isinstance(unit, WeightedUnit):
+        return netcons
+    return [DelayedNetCon(nc, d) for nc, d in zip(netcons, unit.delays)]
 
 
 class SynapsePool:
@@ -84,10 +119,11 @@ class SynapsePool:
             for (syn, _), section, x in zip(placed, unit.sections, unit.xs):
                 syn.loc(self.maker.segment(section, x))
             # a restore overwrote the weights
+            weights = self.maker.unit_weights(unit)
             for i, (_, nc) in enumerate(self.pairs):
-                for k, w in enumerate(self.maker.weights):
-                    nc.weight[k] = w if i < n else 0.0
-            yield [nc for _, nc in placed]
+                for k in range(len(self.maker.weights)):
+                    nc.weight[k] = weights[i][k] if i < n else 0.0
+            yield delivered([nc for _, nc in placed], unit)
         finally:
             for syn, _ in placed:
                 syn.loc(self.park)
