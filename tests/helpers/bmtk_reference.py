@@ -11,8 +11,8 @@ from ``finitialize(v_init)`` to tEnd at the fixed step, the soma voltage recorde
 NEURON Vector (bmtk's own report labels each sample one step early).
 
 The original edges are read with h5py here, independently of pspsweep's reader.
-Run :func:`reference` in a fresh process (``python -m tests.helpers.bmtk_reference``
-through :func:`run_in_subprocess`): bmtk's build is process-global NEURON state.
+Run :func:`reference` in a fresh process (:func:`run_in_subprocess`): bmtk's build is
+process-global NEURON state.
 """
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ def _types(path: Path) -> dict[int, dict[str, Any]]:
     return {int(r["node_type_id"] if "node_type_id" in r else r["edge_type_id"]): dict(r) for _, r in table.iterrows()}
 
 
-def original_units(network_dir: Path, target: int, mode: str = "cells", populations: tuple[str, ...] = ("internal",)):
+def original_units(network_dir: Path, target: int, mode: str = "cells") -> list:
     """The target's afferent edges of the internal-to-internal population, per unit:
     (source node id, [(section, pos, weight, delay, dynamics_params)]) in file order."""
     import h5py
@@ -93,7 +93,7 @@ def _count(n: int):
     return lambda source, target: n
 
 
-def build_network(folder: Path, target_props: dict[str, Any], units: list, synapse_dir: Path) -> None:
+def build_network(folder: Path, target_props: dict[str, Any], units: list) -> None:
     """The target and one virtual node per unit, with the unit's edges, saved by bmtk."""
     from bmtk.builder import NetworkBuilder
 
@@ -133,7 +133,6 @@ def bmtk_config(folder: Path, components: Path, n_units: int, protocol: dict[str
     for k in range(n_units):
         spikes.add_spikes(node_ids=k, timestamps=[protocol["t_stim"]])
     spikes.to_sonata(str(folder / "spikes.h5"))
-    (folder / "no_mechanisms").mkdir(exist_ok=True)
     return {
         "target_simulator": "NEURON",
         "run": {"tstop": protocol["t_end"], "dt": protocol["dt"], "dL": protocol["dL"], "spike_threshold": -15},
@@ -150,7 +149,8 @@ def bmtk_config(folder: Path, components: Path, n_units: int, protocol: dict[str
         "components": {
             "morphologies_dir": str(components / "morphologies"),
             "synaptic_models_dir": str(components / "synaptic_models"),
-            "mechanisms_dir": str(folder / "no_mechanisms"),
+            # bmtk finds no compiled library there (read-only): reference() loaded pspsweep's build
+            "mechanisms_dir": str(components / "mechanisms"),
             "biophysical_neuron_models_dir": str(
                 components / protocol.get("models", "biophysical_neuron_templates/nml")
             ),
@@ -217,8 +217,10 @@ def reference(request: dict[str, Any]) -> dict[str, Any]:
 
     load_mechanisms([Path(request["mechanisms"])])
     folder = Path(request["folder"])
-    build_network(folder, request["target_props"], request["units"], Path(request["components"]) / "synaptic_models")
+    build_network(folder, request["target_props"], request["units"])
     config = bmtk_config(folder, Path(request["components"]), len(request["units"]), request["protocol"])
+    # also a circuit config that pspsweep reads (it holds networks, components and the conditions)
+    (folder / "config.json").write_text(json.dumps(config, indent=1))
     return simulate(config, len(request["units"]), request["protocol"])
 
 
@@ -226,12 +228,10 @@ def run_in_subprocess(request: dict[str, Any], folder: Path) -> dict[str, Any]:
     """:func:`reference` in a fresh Python process (a clean NEURON)."""
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "request.json").write_text(json.dumps({**request, "folder": str(folder)}))
-    subprocess.run(
-        [sys.executable, "-m", "tests.helpers.bmtk_reference", str(folder / "request.json")],
-        check=True,
-        cwd=Path(__file__).resolve().parents[2],
-        capture_output=True,
+    done = subprocess.run(
+        [sys.executable, __file__, str(folder / "request.json")], cwd=folder, capture_output=True, text=True
     )
+    assert done.returncode == 0, done.stderr[-3000:]
     return json.loads((folder / "result.json").read_text())
 
 

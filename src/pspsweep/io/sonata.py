@@ -1,11 +1,11 @@
 """SONATA circuits (as bmtk builds them): the target node's model and its afferent synapses.
 
-The circuit and simulation configs are JSON with a ``manifest`` of ``$NAME`` paths; node
-and edge attributes are read with libsonata. libsonata does not expose the type ids
-(``node_type_id``, ``edge_type_id``), which come from the same HDF5 files through h5py,
-and its index lookup needs the spec's ``node_id_to_ranges`` while bmtk writes
-``node_id_to_range``: the afferent edges are therefore found without the index, by
-reading the target ids of a population and keeping those equal to the target.
+The circuit and simulation configs are JSON with a ``manifest`` of ``$NAME`` paths; the
+node and edge files are read with h5py. libsonata, the spec's reader, fails on bmtk's
+files twice: its wheel's HDF5 has no deflate filter (bmtk's builder writes compressed
+datasets), and its index lookup needs the spec's ``node_id_to_ranges`` while bmtk writes
+``node_id_to_range``. The afferent edges are therefore found without any index, by
+reading a population's target ids and keeping those equal to the target.
 
 Everything returned is plain data; nothing here imports NEURON.
 """
@@ -182,13 +182,39 @@ def _h5_ids(path: Path, group: str, population: str, name: str) -> np.ndarray:
         return np.asarray(fh[f"{group}/{population}/{name}"][()], dtype=np.int64)
 
 
-def _node_populations(circuit: Circuit) -> dict[str, tuple[Path, Path]]:
-    import libsonata
+def _decoded(values: np.ndarray) -> np.ndarray:
+    if values.dtype.kind in ("S", "O"):
+        return np.array([v.decode() if isinstance(v, bytes) else v for v in values], dtype=object)
+    return values
+
+
+def group_attributes(pop: Any, kind: str, rows: np.ndarray) -> dict[str, np.ndarray]:
+    """Every attribute of the given rows of an open node or edge population (h5py group),
+    gathered over its groups (``<kind>_group_id``/``<kind>_group_index``); an attribute a
+    row's group lacks is None there."""
+    group_ids = np.asarray(pop[f"{kind}_group_id"][()])[rows]
+    group_index = np.asarray(pop[f"{kind}_group_index"][()])[rows]
+    out: dict[str, np.ndarray] = {}
+    for gid in np.unique(group_ids):
+        mask = group_ids == gid
+        for name, data in pop[str(gid)].items():
+            if not hasattr(data, "shape") or data.ndim != 1:
+                continue  # dynamics_params subgroups
+            if name not in out:
+                out[name] = np.full(len(rows), None, dtype=object)
+            out[name][mask] = _decoded(np.asarray(data[()]))[group_index[mask]]
+    return out
+
+
+def node_populations(circuit: Circuit) -> dict[str, tuple[Path, Path]]:
+    """Node population name -> (nodes file, node types file)."""
+    import h5py
 
     out: dict[str, tuple[Path, Path]] = {}
     for nodes_file, types_file in circuit.nodes:
-        for name in libsonata.NodeStorage(str(nodes_file)).population_names:
-            out[name] = (nodes_file, types_file)
+        with h5py.File(nodes_file, "r") as fh:
+            for name in fh.get("nodes", {}):
+                out[name] = (nodes_file, types_file)
     return out
 
 
@@ -198,25 +224,26 @@ def node_model(circuit: Circuit, population: str, node_id: int) -> NodeModel:
     Raises:
         PspSweepError: an unknown population or node id, naming the valid ones.
     """
-    import libsonata
+    import h5py
 
-    populations = _node_populations(circuit)
+    populations = node_populations(circuit)
     if population not in populations:
         raise PspSweepError(
             f"network.target: unknown node population {population!r}; populations: {', '.join(sorted(populations))}"
         )
     nodes_file, types_file = populations[population]
-    pop = libsonata.NodeStorage(str(nodes_file)).open_population(population)
-    if not 0 <= node_id < pop.size:
-        raise PspSweepError(f"network.target: population {population!r} has node ids 0..{pop.size - 1}, not {node_id}")
-    type_id = int(_h5_ids(nodes_file, "nodes", population, "node_type_id")[node_id])
+    with h5py.File(nodes_file, "r") as fh:
+        pop = fh[f"nodes/{population}"]
+        size = len(pop["node_type_id"])
+        if not 0 <= node_id < size:
+            raise PspSweepError(f"network.target: population {population!r} has node ids 0..{size - 1}, not {node_id}")
+        type_id = int(pop["node_type_id"][node_id])
+        own = {k: v[0] for k, v in group_attributes(pop, "node", np.array([node_id])).items()}
     types = _types_table(types_file, "node_type_id")
     if type_id not in types.index:
         raise PspSweepError(f"node {population}:{node_id} has node_type_id {type_id}, not in {types_file}")
     props = {k: _plain(v) for k, v in types.loc[type_id].items()}
-    selection = libsonata.Selection([node_id])
-    for name in sorted(pop.attribute_names):
-        props[name] = _plain(pop.get_attribute(name, selection)[0])
+    props.update({k: _plain(v) for k, v in own.items() if v is not None})
     return NodeModel(population, node_id, props)
 
 

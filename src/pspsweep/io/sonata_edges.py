@@ -1,7 +1,7 @@
 """The afferent edges of one SONATA node as a pspsweep embedding.
 
 Every edge population of the circuit whose target population is the node's is read
-(libsonata for the attributes, h5py for ``edge_type_id``); each edge is one synapse at
+(h5py, see :mod:`pspsweep.io.sonata`); each edge is one synapse at
 ``afferent_section_id`` / ``afferent_section_pos`` with the NetCon weight ``syn_weight``
 (uS for ``Exp2Syn``) and the edge's ``delay`` (ms), both per edge or from the edge type.
 A source node's cell type is its node type's ``pop_name`` or ``model_name``; a source
@@ -19,18 +19,73 @@ import pandas as pd
 
 from pspsweep.embedding import Embedding, ReceptorSpec
 from pspsweep.errors import PspSweepError
-from pspsweep.io.sonata import SYNAPSE_TEMPLATES, Circuit, _h5_ids, _missing, _node_populations, _types_table
+from pspsweep.io.sonata import (
+    SYNAPSE_TEMPLATES,
+    Circuit,
+    _h5_ids,
+    _missing,
+    _types_table,
+    group_attributes,
+    node_populations,
+)
 
 #: per-edge values read from the edges file, else from the edge types file
 EDGE_VALUES = ("afferent_section_id", "afferent_section_pos", "syn_weight", "delay")
 
 
-def _edge_column(pop: Any, sel: Any, types: pd.DataFrame, type_ids: np.ndarray, name: str, where: str) -> np.ndarray:
-    if name in pop.attribute_names:
-        return np.asarray(pop.get_attribute(name, sel))
-    if name in types.columns:
-        return types[name].reindex(type_ids).to_numpy()
-    raise PspSweepError(f"{where}: edges have no {name!r} (neither per edge nor in the edge types file)")
+def _edge_column(own: dict[str, np.ndarray], types: pd.DataFrame, type_ids: np.ndarray, name: str, where: str):
+    """Per edge, its own value of ``name``, else its edge type's."""
+    from_types = types[name].reindex(type_ids).to_numpy() if name in types.columns else None
+    values = own.get(name)
+    if values is None:
+        if from_types is None:
+            raise PspSweepError(f"{where}: edges have no {name!r} (neither per edge nor in the edge types file)")
+        return from_types
+    missing = np.array([v is None for v in values])
+    if missing.any():
+        if from_types is None:
+            raise PspSweepError(f"{where}: some edges have no {name!r} (neither per edge nor in the edge types file)")
+        values = np.where(missing, from_types, values)
+    return values
+
+
+def _population_edges(path: Path, types_file: Path, name: str, pop: Any, node_id: int) -> pd.DataFrame | None:
+    where = f"edges {path} population {name}"
+    ids = np.flatnonzero(np.asarray(pop["target_node_id"][()]) == node_id)
+    if ids.size == 0:
+        return None
+    type_ids = np.asarray(pop["edge_type_id"][()], dtype=np.int64)[ids]
+    types = _types_table(types_file, "edge_type_id")
+    unknown = sorted(set(type_ids.tolist()) - set(types.index.tolist()))
+    if unknown:
+        raise PspSweepError(f"{where}: edge_type_id {unknown[0]} is not in {types_file}")
+    own = group_attributes(pop, "edge", ids)
+    if "afferent_section_id" not in own:
+        raise PspSweepError(
+            f"{where}: no afferent_section_id; pspsweep needs every synapse placed explicitly "
+            "(bmtk's random placement by target_sections/distance_range is not reproduced)"
+        )
+    values = {k: _edge_column(own, types, type_ids, k, where) for k in EDGE_VALUES}
+    return pd.DataFrame(
+        {
+            "edge_population": name,
+            "edge_id": ids,
+            "edge_type_id": type_ids,
+            "source_population": _attr(pop["source_node_id"], "node_population"),
+            "source_node_id": np.asarray(pop["source_node_id"][()], dtype=np.int64)[ids],
+            "section": values["afferent_section_id"].astype(np.int64),
+            "x": values["afferent_section_pos"].astype(float),
+            "weight": values["syn_weight"].astype(float),
+            "delay": values["delay"].astype(float),
+            "model_template": types["model_template"].reindex(type_ids).to_numpy(),
+            "dynamics_params": types["dynamics_params"].reindex(type_ids).to_numpy(),
+        }
+    )
+
+
+def _attr(dataset: Any, name: str) -> str:
+    value = dataset.attrs.get(name, "")
+    return value.decode() if isinstance(value, bytes) else str(value)
 
 
 def afferent_edges(circuit: Circuit, population: str, node_id: int) -> pd.DataFrame:
@@ -44,49 +99,18 @@ def afferent_edges(circuit: Circuit, population: str, node_id: int) -> pd.DataFr
         PspSweepError: an edge type missing from its types file, or edges without an
             explicit section (bmtk's random placement is not reproduced).
     """
-    import libsonata
+    import h5py
 
     frames = []
     for edges_file, types_file in circuit.edges:
-        storage = libsonata.EdgeStorage(str(edges_file))
-        for name in sorted(storage.population_names):
-            pop = storage.open_population(name)
-            if pop.target != population:
-                continue
-            where = f"edges {edges_file} population {name}"
-            targets = pop.target_nodes(pop.select_all())
-            ids = np.flatnonzero(targets == node_id)
-            if ids.size == 0:
-                continue
-            sel = libsonata.Selection(ids)
-            type_ids = _h5_ids(edges_file, "edges", name, "edge_type_id")[ids]
-            types = _types_table(types_file, "edge_type_id")
-            unknown = sorted(set(type_ids.tolist()) - set(types.index.tolist()))
-            if unknown:
-                raise PspSweepError(f"{where}: edge_type_id {unknown[0]} is not in {types_file}")
-            if "afferent_section_id" not in pop.attribute_names:
-                raise PspSweepError(
-                    f"{where}: no afferent_section_id; pspsweep needs every synapse placed explicitly "
-                    "(bmtk's random placement by target_sections/distance_range is not reproduced)"
-                )
-            values = {k: _edge_column(pop, sel, types, type_ids, k, where) for k in EDGE_VALUES}
-            frames.append(
-                pd.DataFrame(
-                    {
-                        "edge_population": name,
-                        "edge_id": ids,
-                        "edge_type_id": type_ids,
-                        "source_population": pop.source,
-                        "source_node_id": pop.source_nodes(sel).astype(np.int64),
-                        "section": values["afferent_section_id"].astype(np.int64),
-                        "x": values["afferent_section_pos"].astype(float),
-                        "weight": values["syn_weight"].astype(float),
-                        "delay": values["delay"].astype(float),
-                        "model_template": types["model_template"].reindex(type_ids).to_numpy(),
-                        "dynamics_params": types["dynamics_params"].reindex(type_ids).to_numpy(),
-                    }
-                )
-            )
+        with h5py.File(edges_file, "r") as fh:
+            for name in sorted(fh.get("edges", {})):
+                pop = fh[f"edges/{name}"]
+                if _attr(pop["target_node_id"], "node_population") != population:
+                    continue
+                frame = _population_edges(edges_file, types_file, name, pop, node_id)
+                if frame is not None:
+                    frames.append(frame)
     if not frames:
         raise PspSweepError(f"network.target {population}:{node_id} has no afferent edges in {circuit.path}")
     return pd.concat(frames, ignore_index=True)
@@ -95,7 +119,7 @@ def afferent_edges(circuit: Circuit, population: str, node_id: int) -> pd.DataFr
 def source_types(circuit: Circuit, edges: pd.DataFrame) -> pd.DataFrame:
     """Per edge, the source's cell type name and whether it is excitatory (``ei`` column,
     else the sign of the synapse's reversal relative to -40 mV decided later: NaN)."""
-    populations = _node_populations(circuit)
+    populations = node_populations(circuit)
     names = np.empty(len(edges), dtype=object)
     ei = np.full(len(edges), np.nan)
     for source, rows in edges.groupby("source_population", sort=False).groups.items():
@@ -136,7 +160,7 @@ def sonata_embedding(circuit: Circuit, population: str, node_id: int, n_sections
     """The target's afferent synapses as an :class:`Embedding` with per-synapse weights.
 
     A cell type whose edges use several synapse models is split into one type per
-    edge type (``NAME@EDGE_TYPE_ID``), since a cell type has one receptor.
+    model (``NAME:DYNAMICS_PARAMS_STEM``), since a cell type has one receptor.
 
     Raises:
         PspSweepError: a section id outside the morphology, an unsupported synapse
@@ -163,7 +187,8 @@ def sonata_embedding(circuit: Circuit, population: str, node_id: int, n_sections
     split = set(models["celltype"][models["celltype"].duplicated()])
     if split:
         edges["celltype"] = [
-            f"{c}@{t}" if c in split else c for c, t in zip(edges["celltype"], edges["edge_type_id"], strict=True)
+            f"{c}:{Path(str(d)).stem}" if c in split else c
+            for c, d in zip(edges["celltype"], edges["dynamics_params"], strict=True)
         ]
     receptors: dict[str, ReceptorSpec] = {}
     for celltype, rows in edges.groupby("celltype", sort=False):

@@ -15,6 +15,7 @@ deletes the cell again.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -97,6 +98,14 @@ def _section_spec(h: Any, sec: Any, index: dict[str, int], dL: float) -> Section
     return SectionSpec(name, SECTION_LABELS[kind], parent, parent_x, points, nseg)
 
 
+def _stub_points(soma: SectionSpec, k: int) -> np.ndarray:
+    """Points of stub section ``k`` (0 or 1): 30 um along x from the soma centre rounded to
+    whole um, so that float32 coordinates keep L at exactly 30 um as bmtk's stub has (the
+    points define_shape gives it round to an L 1e-7 off)."""
+    start = np.round(soma.points[len(soma.points) // 2, :3]) + [30.0 * k, 0.0, 0.0]
+    return np.array([[*start, 1.0], [*(start + [30.0, 0.0, 0.0]), 1.0]])
+
+
 def bmtk_sections(swc: Path, processing: str, dL: float) -> tuple[SectionSpec, ...]:
     """The sections of an SWC morphology as bmtk builds them, in bmtk's section order.
 
@@ -120,6 +129,7 @@ def bmtk_sections(swc: Path, processing: str, dL: float) -> tuple[SectionSpec, .
         sections = list(cell.all)
         index = {sec.name(): i for i, sec in enumerate(sections)}
         specs = tuple(_section_spec(h, sec, index, dL) for sec in sections)
+        specs = specs[:-2] + tuple(replace(s, points=_stub_points(specs[0], k)) for k, s in enumerate(specs[-2:]))
     finally:
         for sec in list(cell.all):
             h.delete_section(sec=sec)
