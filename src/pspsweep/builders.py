@@ -288,7 +288,9 @@ def receptor_of(embedding: Embedding, celltype: str, classification: str) -> Rec
 
 
 def conductances(run: RunConfig, receptor: ReceptorSpec) -> dict[str, float]:
-    """The conductances (nS) of one run: gAMPA/gNMDA for excitatory, gGABA for inhibitory.
+    """The conductances (nS) of one run: gAMPA/gNMDA for excitatory, gGABA for inhibitory;
+    for receptors with per-synapse weights (``WEIGHTED_RECEPTORS``) only ``g_scale``, the
+    factor run.g on them. In this order they are the NetCon weights of the request.
 
     ``run.g`` fills any of them that is not given explicitly (times ``AMPA_component``
     or ``NMDA_component`` for the excitatory ones).

@@ -193,11 +193,9 @@ def input_files(cfg: PspSweepConfig) -> dict[str, Path]:
         "network.con_file": cfg.network.con_file if reads_embedding else None,
     }
     files = {k: resolve_path(v, k) for k, v in keys.items() if v}
-    if cfg.network.kind == "sonata":
-        from pspsweep.sonata import circuit_files
+    from pspsweep.sonata import circuit_files  # a SONATA circuit's config and network files
 
-        files.update(circuit_files(cfg.network))
-    return files
+    return {**files, **circuit_files(cfg.network)} if cfg.network.kind == "sonata" else files
 
 
 def provenance_tags(cfg: PspSweepConfig, prep: PreparedSweep) -> dict[str, str]:
@@ -251,8 +249,7 @@ def sweep_works(cfg: PspSweepConfig, prep: PreparedSweep) -> list[WorkGroup]:
     for celltypes in by_request.values():
         receptor = prep.embedding.receptors[celltypes[0]]
         w = prep.weights[celltypes[0]]
-        # (gAMPA, gNMDA), (gGABA,), or (g_scale,) for per-synapse weights: in conductances() order
-        weights = tuple(w.values())
+        weights = tuple(w.values())  # in builders.conductances' order
         members = tuple(i for i, u in enumerate(prep.units) if u.celltype in celltypes)
         # one synapse pool large enough for every unit: one settle per group (fixed step)
         pool = max((prep.units[i].n_synapses for i in members), default=1)

@@ -60,8 +60,11 @@ def _biophysics(circuit: Circuit, node: NodeModel) -> tuple[tuple[LabelBiophysic
     models = _component(circuit, "biophysical_neuron_models_dir", node)
     where = f"node {node.population}:{node.node_id}"
     if template.startswith("nml:"):
-        if node.get("dynamics_params") is not None:
-            raise PspSweepError(f"{where}: an nml: template with dynamics_params is not supported")
+        if node.get("dynamics_params") is not None or processing not in ("aibs_perisomatic", "", "None"):
+            raise PspSweepError(
+                f"{where}: an nml: template is supported with model_processing aibs_perisomatic (or none) "
+                f"and no dynamics_params (got {processing!r}, {node.get('dynamics_params')!r})"
+            )
         path = models / template[4:]
         if not path.is_file():
             raise PspSweepError(f"{where}: NeuroML2 cell file not found: {path}")
@@ -116,8 +119,6 @@ def sonata_cell_spec(cfg: NeuronConfig) -> CellSpec:
         swc = swc.with_name(swc.name + ".swc") if not swc.is_file() else swc
     conditions = {**BMTK_DEFAULTS, **circuit.conditions}
     dL = s.dL if s.dL is not None else conditions["dL"]
-    if not dL > 0:
-        raise PspSweepError(f"neuron.sonata.dL={dL} must be positive (um)")
     sections = bmtk_sections(swc, processing, float(dL))
     present = {sec.label for sec in sections}
     name = str(node.get("model_name") or node.get("pop_name") or "cell")
@@ -131,13 +132,10 @@ def sonata_cell_spec(cfg: NeuronConfig) -> CellSpec:
 
 
 def sonata_network(cfg: NetworkConfig, cell: CellSpec) -> Embedding:
-    """The target's afferent synapses (needs ``neuron=sonata`` for the same target)."""
+    """The target's afferent synapses (``validation`` has checked that the cell is
+    ``neuron=sonata``, whose circuit and target are the network's by default)."""
     from pspsweep.io.sonata_edges import sonata_embedding
 
-    if not cell.mechanism_dirs or not cell.name.endswith(str(cfg.target).replace(":", "_")):
-        raise PspSweepError(
-            "network=sonata needs neuron=sonata (the cell of network.target, whose sections the edges name)"
-        )
     circuit = load_circuit(cfg.circuit_config, cfg.simulation_config, "network=sonata")
     population, node_id = parse_target(cfg.target)
     return sonata_embedding(circuit, population, node_id, len(cell.sections))

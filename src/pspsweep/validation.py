@@ -120,6 +120,7 @@ def validate(cfg: PspSweepConfig) -> None:
     _validate_run(cfg.run)
     _validate_neuron(cfg.neuron)
     _validate_network(cfg.network)
+    _validate_sonata(cfg)
     _validate_fit(cfg.fit)
     check_measured(cfg.fit)
     # the analysis values are checked by the analysis itself (pspsweep.features.AnalysisOptions)
@@ -211,6 +212,18 @@ def _validate_network(network: NetworkConfig) -> None:
         raise PspSweepError(f"network.seed={network.seed} must be >= 0")
     for name in network.celltypes:
         check_metric_name(name, "network.celltypes key")
+
+
+def _validate_sonata(cfg: PspSweepConfig) -> None:
+    """A SONATA embedding names sections of the SONATA cell of the same target, and back."""
+    network_sonata = cfg.network.kind == "sonata"
+    if network_sonata != (cfg.neuron.morphology.kind == "sonata"):
+        raise PspSweepError(
+            "network=sonata and neuron=sonata go together (the edges name sections of the target's own cell): "
+            "give both, with network.circuit_config=PATH network.target=POPULATION:NODE_ID"
+        )
+    if cfg.neuron.sonata.dL is not None and not cfg.neuron.sonata.dL > 0:
+        raise PspSweepError(f"neuron.sonata.dL={cfg.neuron.sonata.dL} must be positive (um)")
 
 
 def _validate_fit(fit: FitConfig) -> None:
