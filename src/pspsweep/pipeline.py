@@ -91,13 +91,14 @@ class PreparedSweep:
         return {c: self.embedding.receptors[c].excitatory for c in self.celltypes}
 
     def conductance_label(self) -> str:
-        """``gAMPA=1 nS, gNMDA=1 nS`` unless cell types disagree on a conductance."""
+        """``gAMPA=1 nS, gNMDA=1 nS`` unless cell types disagree on a conductance
+        (``g_scale=1 x circuit weights`` for a SONATA circuit's own weights)."""
         merged: dict[str, float] = {}
         for w in self.weights.values():
             for name, value in w.items():
                 if merged.setdefault(name, value) != value:
                     return f"g={self.g:g} nS"
-        return ", ".join(f"{k}={v:g} nS" for k, v in merged.items())
+        return ", ".join(f"{k}={v:g}{' x circuit weights' if k == 'g_scale' else ' nS'}" for k, v in merged.items())
 
 
 @dataclass

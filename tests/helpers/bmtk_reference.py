@@ -37,41 +37,48 @@ def _types(path: Path) -> dict[int, dict[str, Any]]:
     return {int(r["node_type_id"] if "node_type_id" in r else r["edge_type_id"]): dict(r) for _, r in table.iterrows()}
 
 
-def original_units(network_dir: Path, target: int, mode: str = "cells") -> list:
-    """The target's afferent edges of the internal-to-internal population, per unit:
-    (source node id, [(section, pos, weight, delay, dynamics_params)]) in file order."""
+#: the shared circuit's edge files onto the internal cells, by source population
+EDGE_FILES = {
+    "internal": ("internal_internal", "internal_to_internal"),
+    "external": ("external_internal", "external_to_internal"),
+}
+
+
+def original_units(
+    network_dir: Path, target: int, mode: str = "cells", sources: tuple[str, ...] = ("internal",)
+) -> list:
+    """The target's afferent edges from the given source populations, per unit:
+    ((source population, source node id), [(section, pos, weight, delay, dynamics_params)]),
+    edges in file order, units by population and then source id."""
     import h5py
 
-    edge_types = _types(network_dir / "internal_internal_edge_types.csv")
-    with h5py.File(network_dir / "internal_internal_edges.h5", "r") as fh:
-        g = fh["edges/internal_to_internal"]
-        tgt, src = g["target_node_id"][()], g["source_node_id"][()]
-        ids = np.flatnonzero(tgt == target)
-        types = g["edge_type_id"][()][ids]
-        grp = g["0"]
-        sec, pos, w = (
-            grp[k][()][g["edge_group_index"][()][ids]]
-            for k in ("afferent_section_id", "afferent_section_pos", "syn_weight")
-        )
-    edges = [
-        (
-            int(src[i]),
-            (
-                int(s),
-                float(p),
-                float(ww),
-                float(edge_types[int(t)]["delay"]),
-                str(edge_types[int(t)]["dynamics_params"]),
-            ),
-        )
-        for i, s, p, ww, t in zip(ids, sec, pos, w, types)
-    ]
+    edges = []
+    for population in sources:
+        stem, name = EDGE_FILES[population]
+        edge_types = _types(network_dir / f"{stem}_edge_types.csv")
+        with h5py.File(network_dir / f"{stem}_edges.h5", "r") as fh:
+            g = fh[f"edges/{name}"]
+            ids = np.flatnonzero(g["target_node_id"][()] == target)
+            src, types, index = g["source_node_id"][()][ids], g["edge_type_id"][()][ids], g["edge_group_index"][()][ids]
+            sec, pos, w = (
+                g[f"0/{k}"][()][index] for k in ("afferent_section_id", "afferent_section_pos", "syn_weight")
+            )
+        for s, t, values in zip(src, types, zip(sec, pos, w)):
+            edge_type = edge_types[int(t)]
+            edge = (
+                int(values[0]),
+                float(values[1]),
+                float(values[2]),
+                float(edge_type["delay"]),
+                str(edge_type["dynamics_params"]),
+            )
+            edges.append(((population, int(s)), edge))
     if mode == "synapses":
-        return [(s, [e]) for s, e in edges]
-    units: dict[int, list] = {}
-    for s, e in edges:
-        units.setdefault(s, []).append(e)
-    return sorted(units.items())
+        return [(key, [e]) for key, e in edges]
+    units: dict[tuple[str, int], list] = {}
+    for key, e in edges:
+        units.setdefault(key, []).append(e)
+    return sorted(units.items(), key=lambda item: (sources.index(item[0][0]), item[0][1]))
 
 
 def node_properties(network_dir: Path, node_id: int) -> dict[str, Any]:
@@ -197,7 +204,7 @@ def simulate(config: dict[str, Any], n_units: int, protocol: dict[str, float]) -
             h.fadvance()
         return vv.to_python()
 
-    baseline = run(None)
+    baseline = run(None) if protocol.get("baseline", True) else []
     traces = [run(k) for k in range(n_units)]
     sections = list(cell.hobj.all)
     return {

@@ -81,7 +81,7 @@ def test_node0_cells_match_bmtk(tmp_path):
     ours = table.set_index("cell_id")["amplitude_mV"]
     assert len(table) == 51  # every internal source of node 0
     expected = reference_amplitudes(result)
-    got = np.array([ours[source] for source, _ in units])
+    got = np.array([ours[source] for (_, source), _ in units])
     assert np.abs(got - expected).max() < TOLERANCE_MV
     assert np.all(np.abs(expected) > 0.1)  # real PSPs, not two flat lines
 
@@ -106,7 +106,7 @@ def test_pv_target_matches_bmtk(tmp_path):
     units, result = reference(tmp_path, 240, "cells")
     table = sweep(tmp_path, SIMULATION_CONFIG, "internal:240", INTERNAL_TYPES)
     ours = table.set_index("cell_id")["amplitude_mV"]
-    got = np.array([ours[source] for source, _ in units])
+    got = np.array([ours[source] for (_, source), _ in units])
     assert np.abs(got - reference_amplitudes(result)).max() < TOLERANCE_MV
 
 
@@ -116,7 +116,7 @@ def test_node0_synapses_match_bmtk(tmp_path):
     assert len(table) == 136  # every internal edge onto node 0
     # a synapse unit of pspsweep: its source cell, section and position
     keyed = {(int(r.cell_id), int(r.sections), float(r.xs)): r.amplitude_mV for r in table.itertuples()}
-    got = np.array([keyed[(source, e[0][0], e[0][1])] for source, e in units])
+    got = np.array([keyed[(source, e[0][0], e[0][1])] for (_, source), e in units])
     assert np.abs(got - reference_amplitudes(result)).max() < TOLERANCE_MV
 
 
@@ -135,7 +135,7 @@ def test_positions_and_json_biophysics_match_bmtk(tmp_path):
             (int(rng.integers(0, 120)), float(rng.choice(POSITIONS)), 4e-4, delay, model)
             for _ in range(int(rng.integers(1, 4)))
         ]
-        units.append((k, edges))
+        units.append((("sources", k), edges))
     request = {
         "target_props": props,
         "units": units,
@@ -150,5 +150,5 @@ def test_positions_and_json_biophysics_match_bmtk(tmp_path):
     assert sorted(set(table["celltype"])) == ["sources:AMPA_ExcToExc", "sources:GABA_InhToExc"]
     assert {float(x) for xs in table["xs"] for x in str(xs).split(";")} <= set(POSITIONS)
     ours = table.set_index("cell_id")["amplitude_mV"]
-    got = np.array([ours[k] for k, _ in units])
+    got = np.array([ours[k] for (_, k), _ in units])
     assert np.abs(got - reference_amplitudes(result)).max() < TOLERANCE_MV
