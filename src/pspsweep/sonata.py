@@ -142,12 +142,6 @@ def sonata_network(cfg: NetworkConfig, cell: CellSpec) -> Embedding:
 
 
 def circuit_files(cfg: NetworkConfig) -> dict[str, Path]:
-    """The circuit's config and network files by a tag key (``network.circuit.<file name>``)."""
+    """The circuit's configs and network files by tag key (``network.circuit.<file name>``)."""
     circuit = load_circuit(cfg.circuit_config, cfg.simulation_config, "network=sonata")
-    files = {"network.circuit_config": circuit.path}
-    sim = _input(cfg.simulation_config, "network=sonata")
-    if sim is not None:
-        files["network.simulation_config"] = sim
-    for path in circuit.files()[1:]:
-        files[f"network.circuit.{path.name}"] = path
-    return files
+    return {f"network.circuit.{path.name}": path for path in circuit.files()}

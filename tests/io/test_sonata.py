@@ -65,6 +65,18 @@ def test_simulation_config_gives_the_conditions():
     assert circuit.components["mechanisms_dir"] == (COMPONENTS_300 / "mechanisms").resolve()
 
 
+def test_tags_hash_every_circuit_file(launch_dir):
+    """The input files a run's tags hash (``input.<key>.sha256``): both configs, every network file."""
+    from pspsweep.api import compose_config
+    from pspsweep.pipeline import input_files
+
+    cfg = compose_config(["neuron=sonata", "network=sonata", f"network.circuit_config={SIMULATION}"])
+    files = input_files(cfg)
+    names = ["config.simulation.json", "config.circuit.json"] + [p.name for p in NETWORK.iterdir()]
+    assert sorted(files) == sorted(f"network.circuit.{name}" for name in names)
+    assert files["network.circuit.internal_internal_edges.h5"] == (NETWORK / "internal_internal_edges.h5").resolve()
+
+
 def test_node_model_joins_type_and_node():
     node = node_model(read_circuit(CIRCUIT_300), "internal", 0)
     types = pd.read_csv(NETWORK / "internal_node_types.csv", sep=" ").set_index("node_type_id")

@@ -40,6 +40,7 @@ class Circuit:
         edges: (edges file, edge types file) pairs.
         conditions: from the simulation config when given: ``celsius``, ``v_init``,
             ``dt``, ``dL`` (missing keys absent).
+        simulation: that simulation config, or None.
     """
 
     path: Path
@@ -47,10 +48,11 @@ class Circuit:
     nodes: tuple[tuple[Path, Path], ...]
     edges: tuple[tuple[Path, Path], ...]
     conditions: dict[str, float] = field(default_factory=dict)
+    simulation: Path | None = None
 
     def files(self) -> list[Path]:
-        """The config and every network file (for the provenance hashes)."""
-        out = [self.path]
+        """The configs and every network file (for the provenance hashes)."""
+        out = [self.path] + ([self.simulation] if self.simulation is not None else [])
         for pair in self.nodes + self.edges:
             out += list(pair)
         return out
@@ -161,7 +163,9 @@ def read_circuit(path: Path, simulation: Path | None = None) -> Circuit:
         for p in pair:
             if not p.is_file():
                 raise PspSweepError(f"network.circuit_config {path}: file not found: {p}")
-    return Circuit(path.resolve(), components, nodes, edges, conditions)
+    return Circuit(
+        path.resolve(), components, nodes, edges, conditions, None if simulation is None else simulation.resolve()
+    )
 
 
 def _types_table(path: Path, key: str) -> pd.DataFrame:
