@@ -300,8 +300,12 @@ def conductances(run: RunConfig, receptor: ReceptorSpec) -> dict[str, float]:
     """
     if receptor.mechanism in WEIGHTED_RECEPTORS:
         # the circuit's own weights, scaled by run.g
-        if run.g is None:
-            raise PspSweepError(f"run.g is null: {receptor.mechanism} synapses need run.g, the scale of their weights")
+        given = [n for n in ("gAMPA", "gNMDA", "gGABA") if getattr(run, n) is not None]
+        if given or run.g is None:
+            raise PspSweepError(
+                f"{receptor.mechanism} synapses carry their own weights: run.g scales them "
+                f"(run.{'/'.join(given) or 'g'} {'does not apply' if given else 'is null'})"
+            )
         check_conductance("run.g", run.g)
         return {WEIGHT_SCALE: float(run.g)}
     scale = {"gAMPA": run.AMPA_component, "gNMDA": run.NMDA_component, "gGABA": 1.0}

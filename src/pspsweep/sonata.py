@@ -115,8 +115,10 @@ def sonata_cell_spec(cfg: NeuronConfig) -> CellSpec:
         raise PspSweepError(f"node {population}:{node_id}: no morphology")
     swc = Path(str(morphology))
     swc = swc if swc.is_absolute() else _component(circuit, "morphologies_dir", node) / swc
+    if swc.suffix.lower() != ".swc" and not swc.is_file():
+        swc = swc.with_name(swc.name + ".swc")  # bmtk adds the extension
     if swc.suffix.lower() != ".swc":
-        swc = swc.with_name(swc.name + ".swc") if not swc.is_file() else swc
+        raise PspSweepError(f"node {population}:{node_id}: morphology {swc.name}: only SWC files are supported")
     conditions = {**BMTK_DEFAULTS, **circuit.conditions}
     dL = s.dL if s.dL is not None else conditions["dL"]
     sections = bmtk_sections(swc, processing, float(dL))

@@ -192,6 +192,11 @@ def test_unsupported_model(tmp_path, column, value, culprit):
     assert culprit in refusal(tmp_path, f"network.circuit_config={config}", "network.target=internal:0")
 
 
+def test_conductances_do_not_apply(tmp_path):
+    message = refusal(tmp_path, "network.target=internal:0", "run.gAMPA=1", "run.celltype=Scnn1a")
+    assert "run.gAMPA does not apply" in message
+
+
 def test_virtual_target(tmp_path):
     assert "model_type 'virtual'" in refusal(tmp_path, "network.target=external:0")
 
