@@ -222,6 +222,11 @@ def _validate_sonata(cfg: PspSweepConfig) -> None:
             "network=sonata and neuron=sonata go together (the edges name sections of the target's own cell): "
             "give both, with network.circuit_config=PATH network.target=POPULATION:NODE_ID"
         )
+    if network_sonata and cfg.network.celltypes:
+        raise PspSweepError(
+            f"network.celltypes ({', '.join(cfg.network.celltypes)}) does not apply to network=sonata: "
+            "the synapse model of every edge comes from its edge type"
+        )
     if cfg.neuron.sonata.dL is not None and not cfg.neuron.sonata.dL > 0:
         raise PspSweepError(f"neuron.sonata.dL={cfg.neuron.sonata.dL} must be positive (um)")
 

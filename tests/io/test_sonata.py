@@ -197,6 +197,30 @@ def test_conductances_do_not_apply(tmp_path):
     assert "run.gAMPA does not apply" in message
 
 
+def recorded(*overrides: str) -> dict:
+    """The config a run's params record, as api records it."""
+    from omegaconf import OmegaConf
+
+    from pspsweep.api import compose_config
+    from pspsweep.run_record import applicable_config
+
+    cfg = compose_config(list(overrides))
+    return applicable_config(OmegaConf.to_container(OmegaConf.structured(cfg), resolve=True, enum_to_str=True))
+
+
+def test_recorded_params_are_the_circuit_keys(launch_dir):
+    tree = recorded("neuron=sonata", "network=sonata")
+    assert set(tree["network"]) == {"name", "kind", "circuit_config", "simulation_config", "target"}
+    assert "biophysics" not in tree["neuron"] and set(tree["neuron"]["sonata"]) == {
+        "circuit_config",
+        "simulation_config",
+        "target",
+        "dL",
+    }
+    isf = recorded("neuron=isf", "network=isf")
+    assert "sonata" not in isf["neuron"] and "circuit_config" not in isf["network"]
+
+
 def test_virtual_target(tmp_path):
     assert "model_type 'virtual'" in refusal(tmp_path, "network.target=external:0")
 
