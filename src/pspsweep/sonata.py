@@ -123,6 +123,12 @@ def sonata_cell_spec(cfg: NeuronConfig) -> CellSpec:
     dL = s.dL if s.dL is not None else conditions["dL"]
     sections = bmtk_sections(swc, processing, float(dL))
     present = {sec.label for sec in sections}
+    missing = present - {b.label for b in biophysics}
+    if missing:
+        raise PspSweepError(
+            f"node {population}:{node_id}: its biophysics give no passive values for {', '.join(sorted(missing))} "
+            "sections, which its morphology has"
+        )
     name = str(node.get("model_name") or node.get("pop_name") or "cell")
     return CellSpec(
         name=f"{name}_{population}_{node_id}",

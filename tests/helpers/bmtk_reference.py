@@ -212,6 +212,8 @@ def simulate(config: dict[str, Any], n_units: int, protocol: dict[str, float]) -
         "baseline": baseline,
         "units": traces,
         "n_sections": len(sections),
+        "section_names": [sec.name().split(".", 1)[1] for sec in sections],
+        "section_lengths": [sec.L for sec in sections],
         "area": float(sum(seg.area() for sec in sections for seg in sec)),
         "nseg": int(sum(sec.nseg for sec in sections)),
     }

@@ -95,8 +95,11 @@ def test_node0_cell_size_matches_bmtk(tmp_path):
     cfg = api.compose_config(
         ["neuron=sonata", "network=sonata", f"network.circuit_config={SIMULATION_CONFIG}", "network.target=internal:0"]
     )
-    cell = build_cell(cell_spec_from_config(cfg.neuron))
+    spec = cell_spec_from_config(cfg.neuron)
+    cell = build_cell(spec)
     assert len(cell.sections) == result["n_sections"] == 122
+    assert [s.name for s in spec.sections] == result["section_names"]  # bmtk's section ids
+    assert [sec.L for sec in cell.sections] == result["section_lengths"]
     assert sum(int(sec.nseg) for sec in cell.sections) == result["nseg"]
     assert cell.total_area() == pytest.approx(result["area"], rel=1e-9)
 

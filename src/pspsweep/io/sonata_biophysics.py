@@ -132,7 +132,8 @@ def _json_passive(data: dict[str, Any], where: str) -> dict[str, _Label]:
     try:
         passive = data["passive"][0]
         cms = {c["section"]: float(c["cm"]) for c in passive["cm"]}
-        collected = {t: _Label() for t in SECTION_LABELS}
+        # a section type without cm gets no entry: a cell with such sections is refused
+        collected = {t: _Label() for t in SECTION_LABELS if t in cms}
         for section_type, lab in collected.items():
             lab.Ra = float(passive["ra"])
             lab.cm = cms[section_type]
