@@ -3,8 +3,8 @@
 The reference builds the cell and its synapses with bmtk's own code and activates every
 unit alone (fixed step, the protocol of the acceptance: celsius 34, v_init -80, dL 20,
 dt 0.025 ms, tStim 500, tEnd 600). pspsweep reads the original circuit. Every reference
-run simulates 600 ms (1.4 s), so node 0's cells are compared all, the other sweeps on a
-spread subset of their units.
+run simulates 600 ms (about 0.5 s), so node 0's sources are compared all, the other
+sweeps on a spread subset of their units.
 """
 
 from __future__ import annotations
@@ -61,9 +61,9 @@ def reference_amplitudes(result: dict) -> np.ndarray:
     )
 
 
-def reference(folder, node_id: int, mode: str, every: int = 4) -> tuple[list, dict]:
+def reference(folder, node_id: int, mode: str, every: int = 4, sources=("internal",)) -> tuple[list, dict]:
     network = CIRCUIT_300.parent / "network"
-    units = original_units(network, node_id, mode)[::every]
+    units = original_units(network, node_id, mode, sources)[::every]
     request = {
         "target_props": node_properties(network, node_id),
         "units": units,
@@ -75,13 +75,14 @@ def reference(folder, node_id: int, mode: str, every: int = 4) -> tuple[list, di
 
 
 def test_node0_cells_match_bmtk(tmp_path):
-    """Every internal source of node 0 (Scnn1a), as the acceptance asks."""
-    units, result = reference(tmp_path, 0, "cells", every=1)
-    table = sweep(tmp_path, SIMULATION_CONFIG, "internal:0", INTERNAL_TYPES)
-    ours = table.set_index("cell_id")["amplitude_mV"]
-    assert len(table) == 51  # every internal source of node 0
+    """Every source of node 0 (Scnn1a): the 51 internal cells and the 9 virtual ones."""
+    units, result = reference(tmp_path, 0, "cells", every=1, sources=("internal", "external"))
+    table = sweep(tmp_path, SIMULATION_CONFIG, "internal:0", "'*'")
+    assert len(table) == 60
+    population = np.where(table["celltype"] == "external", "external", "internal")
+    ours = dict(zip(zip(population, table["cell_id"]), table["amplitude_mV"]))
     expected = reference_amplitudes(result)
-    got = np.array([ours[source] for (_, source), _ in units])
+    got = np.array([ours[key] for key, _ in units])
     assert np.abs(got - expected).max() < TOLERANCE_MV
     assert np.all(np.abs(expected) > 0.1)  # real PSPs, not two flat lines
 
