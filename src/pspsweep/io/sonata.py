@@ -67,11 +67,13 @@ class NodeModel:
     properties: dict[str, Any]
 
     def get(self, key: str, default: Any = None) -> Any:
+        """A property, or ``default`` where it is absent (``missing_value``)."""
         value = self.properties.get(key, default)
-        return default if _missing(value) else value
+        return default if missing_value(value) else value
 
 
-def _missing(value: Any) -> bool:
+def missing_value(value: Any) -> bool:
+    """True for an absent value: None, NaN (an empty CSV cell) or bmtk's ``NULL``."""
     return value is None or (isinstance(value, float) and np.isnan(value)) or value == "NULL"
 
 
@@ -168,7 +170,7 @@ def read_circuit(path: Path, simulation: Path | None = None) -> Circuit:
     )
 
 
-def _types_table(path: Path, key: str) -> pd.DataFrame:
+def types_table(path: Path, key: str) -> pd.DataFrame:
     """A node or edge types CSV (bmtk writes them space-separated), indexed by ``key``."""
     try:
         table = pd.read_csv(path, sep=" ", skipinitialspace=True)
@@ -179,7 +181,8 @@ def _types_table(path: Path, key: str) -> pd.DataFrame:
     return table.set_index(key, drop=False)
 
 
-def _h5_ids(path: Path, group: str, population: str, name: str) -> np.ndarray:
+def h5_ids(path: Path, group: str, population: str, name: str) -> np.ndarray:
+    """One integer dataset of a population (``node_type_id``, ``edge_type_id``)."""
     import h5py
 
     with h5py.File(path, "r") as fh:
@@ -243,7 +246,7 @@ def node_model(circuit: Circuit, population: str, node_id: int) -> NodeModel:
             raise PspSweepError(f"network.target: population {population!r} has node ids 0..{size - 1}, not {node_id}")
         type_id = int(pop["node_type_id"][node_id])
         own = {k: v[0] for k, v in group_attributes(pop, "node", np.array([node_id])).items()}
-    types = _types_table(types_file, "node_type_id")
+    types = types_table(types_file, "node_type_id")
     if type_id not in types.index:
         raise PspSweepError(f"node {population}:{node_id} has node_type_id {type_id}, not in {types_file}")
     props = {k: _plain(v) for k, v in types.loc[type_id].items()}

@@ -22,11 +22,11 @@ from pspsweep.errors import PspSweepError
 from pspsweep.io.sonata import (
     SYNAPSE_TEMPLATES,
     Circuit,
-    _h5_ids,
-    _missing,
-    _types_table,
     group_attributes,
+    h5_ids,
+    missing_value,
     node_populations,
+    types_table,
 )
 
 #: per-edge values read from the edges file, else from the edge types file
@@ -55,7 +55,7 @@ def _population_edges(path: Path, types_file: Path, name: str, pop: Any, node_id
     if ids.size == 0:
         return None
     type_ids = np.asarray(pop["edge_type_id"][()], dtype=np.int64)[ids]
-    types = _types_table(types_file, "edge_type_id")
+    types = types_table(types_file, "edge_type_id")
     unknown = sorted(set(type_ids.tolist()) - set(types.index.tolist()))
     if unknown:
         raise PspSweepError(f"{where}: edge_type_id {unknown[0]} is not in {types_file}")
@@ -126,12 +126,12 @@ def source_types(circuit: Circuit, edges: pd.DataFrame) -> pd.DataFrame:
         if source not in populations:
             raise PspSweepError(f"edges name source population {source!r}, which no nodes file of the circuit holds")
         nodes_file, types_file = populations[str(source)]
-        type_ids = _h5_ids(nodes_file, "nodes", str(source), "node_type_id")
-        types = _types_table(types_file, "node_type_id")
+        type_ids = h5_ids(nodes_file, "nodes", str(source), "node_type_id")
+        types = types_table(types_file, "node_type_id")
         idx = np.asarray(list(rows))
         for k, node in zip(idx, edges["source_node_id"].to_numpy()[idx]):
             row = types.loc[int(type_ids[node])]
-            label = next((row[c] for c in ("pop_name", "model_name") if c in row and not _missing(row[c])), None)
+            label = next((row[c] for c in ("pop_name", "model_name") if c in row and not missing_value(row[c])), None)
             names[k] = str(label) if label is not None else str(source)
             if "ei" in row and row["ei"] in ("e", "i"):
                 ei[k] = 1.0 if row["ei"] == "e" else 0.0
