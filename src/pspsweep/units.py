@@ -175,11 +175,13 @@ def segment_key(unit: Unit, nseg: Sequence[int]) -> tuple:
     """What a unit's simulation depends on besides the shared settings (receptor,
     conductances, times): the multiset of segments its synapses sit on (a point process
     acts at its segment's node, wherever its x lies inside the segment), with each
-    synapse's own weight and delay for a :class:`WeightedUnit`."""
+    synapse's own weight and delay for a :class:`WeightedUnit` (whose synapses are placed
+    unclamped, see ``simulation.pool.SynapseMaker.segment``)."""
     if isinstance(unit, WeightedUnit):
+        # placed unclamped: x = 0 and 1 are the end nodes (-1, nseg), not the end segments
         return tuple(
             sorted(
-                (s, segment_of(nseg[s], x), w, d)
+                (s, -1 if x == 0 else nseg[s] if x == 1 else segment_of(nseg[s], x), w, d)
                 for s, x, w, d in zip(unit.sections, unit.xs, unit.weights, unit.delays)
             )
         )

@@ -23,8 +23,8 @@ PROTOCOL = {"t_stim": 500.0, "t_end": 600.0, "dt": 0.025, "dL": 20.0, "celsius":
 SIMULATION_CONFIG = CIRCUIT_300.parent / "config.simulation.json"
 INTERNAL_TYPES = "[Scnn1a,Rorb,Nr5a1,PV1,PV2]"
 TOLERANCE_MV = 1e-4
-#: synapse positions of the builder-made circuit: inside first and last segments too
-POSITIONS = (0.03, 0.21, 0.77, 0.98)
+#: synapse positions of the builder-made circuit: inside the end segments and on the end nodes too
+POSITIONS = (0.0, 0.03, 0.21, 0.77, 0.98, 1.0)
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -127,14 +127,14 @@ def test_node0_synapses_match_bmtk(tmp_path):
 def test_positions_and_json_biophysics_match_bmtk(tmp_path):
     """A circuit made here with bmtk's builder: node 0's morphology with the Allen JSON
     fit (ctdb:Biophys1.hoc, aibs_perisomatic), synapses at positions other than 0.5
-    (near both ends too), several synapses per source and two delays."""
+    (near and at both ends), several synapses per source and two delays."""
     props = node_properties(CIRCUIT_300.parent / "network", 0)
     props.update(model_template="ctdb:Biophys1.hoc", dynamics_params="472363762_fit.json")
     rng = np.random.default_rng(3)
     units = []
-    for k in range(6):
+    for k in range(8):
         delay = 2.0 if k % 2 else 0.7
-        model = "AMPA_ExcToExc.json" if k < 4 else "GABA_InhToExc.json"
+        model = "AMPA_ExcToExc.json" if k < 5 else "GABA_InhToExc.json"
         edges = [
             (int(rng.integers(0, 120)), float(rng.choice(POSITIONS)), 4e-4, delay, model)
             for _ in range(int(rng.integers(1, 4)))

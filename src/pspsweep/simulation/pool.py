@@ -43,14 +43,17 @@ class SynapseMaker:
             nc.weight[i] = w
         return syn, nc
 
-    def segment(self, section: int, x: float) -> Any:
-        """The segment of the cell's ``section`` at ``x`` (clamped as the cell does)."""
-        return self.cell.sections[section](self.cell.clamped_x(section, x))
+    def segment(self, section: int, x: float, exact: bool = False) -> Any:
+        """The segment of the cell's ``section`` at ``x``: clamped as ISF does (x = 0 and 1
+        onto the end segments), or ``exact`` as NEURON places it (0 and 1 on the end nodes,
+        as bmtk puts SONATA synapses)."""
+        return self.cell.sections[section](float(x) if exact else self.cell.clamped_x(section, x))
 
     def for_unit(self, unit: Unit) -> list[tuple[Any, Any]]:
         """New synapses on the unit's segments (gone when the list is dropped); the NetCons
         of a :class:`WeightedUnit` carry its weights and deliver after its delays."""
-        pairs = [self.new(self.segment(s, x)) for s, x in zip(unit.sections, unit.xs)]
+        exact = isinstance(unit, WeightedUnit)
+        pairs = [self.new(self.segment(s, x, exact)) for s, x in zip(unit.sections, unit.xs)]
         for (_, nc), weights in zip(pairs, self.unit_weights(unit)):
             for k, w in enumerate(weights):
                 nc.weight[k] = w
@@ -116,8 +119,9 @@ class SynapsePool:
         n = unit.n_synapses
         placed = self.pairs[:n]
         try:
+            exact = isinstance(unit, WeightedUnit)
             for (syn, _), section, x in zip(placed, unit.sections, unit.xs):
-                syn.loc(self.maker.segment(section, x))
+                syn.loc(self.maker.segment(section, x, exact))
             # a restore overwrote the weights
             weights = self.maker.unit_weights(unit)
             for i, (_, nc) in enumerate(self.pairs):
