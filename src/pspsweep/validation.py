@@ -222,6 +222,12 @@ def _validate_sonata(cfg: PspSweepConfig) -> None:
             "network=sonata and neuron=sonata go together (the edges name sections of the target's own cell): "
             "give both, with network.circuit_config=PATH network.target=POPULATION:NODE_ID"
         )
+    for key in ("circuit_config", "simulation_config", "target") if network_sonata else ():
+        if getattr(cfg.neuron.sonata, key) != getattr(cfg.network, key):
+            raise PspSweepError(
+                f"neuron.sonata.{key}={getattr(cfg.neuron.sonata, key)!r} differs from network.{key}="
+                f"{getattr(cfg.network, key)!r}: the cell and its synapses come from the same target"
+            )
     if network_sonata and cfg.network.celltypes:
         raise PspSweepError(
             f"network.celltypes ({', '.join(cfg.network.celltypes)}) does not apply to network=sonata: "

@@ -221,6 +221,11 @@ def test_recorded_params_are_the_circuit_keys(launch_dir):
     assert "sonata" not in isf["neuron"] and "circuit_config" not in isf["network"]
 
 
+def test_cell_and_network_name_one_target(tmp_path):
+    message = refusal(tmp_path, "network.target=internal:0", "neuron.sonata.target=internal:5")
+    assert "neuron.sonata.target='internal:5' differs from network.target='internal:0'" in message
+
+
 def test_virtual_target(tmp_path):
     assert "model_type 'virtual'" in refusal(tmp_path, "network.target=external:0")
 
