@@ -4,6 +4,8 @@ cell files hold the same five Allen Cell Types models)."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from helpers.bmtk_reference import COMPONENTS_300
 
@@ -21,10 +23,23 @@ def shared_circuit() -> None:
         pytest.skip(f"the shared bmtk components are not at {TEMPLATES}")
 
 
+def bmtk_nml_tree():
+    """bmtk's NMLTree, its module loaded alone (importing bmtk.simulator.bionet would load
+    NEURON and bmtk's templates into the test process)."""
+    import importlib.util
+
+    import bmtk
+
+    path = Path(bmtk.__file__).parent / "simulator" / "bionet" / "nml_reader.py"
+    spec = importlib.util.spec_from_file_location("bmtk_nml_reader", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.NMLTree
+
+
 @pytest.mark.parametrize("model", MODELS)
 def test_nml_reads_as_bmtk_reads_it(model):
-    from bmtk.simulator.bionet.nml_reader import NMLTree
-
+    NMLTree = bmtk_nml_tree()
     path = TEMPLATES / "nml" / f"Cell_{model}.cell.nml"
     tree = NMLTree(str(path))
     ours = {b.label: b for b in nml_biophysics(path)}

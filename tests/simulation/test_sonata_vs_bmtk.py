@@ -12,6 +12,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from helpers import isolated
 from helpers.bmtk_reference import CIRCUIT_300, COMPONENTS_300, node_properties, original_units, run_in_subprocess
 
 from pspsweep import api
@@ -87,22 +88,32 @@ def test_node0_cells_match_bmtk(tmp_path):
     assert np.all(np.abs(expected) > 0.1)  # real PSPs, not two flat lines
 
 
-def test_node0_cell_size_matches_bmtk(tmp_path):
-    """Section count and total membrane area of pspsweep's cell and of bmtk's."""
+def built_cell(config: str) -> dict:
+    """pspsweep's cell of node 0: section names, lengths, nseg and area (run in a fresh
+    process: the circuit's mechanisms share names with pspsweep's l5pt set)."""
     from pspsweep.builders import cell_spec_from_config
     from pspsweep.simulation.cell import build_cell
 
-    _, result = reference(tmp_path, 0, "cells", every=1000)
-    cfg = api.compose_config(
-        ["neuron=sonata", "network=sonata", f"network.circuit_config={SIMULATION_CONFIG}", "network.target=internal:0"]
-    )
+    cfg = api.compose_config(["neuron=sonata", "network=sonata", f"network.circuit_config={config}"])
     spec = cell_spec_from_config(cfg.neuron)
     cell = build_cell(spec)
-    assert len(cell.sections) == result["n_sections"] == 122
-    assert [s.name for s in spec.sections] == result["section_names"]  # bmtk's section ids
-    assert [sec.L for sec in cell.sections] == result["section_lengths"]
-    assert sum(int(sec.nseg) for sec in cell.sections) == result["nseg"]
-    assert cell.total_area() == pytest.approx(result["area"], rel=1e-9)
+    return {
+        "names": [s.name for s in spec.sections],
+        "lengths": [sec.L for sec in cell.sections],
+        "nseg": sum(int(sec.nseg) for sec in cell.sections),
+        "area": cell.total_area(),
+    }
+
+
+def test_node0_cell_size_matches_bmtk(tmp_path):
+    """Section ids (names), lengths, nseg and total membrane area of pspsweep's cell and bmtk's."""
+    _, result = reference(tmp_path, 0, "cells", every=1000)
+    ours = isolated.call(__file__, "built_cell", str(SIMULATION_CONFIG))
+    assert len(ours["names"]) == result["n_sections"] == 122
+    assert ours["names"] == result["section_names"]  # bmtk's section ids
+    assert ours["lengths"] == result["section_lengths"]
+    assert ours["nseg"] == result["nseg"]
+    assert ours["area"] == pytest.approx(result["area"], rel=1e-12)
 
 
 def test_pv_target_matches_bmtk(tmp_path):
