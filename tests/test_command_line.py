@@ -41,7 +41,8 @@ def test_help_lists_the_commands_groups_and_launchers():
     assert text.startswith("pspsweep: ") and "powered by Hydra" not in text
     assert all(name in text for name in COMMANDS)
     # the groups and options as Hydra finds them in conf/
-    for group, options in [("neuron", "demo, isf"), ("network", "demo, isf"), ("executor", "dask, local")]:
+    groups = [("neuron", "demo, isf, sonata"), ("network", "demo, isf, sonata"), ("executor", "dask, local")]
+    for group, options in groups:
         assert f"{group}: {options}" in text, text
     assert all(launcher in text for launcher in ("basic", "joblib", "submitit_local", "slurm"))
 

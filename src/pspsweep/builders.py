@@ -32,6 +32,11 @@ from pspsweep.receptors import with_release, with_stp
 from pspsweep.simulation.mechanisms import SHIPPED_FOLDERS
 from pspsweep.validation import check_conductance
 
+#: receptor mechanisms whose weights come per synapse from the input (SONATA edges);
+#: run.g scales them, and the sweep's weights hold that factor under ``WEIGHT_SCALE``
+WEIGHTED_RECEPTORS = ("Exp2Syn",)
+WEIGHT_SCALE = "g_scale"
+
 #: receptor mechanisms pspsweep ships, and whether they are excitatory
 RECEPTOR_MECHANISMS = {"glutamate_syn": True, "gaba_syn": False}
 
@@ -135,7 +140,12 @@ def cell_spec_from_config(cfg: NeuronConfig) -> CellSpec:
     Raises:
         PspSweepError: on missing files, unknown labels or mechanisms settings.
     """
-    if cfg.param_file:
+    if cfg.morphology.kind == "sonata":
+        from pspsweep.sonata import sonata_cell_spec
+
+        spec = sonata_cell_spec(cfg)
+        source = f"neuron=sonata {spec.name}: "
+    elif cfg.param_file:
         from pspsweep.io.isf_param import param_to_cellspec, read_param_file
 
         path = resolve_path(cfg.param_file, "neuron.param_file")
@@ -155,7 +165,7 @@ def cell_spec_from_config(cfg: NeuronConfig) -> CellSpec:
     scalings = spec.diameter_scalings + tuple(
         DiameterScaling(s.factor, tuple(s.labels), s.max_distance_um, s.max_sections) for s in cfg.diameter_scaling
     )
-    dirs = mechanism_dirs(list(cfg.mechanism_dirs) + ["synapses"])
+    dirs = tuple(dict.fromkeys(spec.mechanism_dirs + mechanism_dirs(list(cfg.mechanism_dirs) + ["synapses"])))
     spec = replace(spec, sim=sim, diameter_scalings=scalings, mechanism_dirs=dirs)
     check_cell_values(spec, source)
     return spec
@@ -238,6 +248,10 @@ def embedding_from_config(cfg: NetworkConfig, cell: CellSpec) -> Embedding:
         table = demo_synapses(cell.sections, dict(cfg.celltypes), cfg.seed)
         demo = {n: receptor_from_config(n, c.receptor, dict(c.parameters)) for n, c in cfg.celltypes.items()}
         return Embedding(table, with_release(with_stp(demo, cfg.stp), cfg.release))
+    if cfg.kind == "sonata":
+        from pspsweep.sonata import sonata_network
+
+        return sonata_network(cfg, cell)
     from pspsweep.io import isf_embedding as isf
 
     if not cfg.syn_file or not cfg.con_file:
@@ -274,7 +288,9 @@ def receptor_of(embedding: Embedding, celltype: str, classification: str) -> Rec
 
 
 def conductances(run: RunConfig, receptor: ReceptorSpec) -> dict[str, float]:
-    """The conductances (nS) of one run: gAMPA/gNMDA for excitatory, gGABA for inhibitory.
+    """The conductances (nS) of one run: gAMPA/gNMDA for excitatory, gGABA for inhibitory;
+    for receptors with per-synapse weights (``WEIGHTED_RECEPTORS``) only ``g_scale``, the
+    factor run.g on them. In this order they are the NetCon weights of the request.
 
     ``run.g`` fills any of them that is not given explicitly (times ``AMPA_component``
     or ``NMDA_component`` for the excitatory ones).
@@ -282,6 +298,16 @@ def conductances(run: RunConfig, receptor: ReceptorSpec) -> dict[str, float]:
     Raises:
         PspSweepError: when a needed conductance is neither given nor implied by ``g``.
     """
+    if receptor.mechanism in WEIGHTED_RECEPTORS:
+        # the circuit's own weights, scaled by run.g
+        given = [n for n in ("gAMPA", "gNMDA", "gGABA") if getattr(run, n) is not None]
+        if given or run.g is None:
+            raise PspSweepError(
+                f"{receptor.mechanism} synapses carry their own weights: run.g scales them "
+                f"(run.{'/'.join(given) or 'g'} {'does not apply' if given else 'is null'})"
+            )
+        check_conductance("run.g", run.g)
+        return {WEIGHT_SCALE: float(run.g)}
     scale = {"gAMPA": run.AMPA_component, "gNMDA": run.NMDA_component, "gGABA": 1.0}
     names = ("gAMPA", "gNMDA") if receptor.excitatory else ("gGABA",)
     out = {}

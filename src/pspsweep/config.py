@@ -66,11 +66,13 @@ class VoltageDtype(StrEnum):
 
 
 class MorphologyKind(StrEnum):
-    """Where the morphology comes from: generated (``demo``), an ISF ``.hoc`` or an ``.swc`` file."""
+    """Where the morphology comes from: generated (``demo``), an ISF ``.hoc`` or an ``.swc``
+    file, or the target node of a SONATA circuit (``sonata``: the whole cell as bmtk builds it)."""
 
     demo = "demo"
     hoc = "hoc"
     swc = "swc"
+    sonata = "sonata"
 
 
 class NsegRule(StrEnum):
@@ -81,10 +83,12 @@ class NsegRule(StrEnum):
 
 
 class NetworkKind(StrEnum):
-    """Where the embedding comes from: generated (``demo``) or ISF's ``.syn`` + ``.con``."""
+    """Where the embedding comes from: generated (``demo``), ISF's ``.syn`` + ``.con``, or
+    the afferent edges of a SONATA node (``sonata``)."""
 
     demo = "demo"
     isf = "isf"
+    sonata = "sonata"
 
 
 class Classification(StrEnum):
@@ -198,6 +202,17 @@ class SimConfig:
 
 
 @dataclass
+class SonataCellConfig:
+    """``neuron=sonata``: the target node of a circuit (the network group's keys by
+    default) and the dL rule (um; None: the simulation config's, else 20 as in bmtk)."""
+
+    circuit_config: Optional[str] = None
+    simulation_config: Optional[str] = None
+    target: Optional[str] = None
+    dL: Optional[float] = None
+
+
+@dataclass
 class NeuronConfig:
     """The cell model.
 
@@ -215,6 +230,7 @@ class NeuronConfig:
     sim: SimConfig = field(default_factory=SimConfig)
     #: shipped mechanism folders by name (``synapses``, ``l5pt``) or paths to .mod folders
     mechanism_dirs: List[str] = field(default_factory=lambda: ["synapses"])
+    sonata: SonataCellConfig = field(default_factory=SonataCellConfig)
 
 
 @dataclass
@@ -251,6 +267,11 @@ class NetworkConfig:
     #: sites: 1}`` (release probability per synapse and spike, CV of the gamma-distributed
     #: quantal size, release sites of the stochastic TM model); docs/trials.md
     release: Dict[str, Dict[str, Any]] = field(default_factory=dict)
+    #: ``sonata``: the circuit (or simulation) config, an optional simulation config for
+    #: the conditions, and the target node as ``POPULATION:NODE_ID``
+    circuit_config: Optional[str] = None
+    simulation_config: Optional[str] = None
+    target: Optional[str] = None
 
 
 @dataclass

@@ -92,13 +92,14 @@ class PreparedSweep:
         return {c: self.embedding.receptors[c].excitatory for c in self.celltypes}
 
     def conductance_label(self) -> str:
-        """``gAMPA=1 nS, gNMDA=1 nS`` unless cell types disagree on a conductance."""
+        """``gAMPA=1 nS, gNMDA=1 nS`` unless cell types disagree on a conductance
+        (``g_scale=1 x circuit weights`` for a SONATA circuit's own weights)."""
         merged: dict[str, float] = {}
         for w in self.weights.values():
             for name, value in w.items():
                 if merged.setdefault(name, value) != value:
                     return f"g={self.g:g} nS"
-        return ", ".join(f"{k}={v:g} nS" for k, v in merged.items())
+        return ", ".join(f"{k}={v:g}{' x circuit weights' if k == 'g_scale' else ' nS'}" for k, v in merged.items())
 
 
 @dataclass
@@ -189,7 +190,10 @@ def input_files(cfg: PspSweepConfig) -> dict[str, Path]:
         "network.syn_file": cfg.network.syn_file if reads_embedding else None,
         "network.con_file": cfg.network.con_file if reads_embedding else None,
     }
-    return {k: resolve_path(v, k) for k, v in keys.items() if v}
+    files = {k: resolve_path(v, k) for k, v in keys.items() if v}
+    from pspsweep.sonata import circuit_files  # a SONATA circuit's config and network files
+
+    return {**files, **circuit_files(cfg.network)} if cfg.network.kind == "sonata" else files
 
 
 def provenance_tags(cfg: PspSweepConfig, prep: PreparedSweep) -> dict[str, str]:

@@ -126,11 +126,28 @@ def applicable_config(tree: Mapping[str, Any]) -> dict[str, Any]:
     elif network:
         for key in ("syn_file", "con_file", "snap_to_points"):
             network.pop(key, None)
+    _sonata_keys(neuron, network)
     if _choice(out.get("executor", {}).get("kind")) == "local":
         out["executor"].pop("address", None)
     if "fit" in out and not out["fit"].get("measured"):
         out["fit"] = {"measured": None}
     return out
+
+
+def _sonata_keys(neuron: dict[str, Any], network: dict[str, Any]) -> None:
+    """A SONATA cell and network read only their circuit keys; others have none."""
+    if _choice(neuron.get("morphology", {}).get("kind")) == "sonata":
+        for key in ("biophysics", "discretization", "param_file"):
+            neuron.pop(key, None)
+        neuron["morphology"] = {"kind": "sonata"}
+    else:
+        neuron.pop("sonata", None)
+    if _choice(network.get("kind")) == "sonata":
+        for key in ("seed", "classification", "celltypes"):
+            network.pop(key, None)
+    elif network:
+        for key in ("circuit_config", "simulation_config", "target"):
+            network.pop(key, None)
 
 
 def _choice(value: Any) -> str:

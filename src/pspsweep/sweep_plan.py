@@ -52,7 +52,7 @@ def sweep_works(cfg: PspSweepConfig, prep: PreparedSweep) -> list[WorkGroup]:
     for celltypes in by_request.values():
         receptor = prep.embedding.receptors[celltypes[0]]
         w = prep.weights[celltypes[0]]
-        weights = tuple(w[n] for n in (("gAMPA", "gNMDA") if receptor.excitatory else ("gGABA",)))
+        weights = tuple(w.values())  # in builders.conductances' order
         members = tuple(i for i, u in enumerate(prep.units) if u.celltype in celltypes)
         # one synapse pool large enough for every unit: one settle per group (fixed step)
         pool = max((prep.units[i].n_synapses for i in members), default=1)

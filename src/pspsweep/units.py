@@ -46,6 +46,20 @@ class Unit:
         return len(self.synapse_ids)
 
 
+@dataclass(frozen=True)
+class WeightedUnit(Unit):
+    """A unit whose synapses carry their own NetCon weights and delays (SONATA edges).
+
+    Attributes:
+        weights: per synapse, its weight from the input (uS for ``Exp2Syn``); the
+            sweep's weights scale them (``run.g``).
+        delays: per synapse, the delay (ms) after tStim at which its event arrives.
+    """
+
+    weights: tuple[float, ...] = ()
+    delays: tuple[float, ...] = ()
+
+
 #: what a unit is (``run.mode``)
 MODES = tuple(m.value for m in Mode)
 
@@ -113,6 +127,9 @@ def make_units(embedding: Embedding, celltype: str, mode: str, subset: list[int]
     all_ids = rows["synapse_id"].to_numpy()
     all_secs = rows["section"].to_numpy()
     all_xs = rows["x"].to_numpy(dtype=float)
+    weighted = "weight" in rows.columns
+    all_ws = rows["weight"].to_numpy(dtype=float) if weighted else np.zeros(len(rows))
+    all_ds = rows["delay"].to_numpy(dtype=float) if weighted else np.zeros(len(rows))
     if mode not in MODES:
         raise PspSweepError(f"unknown mode {mode!r}; valid modes: {', '.join(MODES)}")
     units: list[Unit] = []
@@ -123,16 +140,20 @@ def make_units(embedding: Embedding, celltype: str, mode: str, subset: list[int]
         ids = tuple(int(s) for s in all_ids[a:b])
         secs = tuple(int(s) for s in all_secs[a:b])
         xs = tuple(float(x) for x in all_xs[a:b])
+        ws, ds = tuple(float(w) for w in all_ws[a:b]), tuple(float(d) for d in all_ds[a:b])
         if mode == "cells":
             # a canonical placement order (by section, then x): units on the same
             # segments then place their synapses identically, whatever the .con order
             order = sorted(range(len(ids)), key=lambda k: (secs[k], xs[k], ids[k]))
             ids, secs = tuple(ids[k] for k in order), tuple(secs[k] for k in order)
-            xs = tuple(xs[k] for k in order)
-            units.append(Unit(len(units), celltype, cell_id, ids, secs, xs))
+            xs, ws, ds = tuple(xs[k] for k in order), tuple(ws[k] for k in order), tuple(ds[k] for k in order)
+            units.append(_unit(len(units), celltype, cell_id, ids, secs, xs, ws, ds, weighted))
         else:
             for i in range(len(ids)):
-                units.append(Unit(len(units), celltype, cell_id, ids[i : i + 1], secs[i : i + 1], xs[i : i + 1]))
+                one = slice(i, i + 1)
+                units.append(
+                    _unit(len(units), celltype, cell_id, ids[one], secs[one], xs[one], ws[one], ds[one], weighted)
+                )
     if subset is not None:
         bad = [i for i in subset if not 0 <= i < len(units)]
         if bad:
@@ -141,10 +162,29 @@ def make_units(embedding: Embedding, celltype: str, mode: str, subset: list[int]
     return units
 
 
+def _unit(
+    index: int, celltype: str, cell_id: int, ids: tuple, secs: tuple, xs: tuple, ws: tuple, ds: tuple, weighted: bool
+) -> Unit:
+    """A plain :class:`Unit`, or a :class:`WeightedUnit` when the embedding has weights."""
+    if weighted:
+        return WeightedUnit(index, celltype, cell_id, ids, secs, xs, ws, ds)
+    return Unit(index, celltype, cell_id, ids, secs, xs)
+
+
 def segment_key(unit: Unit, nseg: Sequence[int]) -> tuple:
     """What a unit's simulation depends on besides the shared settings (receptor,
     conductances, times): the multiset of segments its synapses sit on (a point process
-    acts at its segment's node, wherever its x lies inside the segment)."""
+    acts at its segment's node, wherever its x lies inside the segment), with each
+    synapse's own weight and delay for a :class:`WeightedUnit` (whose synapses are placed
+    unclamped, see ``simulation.pool.SynapseMaker.segment``)."""
+    if isinstance(unit, WeightedUnit):
+        # placed unclamped: x = 0 and 1 are the end nodes (-1, nseg), not the end segments
+        return tuple(
+            sorted(
+                (s, -1 if x == 0 else nseg[s] if x == 1 else segment_of(nseg[s], x), w, d)
+                for s, x, w, d in zip(unit.sections, unit.xs, unit.weights, unit.delays)
+            )
+        )
     return tuple(sorted((s, segment_of(nseg[s], x)) for s, x in zip(unit.sections, unit.xs)))
 
 

@@ -125,6 +125,7 @@ def validate(cfg: PspSweepConfig) -> None:
     _validate_protocol(cfg.protocol, cfg.run)
     _validate_neuron(cfg.neuron)
     _validate_network(cfg.network)
+    _validate_sonata(cfg)
     _validate_fit(cfg.fit)
     check_measured(cfg.fit, clamp=cfg.protocol.clamp.value)
     # the analysis values are checked by the analysis itself (pspsweep.features.AnalysisOptions)
@@ -244,6 +245,29 @@ def _validate_network(network: NetworkConfig) -> None:
         raise PspSweepError(f"network.seed={network.seed} must be >= 0")
     for name in network.celltypes:
         check_metric_name(name, "network.celltypes key")
+
+
+def _validate_sonata(cfg: PspSweepConfig) -> None:
+    """A SONATA embedding names sections of the SONATA cell of the same target, and back."""
+    network_sonata = cfg.network.kind == "sonata"
+    if network_sonata != (cfg.neuron.morphology.kind == "sonata"):
+        raise PspSweepError(
+            "network=sonata and neuron=sonata go together (the edges name sections of the target's own cell): "
+            "give both, with network.circuit_config=PATH network.target=POPULATION:NODE_ID"
+        )
+    for key in ("circuit_config", "simulation_config", "target") if network_sonata else ():
+        if getattr(cfg.neuron.sonata, key) != getattr(cfg.network, key):
+            raise PspSweepError(
+                f"neuron.sonata.{key}={getattr(cfg.neuron.sonata, key)!r} differs from network.{key}="
+                f"{getattr(cfg.network, key)!r}: the cell and its synapses come from the same target"
+            )
+    if network_sonata and cfg.network.celltypes:
+        raise PspSweepError(
+            f"network.celltypes ({', '.join(cfg.network.celltypes)}) does not apply to network=sonata: "
+            "the synapse model of every edge comes from its edge type"
+        )
+    if cfg.neuron.sonata.dL is not None and not cfg.neuron.sonata.dL > 0:
+        raise PspSweepError(f"neuron.sonata.dL={cfg.neuron.sonata.dL} must be positive (um)")
 
 
 def _validate_fit(fit: FitConfig) -> None:

@@ -17,10 +17,7 @@ from typing import Any
 from pspsweep.embedding import ReceptorSpec
 from pspsweep.receptors import STOCHASTIC_MECHANISMS
 from pspsweep.simulation import coreneuron
-from pspsweep.units import Unit
-
-#: stream positions reserved per trial (each trial starts at trial * TRIAL_STRIDE)
-TRIAL_STRIDE = 1 << 20
+from pspsweep.units import Unit, WeightedUnit
 
 
 class SynapseMaker:
@@ -48,13 +45,28 @@ class SynapseMaker:
             nc.weight[i] = w
         return syn, nc
 
-    def segment(self, section: int, x: float) -> Any:
-        """The segment of the cell's ``section`` at ``x`` (clamped as the cell does)."""
-        return self.cell.sections[section](self.cell.clamped_x(section, x))
+    def segment(self, section: int, x: float, exact: bool = False) -> Any:
+        """The segment of the cell's ``section`` at ``x``: clamped as ISF does (x = 0 and 1
+        onto the end segments), or ``exact`` as NEURON places it (0 and 1 on the end nodes,
+        as bmtk puts SONATA synapses)."""
+        return self.cell.sections[section](float(x) if exact else self.cell.clamped_x(section, x))
 
     def for_unit(self, unit: Unit) -> list[tuple[Any, Any]]:
-        """New synapses on the unit's segments (gone when the list is dropped)."""
-        return [self.new(self.segment(s, x)) for s, x in zip(unit.sections, unit.xs)]
+        """New synapses on the unit's segments (gone when the list is dropped); the NetCons
+        of a :class:`WeightedUnit` carry its weights and deliver after its delays."""
+        exact = isinstance(unit, WeightedUnit)
+        pairs = [self.new(self.segment(s, x, exact)) for s, x in zip(unit.sections, unit.xs)]
+        for (_, nc), weights in zip(pairs, self.unit_weights(unit)):
+            for k, w in enumerate(weights):
+                nc.weight[k] = w
+        return list(zip([syn for syn, _ in pairs], delivered([nc for _, nc in pairs], unit)))
+
+    def unit_weights(self, unit: Unit) -> list[tuple[float, ...]]:
+        """The NetCon weights of each of the unit's synapses: the request's, or for a
+        :class:`WeightedUnit` its own weights times the request's (a scale factor)."""
+        if not isinstance(unit, WeightedUnit):
+            return [self.weights] * unit.n_synapses
+        return [tuple(w * scale for scale in self.weights) for w in unit.weights]
 
     @property
     def stochastic(self) -> bool:
@@ -62,15 +74,19 @@ class SynapseMaker:
         return self.receptor.mechanism in STOCHASTIC_MECHANISMS
 
     def start_trial(self, pairs: Sequence[tuple[Any, Any]], unit: Unit, trial: int, seed: int) -> None:
-        """Key each synapse's random stream to (seed, cell type, synapse id) at the trial's
-        position, and zero its release counter; nothing for a deterministic receptor.
+        """Key each synapse's random stream to (seed, cell type, synapse id, trial) and
+        zero its release counter; nothing for a deterministic receptor.
         Random123 streams are not part of SaveState, so this follows every restore."""
         if not self.stochastic:
             return
+        # the seed is Random123's global index (one per process, part of every stream's
+        # key, and handed to CoreNEURON); the trial is a key, not a stream offset, so
+        # any number of draws and trials stays apart
+        self._h.Random().Random123_globalindex(seed)
         celltype = zlib.crc32(unit.celltype.encode())
         for (syn, _), synapse_id in zip(pairs, unit.synapse_ids):
-            syn.rng.set_ids(seed, celltype, synapse_id)
-            syn.rng.set_seq(trial * TRIAL_STRIDE)
+            syn.rng.set_ids(celltype, synapse_id, trial)
+            syn.rng.set_seq(0)
             syn.n_released = 0
 
     def released(self, pairs: Sequence[tuple[Any, Any]]) -> list[int] | None:
@@ -79,6 +95,29 @@ class SynapseMaker:
         if not self.stochastic:
             return None
         return [int(syn.n_released) for syn, _ in pairs]
+
+
+class DelayedNetCon:
+    """A NetCon whose ``event(t)`` arrives ``delay`` ms later: ``NetCon.event`` ignores
+    the NetCon's delay, while a SONATA edge's spike at t reaches its synapse at t + delay
+    (bmtk delivers it through a NetCon with that delay)."""
+
+    def __init__(self, netcon: Any, delay: float) -> None:
+        self.netcon = netcon
+        self.delay = delay
+
+    def event(self, t: float) -> None:
+        self.netcon.event(t + self.delay)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.netcon, name)
+
+
+def delivered(netcons: list[Any], unit: Unit) -> list[Any]:
+    """The unit's NetCons as the protocol gets them: delayed for a :class:`WeightedUnit`."""
+    if not isinstance(unit, WeightedUnit):
+        return netcons
+    return [DelayedNetCon(nc, d) for nc, d in zip(netcons, unit.delays)]
 
 
 class SynapsePool:
@@ -110,13 +149,15 @@ class SynapsePool:
         n = unit.n_synapses
         placed = self.pairs[:n]
         try:
+            exact = isinstance(unit, WeightedUnit)
             for (syn, _), section, x in zip(placed, unit.sections, unit.xs):
-                syn.loc(self.maker.segment(section, x))
+                syn.loc(self.maker.segment(section, x, exact))
             # a restore overwrote the weights
+            weights = self.maker.unit_weights(unit)
             for i, (_, nc) in enumerate(self.pairs):
-                for k, w in enumerate(self.maker.weights):
-                    nc.weight[k] = w if i < n else 0.0
-            yield placed
+                for k in range(len(self.maker.weights)):
+                    nc.weight[k] = weights[i][k] if i < n else 0.0
+            yield list(zip([syn for syn, _ in placed], delivered([nc for _, nc in placed], unit)))
         finally:
             for syn, _ in placed:
                 syn.loc(self.park)
