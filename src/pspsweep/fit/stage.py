@@ -261,6 +261,8 @@ def fit_stage(
     if any("failure_rate" in t.columns for t in tables):  # a sweep with trials (docs/trials.md)
         n = cfg.protocol.trials
         fitted += f", trial mean over {n} trial{'s' if n > 1 else ''} (failures included)"
+    if cfg.network.kind == "sonata":
+        fitted += "; g: a scale factor of the circuit's own weights, not nS"
     measure = Measure("amplitude_mV", "nA", "PSC", "inward PSC (nA, −psc_nA)") if clamp else Measure()
     shown = -measured.rename(columns=MEASURED_PSC) if clamp and measured is not None else measured
     files += fit_figures(
