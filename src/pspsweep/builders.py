@@ -251,6 +251,13 @@ def embedding_from_config(cfg: NetworkConfig, cell: CellSpec) -> Embedding:
     if cfg.kind == "sonata":
         from pspsweep.sonata import sonata_network
 
+        if cfg.stp or cfg.release:
+            key = "network.stp" if cfg.stp else "network.release"
+            raise PspSweepError(
+                f"{key} is for glutamate_syn and gaba_syn receptors; a SONATA circuit's Exp2Syn edges "
+                "have no plastic or stochastic form: drop it"
+            )
+
         return sonata_network(cfg, cell)
     from pspsweep.io import isf_embedding as isf
 

@@ -236,3 +236,11 @@ def test_network_sonata_needs_neuron_sonata(tmp_path):
         ["network=sonata", f"network.circuit_config={CIRCUIT_300}", "tracking.enabled=false", "run.celltype=PV1"],
     )
     assert done.returncode == 2 and "network=sonata and neuron=sonata go together" in done.stderr
+
+
+@pytest.mark.parametrize("key", ["network.stp", "network.release"])
+def test_plasticity_or_stochastic_release_of_exp2syn_edges_is_refused(tmp_path, key):
+    """Exp2Syn has no TM or stochastic form: the keys are refused, not silently ignored."""
+    value = "{Scnn1a: {U: 0.5}}" if key == "network.stp" else "{Scnn1a: {p: 0.5}}"
+    message = refusal(tmp_path, "network.target=internal:0", f"{key}={value}")
+    assert key in message and "Exp2Syn" in message
