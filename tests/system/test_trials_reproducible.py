@@ -2,8 +2,8 @@
 
 The same demo sweep with stochastic release (p = 0.3, quantal CV 0.3, 8 trials of 12
 units, two units per chunk, fixed step) gives the identical ``trials.parquet`` with one
-and two local workers, on a Dask cluster, with ``reference`` and ``restore``, and after
-a SIGKILL and a resume; another seed gives other draws. With p = 1 and one trial the
+and two local workers, on a Dask cluster, with ``reference`` and ``restore``, with five
+units per chunk, and after a SIGKILL and a resume; another seed gives other draws. With p = 1 and one trial the
 shared 86 cell's VPM_C2 sweep writes the deterministic protocol's psps.csv byte for byte.
 """
 
@@ -28,7 +28,6 @@ TRIALS = [
     "network.release={L4*: {p: 0.3, quantal_cv: 0.3}}",
     "protocol.trials=8",
     "run.vardt=false",
-    "executor.chunk_size=2",
     "executor.progress=false",
     "tracking.enabled=false",
 ]
@@ -39,10 +38,10 @@ def trials_table(out: Path) -> pd.DataFrame:
     return table.sort_values(["celltype", "unit", "trial"]).reset_index(drop=True)
 
 
-def run_trials(tmp_path: Path, name: str, *extra: str) -> pd.DataFrame:
+def run_trials(tmp_path: Path, name: str, *extra: str, chunk_size: int = 2) -> pd.DataFrame:
     cwd = tmp_path / name
     cwd.mkdir()
-    res = run_command(cwd, *TRIALS, f"hydra.run.dir={cwd / 'out'}", *extra)
+    res = run_command(cwd, *TRIALS, f"executor.chunk_size={chunk_size}", f"hydra.run.dir={cwd / 'out'}", *extra)
     assert res.returncode == 0, res.stderr[-3000:]
     return trials_table(cwd / "out")
 
@@ -58,6 +57,8 @@ def test_the_same_seed_gives_the_same_trials_wherever_they_run(tmp_path):
     }
     for name, extra in variants.items():
         pd.testing.assert_frame_equal(run_trials(tmp_path, name.replace(" ", "_"), *extra), reference, obj=name)
+    rechunked = run_trials(tmp_path, "five_per_chunk", "executor.workers=2", chunk_size=5)
+    pd.testing.assert_frame_equal(rechunked, reference, obj="five units per chunk")
     other = run_trials(tmp_path, "other_seed", "protocol.seed=1", "executor.workers=2")
     assert not other["n_released"].equals(reference["n_released"])
 
@@ -77,6 +78,7 @@ def start(cwd: Path, *args: str) -> subprocess.Popen:
 
 def test_a_killed_sweep_resumes_with_the_same_trials(tmp_path):
     sweep = ["network.celltypes.L4ss_C2.n_cells=60", "protocol.trials=20", *TRIALS[:1], *TRIALS[2:]]
+    sweep.append("executor.chunk_size=2")
     uninterrupted = tmp_path / "uninterrupted"
     uninterrupted.mkdir()
     finished_psps(uninterrupted, start(uninterrupted, *sweep))
