@@ -143,7 +143,7 @@ def _sonata_keys(neuron: dict[str, Any], network: dict[str, Any]) -> None:
     else:
         neuron.pop("sonata", None)
     if _choice(network.get("kind")) == "sonata":
-        for key in ("seed", "classification", "celltypes"):
+        for key in ("seed", "classification", "celltypes", "stp", "release"):  # refused there
             network.pop(key, None)
     elif network:
         for key in ("circuit_config", "simulation_config", "target"):
