@@ -18,24 +18,17 @@ from __future__ import annotations
 import argparse
 import tempfile
 import time
-from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-DATA = REPO.parent / "shared" / "data" / "isf_86_c2"
+from protocols import isf86  # the shared 86 cell's overrides, as the protocol benchmark runs it
+
 RELEASE = "network.release={%s: {p: 0.5}}"
 
 
 def cell_overrides(cell: str) -> tuple[list[str], str]:
-    """The overrides of the cell and the cell type benchmarked."""
+    """The overrides of the cell and the cell type benchmarked (the type among them)."""
     if cell == "demo":
-        return [], "L4ss_C2"
-    return [
-        "neuron=isf",
-        "network=isf",
-        f"neuron.param_file={DATA / '86_C2_center.param'}",
-        f"network.syn_file={DATA / 'example_embedding_86_C2_center.syn'}",
-        f"network.con_file={DATA / 'example_embedding_86_C2_center.con'}",
-    ], "VPM_C2"
+        return ["run.celltype=L4ss_C2"], "L4ss_C2"
+    return isf86(), "VPM_C2"
 
 
 def one_unit(cell: str, runs: int) -> None:
@@ -46,7 +39,7 @@ def one_unit(cell: str, runs: int) -> None:
     overrides, celltype = cell_overrides(cell)
     seconds = {}
     for name, extra in (("deterministic", []), ("stochastic", [RELEASE % celltype])):
-        cfg = api.compose_config([*overrides, f"run.celltype={celltype}", "run.vardt=false", *extra])
+        cfg = api.compose_config([*overrides, "run.vardt=false", *extra])
         prep = pipeline.prepare(cfg)
         unit = prep.units[0]
         receptor = prep.embedding.receptors[celltype]
@@ -80,7 +73,6 @@ def whole_type(cell: str, trials: int, units: int | None, workers: int) -> None:
         result = pspsweep.run(
             [
                 *overrides,
-                f"run.celltype={celltype}",
                 RELEASE % celltype,
                 f"protocol.trials={trials}",
                 f"executor.workers={workers}",

@@ -252,11 +252,7 @@ def psp_features_many(
     if len(ts) != len(vs):
         raise PspSweepError(f"got {len(ts)} time arrays but {len(vs)} voltage arrays")
     windows = _windows(float(t_stim), float(t_end), options)
-    base_grid = None
-    if options.baseline == "dynamic":
-        if t_base is None or v_base is None:
-            raise PspSweepError("the dynamic baseline needs the baseline run (t_base, v_base)")
-        base_grid = resample(t_base, v_base, windows.grid, name="baseline trace")
+    base_grid = _baseline_on_grid(t_base, v_base, windows.grid, options)
     amplitudes = np.empty(len(ts))
     t_peaks = np.empty(len(ts))
     for i, (t, v) in enumerate(zip(ts, vs)):

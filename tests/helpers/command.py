@@ -33,6 +33,35 @@ def run_command(cwd: Path, *args: str, timeout: float = 600, **env: str) -> subp
     )
 
 
+def run_multirun_from_repo(
+    tmp_path: Path, *overrides: str, timeout: float = 1800
+) -> tuple[subprocess.CompletedProcess, str]:
+    """``pspsweep -m`` started at the repository root (as the README's presets are, with
+    their relative paths to ../shared), with its own store and folders in ``tmp_path``;
+    the result and the store's URI."""
+    from conftest import REPO
+
+    store = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    res = subprocess.run(
+        [
+            str(Path(sys.executable).parent / "pspsweep"),
+            "-m",
+            *overrides,
+            "executor.progress=false",
+            f"tracking.uri={store}",
+            f"hydra.sweep.dir={tmp_path / 'multirun'}",
+            f"executor.work_dir={tmp_path / 'work'}",
+        ],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=pspsweep_env(),
+        check=False,
+    )
+    return res, store
+
+
 def through_api(cwd: Path, overrides: list[str]) -> subprocess.CompletedProcess:
     """``pspsweep.run(overrides)`` launched in ``cwd``; exit code and stderr as the command's."""
     from pspsweep import api

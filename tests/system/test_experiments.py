@@ -8,12 +8,9 @@ table, the parent run carries the fit.
 
 from __future__ import annotations
 
-import subprocess
-import sys
-from pathlib import Path
-
 import pytest
-from conftest import REPO, pspsweep_env
+from conftest import REPO
+from helpers.command import run_multirun_from_repo
 
 pytestmark = [pytest.mark.slow, pytest.mark.realdata]
 
@@ -28,26 +25,7 @@ def test_there_are_presets():
 def test_preset_runs_end_to_end(preset, tmp_path, isf86):
     from mlflow.tracking import MlflowClient
 
-    exe = Path(sys.executable).parent / "pspsweep"
-    store = f"sqlite:///{tmp_path / 'mlflow.db'}"
-    res = subprocess.run(
-        [
-            str(exe),
-            "-m",
-            f"+experiment={preset}",
-            "run.units=[0,1,2]",
-            "executor.progress=false",
-            f"tracking.uri={store}",
-            f"hydra.sweep.dir={tmp_path / 'multirun'}",
-            f"executor.work_dir={tmp_path / 'work'}",
-        ],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=1800,
-        env=pspsweep_env(),
-        check=False,
-    )
+    res, store = run_multirun_from_repo(tmp_path, f"+experiment={preset}", "run.units=[0,1,2]")
     assert res.returncode == 0, res.stderr[-3000:]
     client = MlflowClient(store)
     runs = client.search_runs([e.experiment_id for e in client.search_experiments()])

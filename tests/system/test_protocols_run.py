@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from helpers.command import all_runs, run_command
+from helpers.command import all_runs, run_command, run_multirun_from_repo
 from helpers.isf86 import isf86_overrides
 
 pytestmark = pytest.mark.slow
@@ -57,32 +57,9 @@ def test_a_fit_multirun_under_hold_v_names_the_protocol(isf86, tmp_path):
     """ISF's VPM_C2 fit of the 86 cell (the isf86 preset, three units per job) held at
     -70 mV: every job finishes, the fit run nested under the parent has its optimal g,
     its fit.png, and says which protocol its numbers come from."""
-    import subprocess
-    import sys
-
-    from conftest import REPO, pspsweep_env
     from mlflow.tracking import MlflowClient
 
-    store = f"sqlite:///{tmp_path / 'mlflow.db'}"
-    res = subprocess.run(
-        [
-            str(Path(sys.executable).parent / "pspsweep"),
-            "-m",
-            "+experiment=isf86",
-            "protocol=hold",
-            "run.units=[0,1,2]",
-            "executor.progress=false",
-            f"tracking.uri={store}",
-            f"hydra.sweep.dir={tmp_path / 'multirun'}",
-            f"executor.work_dir={tmp_path / 'work'}",
-        ],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=1800,
-        env=pspsweep_env(),
-        check=False,
-    )
+    res, store = run_multirun_from_repo(tmp_path, "+experiment=isf86", "protocol=hold", "run.units=[0,1,2]")
     assert res.returncode == 0, res.stderr[-3000:]
     client = MlflowClient(store)
     runs = client.search_runs([e.experiment_id for e in client.search_experiments()])
