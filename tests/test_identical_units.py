@@ -77,3 +77,29 @@ def test_reuse_on_and_off_identical_isf86(tmp_path, isf86, celltype, mode):
     on = sweep(tmp_path, "on", *args)
     off = sweep(tmp_path, "off", *args, "run.reuse_identical=false")
     pd.testing.assert_frame_equal(on.drop(columns="simulation"), off.drop(columns="simulation"))
+
+
+def test_the_sweep_key_covers_the_weights_and_delays_of_sonata_synapses(compose, launch_dir):
+    """A SONATA edge's own weight or delay decides its PSP: two sweeps that differ only
+    there must not reuse each other's results (docs/reuse.md)."""
+    import dataclasses
+
+    from omegaconf import OmegaConf
+
+    from pspsweep.pipeline import prepare
+    from pspsweep.sweep_plan import sweep_key
+    from pspsweep.units import WeightedUnit
+
+    cfg = OmegaConf.to_object(compose())
+    prep = prepare(cfg)
+
+    def weighted(weight: float, delay: float) -> str:
+        units = [
+            WeightedUnit(**dataclasses.asdict(u), weights=(weight,) * u.n_synapses, delays=(delay,) * u.n_synapses)
+            for u in prep.units
+        ]
+        return sweep_key(cfg, dataclasses.replace(prep, units=units))
+
+    keys = {weighted(1e-3, 1.0), weighted(2e-3, 1.0), weighted(1e-3, 1.5)}
+    assert len(keys) == 3 and sweep_key(cfg, prep) not in keys
+    assert weighted(1e-3, 1.0) == weighted(1e-3, 1.0)

@@ -17,7 +17,7 @@ from pspsweep.config import PspSweepConfig
 from pspsweep.geometry import segment_counts
 from pspsweep.protocol_config import protocol_spec
 from pspsweep.receptors import STOCHASTIC_MECHANISMS
-from pspsweep.units import distinct_units
+from pspsweep.units import Unit, WeightedUnit, distinct_units
 
 if TYPE_CHECKING:
     from pspsweep.pipeline import PreparedSweep
@@ -96,12 +96,21 @@ def sweep_key(cfg: PspSweepConfig, prep: PreparedSweep) -> str:
     from pspsweep.simulation.mechanisms import source_hash
 
     prints = [g.work.fingerprint() for g in sweep_works(cfg, prep)]
-    units = [(u.celltype, u.index, u.cell_id, u.synapse_ids, u.sections, u.xs) for u in prep.units]
+    # a SONATA unit's synapses also carry their own weights and delays
+    units = [
+        (u.celltype, u.index, u.cell_id, u.synapse_ids, u.sections, u.xs, *_weights_and_delays(u)) for u in prep.units
+    ]
     mechanisms = source_hash([Path(d) for d in prep.cell.mechanism_dirs])
     # isf files name their absolute peak times (t_peak_abs_ms) since then; only isf keys change
     isf_times = ("isf peak times absolute and named",) if prep.options.convention == "isf" else ()
     mode = (cfg.run.mode.value, cfg.run.reuse_identical, *isf_times)
     return hashing.content_hash(SWEEP_KEY_VERSION, pspsweep.__version__, mechanisms, prints, units, *mode)
+
+
+def _weights_and_delays(unit: Unit) -> tuple:
+    """A weighted unit's own synapse weights and delays; nothing for other units (their
+    keys stay those written before SONATA input)."""
+    return (unit.weights, unit.delays) if isinstance(unit, WeightedUnit) else ()
 
 
 def plan_simulations(
