@@ -152,7 +152,9 @@ class ParentRunCallback(Callback):
                 fail_active_parent()
                 raise SweepAborted(exc) from exc
             if result.optimal is not None:
-                print("pspsweep: optimal conductances (nS)\n" + fit_summary(result.optimal))
+                sonata = typed.network.kind == "sonata"
+                what = "scale factors of the circuit's weights" if sonata else "conductances (nS)"
+                print(f"pspsweep: optimal {what}\n" + fit_summary(result.optimal))
             print(f"pspsweep: fit recorded as run {fit_run}, nested under the parent run")
         uri, run_id = ACTIVE_PARENT["uri"], ACTIVE_PARENT["run_id"]
         tracking.end_run(uri, run_id, "FINISHED")
