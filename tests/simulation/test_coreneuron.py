@@ -23,6 +23,7 @@ pytest.importorskip("neuron")
 
 from demo_model import demo
 from helpers import isolated
+from helpers.coreneuron import compile_or_skip
 from helpers.sweep import simulate_sweep
 from omegaconf import OmegaConf
 
@@ -43,16 +44,6 @@ DEMO_CASES = [
     ("INH_C2", "synapses", 110.0, 150.0, 3),
     ("L5tt_C2", "cells", 500.0, 540.0, 2),  # t accumulated over 21600 steps
 ]
-
-
-def _compile_or_skip(dirs: list[str]) -> None:
-    """Build the CoreNEURON flavour here (cached), or skip saying why it cannot be built."""
-    from pspsweep.simulation.mechanisms import compile_mechanisms
-
-    try:
-        compile_mechanisms([Path(d) for d in dirs], coreneuron=True)
-    except PspSweepError as exc:
-        pytest.skip(f"nrnivmodl -coreneuron cannot build the mechanisms here: {exc}")
 
 
 def _run_script(*args: str) -> dict:
@@ -80,7 +71,7 @@ def _compare(a: dict, b: dict) -> float:
 @pytest.fixture(scope="module")
 def demo_engines(tmp_path_factory) -> dict:
     """Both engines on the demo cases, each in its own process."""
-    _compile_or_skip(list(demo()[0].mechanism_dirs))
+    compile_or_skip(list(demo()[0].mechanism_dirs))
     folder = tmp_path_factory.mktemp("engines")
     out = {}
     for engine in ("neuron", "coreneuron"):
@@ -186,7 +177,7 @@ def test_coreneuron_equals_neuron_on_isf86_vpm(isf86, tmp_path):
     ``reference`` on 2, per engine in its own process."""
     from pspsweep.builders import mechanism_dirs
 
-    _compile_or_skip(list(mechanism_dirs(["l5pt", "synapses"])))
+    compile_or_skip(list(mechanism_dirs(["l5pt", "synapses"])))
     runs = {}
     for engine in ("neuron", "coreneuron"):
         info = _run_script("isf86", engine, str(tmp_path / f"{engine}.npz"), str(isf86))

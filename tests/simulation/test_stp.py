@@ -258,14 +258,9 @@ def coreneuron_and_neuron_traces() -> dict:
 @pytest.mark.slow
 def test_coreneuron_equals_neuron_on_a_train():
     from helpers import isolated
+    from helpers.coreneuron import compile_or_skip
 
-    from pspsweep.errors import PspSweepError
-    from pspsweep.simulation.mechanisms import compile_mechanisms
-
-    try:
-        compile_mechanisms(coreneuron=True)
-    except PspSweepError as exc:
-        pytest.skip(f"nrnivmodl -coreneuron cannot build the mechanisms here: {exc}")
+    compile_or_skip()
     result = isolated.call(__file__, "coreneuron_and_neuron_traces")
     assert result["samples"][0] == result["samples"][1] == 6001
     assert result["range"] > 0.1, "the train must move the voltage"
